@@ -1,0 +1,1 @@
+"""Pure logic of the voice agent: values, decisions and state machines. No I/O, no threads."""

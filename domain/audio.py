@@ -1,0 +1,78 @@
+"""The audio contract of local mode, as plain values.
+
+PCM is carried as `bytes` of little-endian int16 mono samples: immutable, cheap to pass between
+threads, and free of any array library in the domain.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+SAMPLE_RATE = 16_000
+BLOCK_SAMPLES = 512
+BYTES_PER_SAMPLE = 2
+BLOCK_BYTES = BLOCK_SAMPLES * BYTES_PER_SAMPLE
+BLOCK_SECONDS = BLOCK_SAMPLES / SAMPLE_RATE  # 32 ms
+
+# Labels of the marks the application queues behind reply audio (see `PlaybackMark`).
+VOICED_MARK = "voiced"
+RESPONSE_DONE_MARK = "response-done"
+
+
+def samples_to_ms(n_samples: int) -> float:
+    return n_samples * 1000.0 / SAMPLE_RATE
+
+
+def silence(n_samples: int) -> bytes:
+    return bytes(n_samples * BYTES_PER_SAMPLE)
+
+
+@attrs.frozen
+class MicBlock:
+    """One 512-sample block from the microphone, stamped on the audio clock (seconds since the
+    stream opened, counted in blocks, so it never drifts from the audio itself)."""
+
+    pcm: bytes
+    captured_at_s: float
+
+
+@attrs.frozen
+class PlaybackMark:
+    """A mark queued behind reply audio, echoed back when the output reached it.
+
+    `turn_id` ties it to a turn; `label` says what it marks (`VOICED_MARK`: the first non-silent
+    block of the reply is being played; `RESPONSE_DONE_MARK`: everything queued before it played).
+    """
+
+    turn_id: int
+    label: str
+    played_at_s: float
+
+
+@attrs.frozen
+class EndOfInput:
+    """The microphone source is exhausted (WAV replay); the agent finishes and exits."""
+
+
+AudioEvent = MicBlock | PlaybackMark | EndOfInput
+
+
+class Reblocker:
+    """Cuts a stream of PCM chunks of any length into exact 512-sample blocks; `flush` pads the
+    tail with silence, because the output stream only takes whole blocks."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, pcm: bytes) -> list[bytes]:
+        data = self._pending + pcm
+        cut = len(data) - len(data) % BLOCK_BYTES
+        self._pending = data[cut:]
+        return [data[i : i + BLOCK_BYTES] for i in range(0, cut, BLOCK_BYTES)]
+
+    def flush(self) -> list[bytes]:
+        if not self._pending:
+            return []
+        block = self._pending + bytes(BLOCK_BYTES - len(self._pending))
+        self._pending = b""
+        return [block]

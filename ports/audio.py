@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain.audio import AudioEvent
+
+
+class AudioDuplex(Protocol):
+    """The microphone and the speaker of local mode, as one duplex stream of 512-sample blocks
+    (16 kHz, int16, mono).
+
+    Input: `next_event` yields mic blocks, echoes of playback marks, and `EndOfInput` when a
+    finite source (a WAV file) runs out. While reply audio is queued, mic blocks are not
+    forwarded (half duplex: the agent must not hear itself).
+    Output: `play` queues exactly one block; `mark` queues a mark behind everything queued so
+    far, echoed back as a `PlaybackMark` once the output reached it; while nothing is queued the
+    output plays a quiet dither that keeps the sink awake.
+    """
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def next_event(self, timeout_s: float) -> AudioEvent | None:
+        """The next input event, or None after `timeout_s` without one."""
+        ...
+
+    def play(self, block: bytes) -> None: ...
+
+    def mark(self, turn_id: int, label: str) -> None: ...
+
+    def clear_playback(self) -> None:
+        """Drop queued reply audio and marks (stop, or an interruption)."""
+        ...

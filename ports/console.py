@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Console(Protocol):
+    """What the user sees in the terminal."""
+
+    def live(self, text: str) -> None:
+        """Replace the one updating line (live transcription)."""
+        ...
+
+    def user(self, text: str) -> None:
+        """`USER: ...`, ending the live line."""
+        ...
+
+    def assistant(self, text: str) -> None:
+        """`ASSISTANT: ...` for text about to be spoken."""
+        ...
+
+    def notice(self, text: str) -> None:
+        """A one-line status message (listening, errors)."""
+        ...

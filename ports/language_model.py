@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from domain.messages import ChatMessage
+
+
+class Cancellation(Protocol):
+    """Set when the turn is abandoned (stop, interruption); a `threading.Event` satisfies it."""
+
+    def is_set(self) -> bool: ...
+
+
+class LanguageModel(Protocol):
+    def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+        """Text deltas of the reply, in order. Stops early once `cancel` is set. Raises on a
+        provider failure (the application apologises and keeps going)."""
+        ...
+
+    def complete(self, messages: Sequence[ChatMessage]) -> str:
+        """One whole reply, for background work such as history compaction."""
+        ...
+
+
+class LanguageModelError(RuntimeError):
+    """A provider failure (connection, HTTP status, timeout, stream cut). The message is short and
+    never carries a credential."""
