@@ -1,0 +1,24 @@
+"""What the conversation needs to know, one validated bundle per concern."""
+
+from __future__ import annotations
+
+import attrs
+
+from domain.chat_window import ChatConfig
+from domain.sentence_batching import BatchingConfig
+from domain.turn_segmentation import VadConfig
+
+DEFAULT_APOLOGY = "Sorry, I ran into a problem. Could you say that again?"
+
+
+@attrs.frozen
+class ConversationSettings:
+    vad: VadConfig = attrs.Factory(VadConfig)
+    chat: ChatConfig = attrs.Factory(ChatConfig)
+    batching: BatchingConfig = attrs.Factory(BatchingConfig)
+    # Show provisional transcripts while the user speaks (the segmenter's release points).
+    live_transcription: bool = True
+    enable_lang_prompt: bool = False
+    # A reply that makes no progress for this long is abandoned and listening re-opens.
+    watchdog_s: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    apology: str = DEFAULT_APOLOGY

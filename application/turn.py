@@ -1,0 +1,58 @@
+"""One user turn in flight: its cancellation and the latencies measured along the way."""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+
+from domain.messages import TurnMetrics
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start) * 1000.0, 1)
+
+
+@attrs.define
+class Turn:
+    """Mutable on purpose: each stage fills in its own timestamps (monotonic seconds from the
+    Clock port) while the turn moves through the pipeline; `metrics()` freezes the result."""
+
+    id: int
+    speech_end_s: float  # audio clock
+    cancel: threading.Event = attrs.field(factory=threading.Event)
+    user_text: str = ""
+    language: str | None = None
+    assistant_text: str = ""
+    error: str | None = None
+    interrupted: bool = False
+    stt_start: float | None = None
+    stt_end: float | None = None
+    llm_start: float | None = None
+    llm_first_delta: float | None = None
+    first_batch: float | None = None
+    tts_start: float | None = None
+    tts_first_chunk: float | None = None
+    voiced_played_s: float | None = None  # audio clock
+    playback_until: float = 0.0  # when the audio queued so far will have played
+
+    def metrics(self) -> TurnMetrics:
+        voice_to_voice = None
+        if self.voiced_played_s is not None:
+            voice_to_voice = round((self.voiced_played_s - self.speech_end_s) * 1000.0, 1)
+        return TurnMetrics(
+            turn_id=self.id,
+            user_text=self.user_text,
+            language=self.language,
+            assistant_text=self.assistant_text,
+            speech_end_s=round(self.speech_end_s, 3),
+            stt_ms=_ms(self.stt_start, self.stt_end),
+            llm_ttft_ms=_ms(self.llm_start, self.llm_first_delta),
+            first_batch_ms=_ms(self.llm_start, self.first_batch),
+            tts_first_chunk_ms=_ms(self.tts_start, self.tts_first_chunk),
+            voice_to_voice_ms=voice_to_voice,
+            interrupted=self.interrupted,
+            error=self.error,
+        )

@@ -1,0 +1,192 @@
+"""From per-block speech probabilities to user turns.
+
+Fed one 512-sample block at a time with the VAD's probability for it, the segmenter decides when
+a turn starts, when it may be transcribed provisionally (live transcription), and when it ends.
+Times are on the audio clock carried by the blocks, so the logic never reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import attrs
+
+from domain.audio import BLOCK_SECONDS
+
+# The hysteresis of Silero's own segmenter: once speech started it continues while the
+# probability stays above thresh - HYSTERESIS, so a soft syllable does not end the turn.
+HYSTERESIS = 0.15
+
+
+def _blocks(ms: float) -> float:
+    """Whole blocks needed to cover `ms` (infinite stays infinite)."""
+    return ms if math.isinf(ms) else math.ceil(ms / 1000 / BLOCK_SECONDS)
+
+
+@attrs.frozen
+class VadConfig:
+    """Turn-taking settings. Defaults are upstream's except `min_silence_ms`."""
+
+    thresh: float = attrs.field(default=0.6, validator=attrs.validators.and_(
+        attrs.validators.gt(HYSTERESIS), attrs.validators.le(1.0)))  # fmt: skip
+    min_speech_ms: float = attrs.field(default=384, validator=attrs.validators.ge(0))
+    # Upstream ends a turn after 64 ms of silence, which cuts people off between words and at
+    # every comma. Pauses inside an utterance run 200-500 ms; 500 ms waits them out while
+    # keeping the wait at the end of the turn well under the one-second latency budget.
+    min_silence_ms: float = attrs.field(default=500, validator=attrs.validators.gt(0))
+    speech_pad_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
+    # An over-long turn is cut here and the rest continues as the next turn (never discarded).
+    max_speech_ms: float = attrs.field(default=math.inf)
+    # How often a growing turn is offered for provisional transcription; 0 disables it.
+    partial_interval_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
+
+    @max_speech_ms.validator
+    def _longer_than_min_speech(self, _: attrs.Attribute[float], value: float) -> None:
+        if value <= self.min_speech_ms:
+            raise ValueError(f"max_speech_ms ({value}) must exceed min_speech_ms")
+
+
+@attrs.frozen
+class SpeechStarted:
+    """Speech lasted `min_speech_ms`: a real turn has begun (a cough or a click does not get
+    here). `at_s` is when the speech itself began."""
+
+    at_s: float
+
+
+@attrs.frozen
+class SpeechOngoing:
+    """The turn so far, offered for a provisional transcript."""
+
+    audio: bytes
+
+
+@attrs.frozen
+class TurnEnded:
+    """A whole turn: pre-roll + speech + the trailing silence that ended it.
+    `speech_end_s` is the end of the last voiced block (where the user stopped talking).
+    `continues` is set when `max_speech_ms` cut the turn while the user was still talking: the
+    next `TurnEnded` carries the rest of the same utterance."""
+
+    audio: bytes
+    speech_start_s: float
+    speech_end_s: float
+    continues: bool = False
+
+
+SegmentationEvent = SpeechStarted | SpeechOngoing | TurnEnded
+
+
+class TurnSegmenter:
+    """A two-state machine (idle, in speech) over blocks; `feed` returns what happened."""
+
+    def __init__(self, config: VadConfig) -> None:
+        self._config = config
+        self._pad_blocks = int(_blocks(config.speech_pad_ms))
+        self._min_speech_blocks = _blocks(config.min_speech_ms)
+        self._min_silence_blocks = _blocks(config.min_silence_ms)
+        self._max_blocks = _blocks(config.max_speech_ms)
+        self._partial_blocks = _blocks(config.partial_interval_ms)
+        self._preroll: deque[bytes] = deque(maxlen=self._pad_blocks or 1)
+        self._turn: list[bytes] = []
+        self._reset_turn()
+
+    def _reset_turn(self) -> None:
+        self._turn = []
+        self._in_speech = False
+        self._confirmed = False
+        self._voiced_blocks = 0
+        self._silent_run = 0
+        self._speech_start_s = 0.0
+        self._speech_end_s = 0.0
+        self._blocks_since_partial = 0
+
+    def reset(self) -> None:
+        """Forget everything, pre-roll included: what was heard before listening re-opened (the
+        agent's own voice, an old utterance) must never leak into the next turn."""
+        self._preroll.clear()
+        self._reset_turn()
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def feed(self, block: bytes, probability: float, at_s: float) -> list[SegmentationEvent]:
+        if not self._in_speech:
+            return self._feed_idle(block, probability, at_s)
+        return self._feed_speech(block, probability, at_s)
+
+    def end_of_input(self) -> list[SegmentationEvent]:
+        """The source ran out: a turn in progress ends here rather than being lost."""
+        if self._in_speech and self._confirmed:
+            return [self._end_turn()]
+        self.reset()
+        return []
+
+    def _feed_idle(self, block: bytes, probability: float, at_s: float) -> list[SegmentationEvent]:
+        if probability < self._config.thresh:
+            if self._pad_blocks:
+                self._preroll.append(block)
+            return []
+        self._turn = [*self._preroll, block]
+        self._preroll.clear()
+        self._in_speech = True
+        self._voiced_blocks = 1
+        self._speech_start_s = at_s
+        self._speech_end_s = at_s + BLOCK_SECONDS
+        return self._confirm_if_long_enough()
+
+    def _feed_speech(
+        self, block: bytes, probability: float, at_s: float
+    ) -> list[SegmentationEvent]:
+        self._turn.append(block)
+        if probability >= self._config.thresh - HYSTERESIS:
+            self._voiced_blocks += 1
+            self._silent_run = 0
+            self._speech_end_s = at_s + BLOCK_SECONDS
+        else:
+            self._silent_run += 1
+        if self._silent_run >= self._min_silence_blocks:
+            if not self._confirmed:  # a burst too short to be speech
+                self._reset_turn()
+                return []
+            return [self._end_turn()]
+        events = self._confirm_if_long_enough()
+        if self._confirmed and len(self._turn) >= self._max_blocks:
+            return [*events, self._split_turn(at_s)]
+        return events + self._partial_if_due()
+
+    def _confirm_if_long_enough(self) -> list[SegmentationEvent]:
+        if self._confirmed or self._voiced_blocks < self._min_speech_blocks:
+            return []
+        self._confirmed = True
+        return [SpeechStarted(self._speech_start_s)]
+
+    def _partial_if_due(self) -> list[SegmentationEvent]:
+        if not self._confirmed or not self._partial_blocks:
+            return []
+        self._blocks_since_partial += 1
+        if self._blocks_since_partial < self._partial_blocks:
+            return []
+        self._blocks_since_partial = 0
+        return [SpeechOngoing(b"".join(self._turn))]
+
+    def _end_turn(self) -> TurnEnded:
+        # Keep at most `speech_pad_ms` of the trailing silence: enough to not clip the last
+        # phoneme, no more dead air for the recogniser to chew on.
+        keep = len(self._turn) - max(self._silent_run - self._pad_blocks, 0)
+        ended = TurnEnded(b"".join(self._turn[:keep]), self._speech_start_s, self._speech_end_s)
+        self._reset_turn()
+        return ended
+
+    def _split_turn(self, at_s: float) -> TurnEnded:
+        ended = TurnEnded(
+            b"".join(self._turn), self._speech_start_s, self._speech_end_s, continues=True
+        )
+        self._reset_turn()
+        # The speaker has not stopped: the next block continues a new, already real, turn.
+        self._in_speech = True
+        self._confirmed = True
+        self._speech_start_s = self._speech_end_s = at_s + BLOCK_SECONDS
+        return ended
