@@ -1,0 +1,98 @@
+"""The half-duplex gating of local mode, shared by the live sound device and WAV replay.
+
+`DuplexCore.tick` is one audio callback: it takes the block the microphone just captured and
+returns the block to play. It knows nothing of sounddevice or files, so it is tested without a
+device, and both adapters behave the same by construction.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+from collections import deque
+
+import attrs
+
+from domain.audio import (
+    BLOCK_BYTES,
+    BLOCK_SAMPLES,
+    BLOCK_SECONDS,
+    AudioEvent,
+    MicBlock,
+    PlaybackMark,
+)
+
+
+@attrs.frozen
+class _Mark:
+    turn_id: int
+    label: str
+
+
+def make_dither() -> bytes:
+    """A fixed block of +-1 LSB noise: inaudible, but never digital silence, so PulseAudio and
+    PipeWire do not suspend the sink and clip the first word of the next reply. Seeded, so every
+    run plays the same bytes."""
+    rng = random.Random(0)
+    samples = bytearray()
+    for _ in range(BLOCK_SAMPLES):
+        samples += rng.choice((-1, 1)).to_bytes(2, "little", signed=True)
+    return bytes(samples)
+
+
+class DuplexCore:
+    """Reply audio and marks queued by the application, mic blocks and mark echoes handed back.
+
+    Thread-safe without locks: `play`/`mark`/`clear_playback` run on the application's threads,
+    `tick` on the audio thread, and they meet only in a `deque` (atomic append/popleft) and a
+    `SimpleQueue`. The audio clock is the number of ticks times 32 ms.
+    """
+
+    def __init__(self) -> None:
+        self.dither = make_dither()
+        self._playback: deque[bytes | _Mark] = deque()
+        self._events: queue.SimpleQueue[AudioEvent] = queue.SimpleQueue()
+        self._ticks = 0
+
+    # The application's side.
+
+    def play(self, block: bytes) -> None:
+        if len(block) != BLOCK_BYTES:
+            raise ValueError(f"a playback block is {BLOCK_BYTES} bytes, got {len(block)}")
+        self._playback.append(block)
+
+    def mark(self, turn_id: int, label: str) -> None:
+        self._playback.append(_Mark(turn_id, label))
+
+    def clear_playback(self) -> None:
+        self._playback.clear()
+
+    def next_event(self, timeout_s: float) -> AudioEvent | None:
+        try:
+            return self._events.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def put_event(self, event: AudioEvent) -> None:
+        """For events that do not come from a tick (the end of a WAV file)."""
+        self._events.put(event)
+
+    # The audio thread's side.
+
+    def tick(self, mic: bytes | None) -> bytes:
+        """One 32 ms block: echo the marks the output has reached, then play the next reply
+        block, or, when none is queued, forward `mic` (None: the source has ended) and play the
+        dither."""
+        at_s = self._ticks * BLOCK_SECONDS
+        self._ticks += 1
+        while True:
+            try:
+                item = self._playback.popleft()
+            except IndexError:  # nothing queued (or cleared meanwhile): listen
+                if mic is not None:
+                    self._events.put(MicBlock(mic, at_s))
+                return self.dither
+            if isinstance(item, bytes):
+                return item
+            # Everything queued before the mark has been played by earlier ticks.
+            self._events.put(PlaybackMark(item.turn_id, item.label, at_s))

@@ -1,0 +1,124 @@
+"""The half-duplex gating shared by the sound device and WAV replay, driven tick by tick."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from adapters.duplex_core import DuplexCore, make_dither
+from domain.audio import (
+    BLOCK_BYTES,
+    BLOCK_SECONDS,
+    RESPONSE_DONE_MARK,
+    VOICED_MARK,
+    AudioEvent,
+    MicBlock,
+    PlaybackMark,
+)
+
+
+def block(value: int) -> bytes:
+    return value.to_bytes(2, "little", signed=True) * (BLOCK_BYTES // 2)
+
+
+def drain(core: DuplexCore) -> list[AudioEvent]:
+    events = []
+    while (event := core.next_event(timeout_s=0)) is not None:
+        events.append(event)
+    return events
+
+
+def test_idle_forwards_the_mic_stamped_on_the_audio_clock_and_plays_dither() -> None:
+    core = DuplexCore()
+    played = [core.tick(block(i)) for i in range(3)]
+    assert played == [core.dither] * 3
+    assert drain(core) == [MicBlock(block(i), i * BLOCK_SECONDS) for i in range(3)]
+
+
+def test_dither_is_one_lsb_noise_made_once() -> None:
+    dither = make_dither()
+    samples = {int.from_bytes(dither[i : i + 2], "little", signed=True) for i in range(0, 1024, 2)}
+    assert len(dither) == BLOCK_BYTES
+    assert samples == {-1, 1}
+    assert make_dither() == dither
+    core = DuplexCore()
+    assert core.tick(block(0)) is core.tick(block(0))  # the same object: no work per block
+
+
+def test_reply_blocks_play_in_order_and_the_mic_is_not_forwarded_meanwhile() -> None:
+    core = DuplexCore()
+    core.tick(block(100))
+    core.play(block(1))
+    core.play(block(2))
+    assert [core.tick(block(101)), core.tick(block(102))] == [block(1), block(2)]
+    assert core.tick(block(103)) == core.dither
+    assert drain(core) == [MicBlock(block(100), 0.0), MicBlock(block(103), 3 * BLOCK_SECONDS)]
+
+
+def test_marks_are_echoed_when_the_output_reaches_them_and_take_no_time() -> None:
+    core = DuplexCore()
+    core.tick(block(0))  # t = 0
+    drain(core)
+    core.mark(7, VOICED_MARK)
+    core.play(block(1))
+    core.play(block(2))
+    core.mark(7, RESPONSE_DONE_MARK)
+    assert core.tick(block(10)) == block(1)  # t = 0.032: the voiced mark, then its block
+    assert drain(core) == [PlaybackMark(7, VOICED_MARK, BLOCK_SECONDS)]
+    assert core.tick(block(11)) == block(2)
+    assert drain(core) == []
+    # The block after the last reply block: done, and listening again in the same tick.
+    assert core.tick(block(12)) == core.dither
+    assert drain(core) == [
+        PlaybackMark(7, RESPONSE_DONE_MARK, 3 * BLOCK_SECONDS),
+        MicBlock(block(12), 3 * BLOCK_SECONDS),
+    ]
+
+
+def test_a_mark_alone_is_echoed_on_the_next_tick() -> None:
+    core = DuplexCore()
+    core.mark(3, RESPONSE_DONE_MARK)
+    assert core.tick(block(5)) == core.dither
+    assert drain(core) == [PlaybackMark(3, RESPONSE_DONE_MARK, 0.0), MicBlock(block(5), 0.0)]
+
+
+def test_without_a_mic_source_marks_still_echo_but_nothing_is_forwarded() -> None:
+    core = DuplexCore()
+    core.play(block(1))
+    core.mark(1, RESPONSE_DONE_MARK)
+    assert [core.tick(None), core.tick(None), core.tick(None)] == [block(1)] + [core.dither] * 2
+    assert drain(core) == [PlaybackMark(1, RESPONSE_DONE_MARK, BLOCK_SECONDS)]
+
+
+def test_clear_playback_drops_queued_audio_and_marks() -> None:
+    core = DuplexCore()
+    core.play(block(1))
+    core.mark(1, RESPONSE_DONE_MARK)
+    core.clear_playback()
+    assert core.tick(block(9)) == core.dither
+    assert drain(core) == [MicBlock(block(9), 0.0)]
+
+
+def test_play_takes_exactly_one_block() -> None:
+    with pytest.raises(ValueError, match="1024 bytes"):
+        DuplexCore().play(bytes(1000))
+
+
+def test_next_event_times_out_with_none() -> None:
+    assert DuplexCore().next_event(timeout_s=0.01) is None
+
+
+def test_a_producer_thread_and_the_audio_thread_lose_nothing() -> None:
+    """The producer appends while the audio thread pops: every block plays once, in order."""
+    core = DuplexCore()
+    n = 2000
+    producer = threading.Thread(target=lambda: [core.play(block(i)) for i in range(1, n + 1)])
+    producer.start()
+    played = []
+    while len(played) < n:
+        out = core.tick(block(0))
+        if out != core.dither:
+            played.append(out)
+    producer.join()
+    assert played == [block(i) for i in range(1, n + 1)]
