@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,35 +14,10 @@ from adapters.errors import SetupError
 from adapters.faster_whisper_stt import FasterWhisperSpeechToText, WhisperLanguage
 from domain.audio import SAMPLE_RATE
 from domain.messages import FinalTranscript, PartialTranscript
+from tests.adapters.speech_samples import BECKETT_TEXT, TWO_CITIES_TEXT, load_speech
 from tests.adapters.wer import word_error_rate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-BECKETT = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better."
-TWO_CITIES = (
-    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the "
-    "age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the "
-    "season of Light, it was the season of Darkness, it was the spring of hope, it was the winter "
-    "of despair, we had everything before us, we had nothing before us, we were all going direct "
-    "to Heaven, we were all going direct the other way - in short, the period was so far like "
-    "the present period, that some of its noisiest authorities insisted on its being received, "
-    "for good or for evil, in the superlative degree of comparison only."
-)
-
-
-def load_speech(name: str) -> bytes:
-    """A WAV of the moonshine-voice wheel as 16 kHz int16 mono PCM."""
-    import moonshine_voice
-    import soxr
-
-    path = Path(moonshine_voice.__file__).parent / "assets" / f"{name}.wav"
-    with wave.open(str(path)) as wav:
-        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
-        rate = wav.getframerate()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    if rate != SAMPLE_RATE:
-        samples = soxr.resample(samples, rate, SAMPLE_RATE)
-    return samples.astype("<i2").tobytes()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +28,9 @@ def stt() -> Iterator[FasterWhisperSpeechToText]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "reference"), [("beckett", BECKETT), ("two_cities", TWO_CITIES)])
+@pytest.mark.parametrize(
+    ("name", "reference"), [("beckett", BECKETT_TEXT), ("two_cities", TWO_CITIES_TEXT)]
+)
 def test_final_transcript_of_real_speech_is_within_10_percent_wer(
     stt: FasterWhisperSpeechToText, name: str, reference: str
 ) -> None:
@@ -78,7 +54,7 @@ def test_partials_of_a_growing_turn_then_the_final_is_the_whole_turn(
     assert all(type(partial) is PartialTranscript for partial in partials)
     assert "ever tried" in partials[1].text.lower()
     assert len(partials[0].text) < len(partials[2].text) < len(final.text)
-    assert word_error_rate(BECKETT, final.text) <= 0.10, final.text
+    assert word_error_rate(BECKETT_TEXT, final.text) <= 0.10, final.text
 
 
 @pytest.mark.slow
@@ -104,7 +80,7 @@ def test_auto_language_on_an_english_only_model_says_so_once_and_uses_english() 
         final = stt.transcribe(load_speech("beckett"))
 
     assert final.language == "en"
-    assert word_error_rate(BECKETT, final.text) <= 0.10, final.text
+    assert word_error_rate(BECKETT_TEXT, final.text) <= 0.10, final.text
     assert [entry["event"] for entry in logs] == ["stt_language"]
 
 
