@@ -1,0 +1,6 @@
+import time
+
+
+class MonotonicClock:
+    def now(self) -> float:
+        return time.monotonic()

@@ -1,0 +1,39 @@
+"""The terminal the user watches: one updating line for live transcription, then USER/ASSISTANT."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+
+class TerminalConsole:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._interactive = self._stream.isatty()
+        self._lock = threading.Lock()  # stages print from their own threads
+        self._live_shown = False
+
+    def live(self, text: str) -> None:
+        if not self._interactive:
+            return  # a log file wants the final lines, not every hypothesis
+        with self._lock:
+            self._stream.write(f"\r\x1b[K… {text}" if text else "\r\x1b[K")
+            self._stream.flush()
+            self._live_shown = bool(text)
+
+    def user(self, text: str) -> None:
+        self._line(f"USER: {text}")
+
+    def assistant(self, text: str) -> None:
+        self._line(f"ASSISTANT: {text}")
+
+    def notice(self, text: str) -> None:
+        self._line(text)
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            prefix = "\r\x1b[K" if self._live_shown else ""
+            self._live_shown = False
+            self._stream.write(f"{prefix}{text}\n")
+            self._stream.flush()

@@ -1,0 +1,149 @@
+"""Turning argv and the environment into one resolved configuration (a plain dict).
+
+Precedence: explicit flag > environment (`VOICE_AGENT_<FLAG>`) > preset > default. Presets
+(`--profile`, `--local_mac_optimal_settings`, `--device`) only supply defaults: upstream's
+mac preset overwrote flags the user had set and dropped `--model_name`; here an explicit flag
+always wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from composition.flags import FLAGS, GEN_PREFIXES, Flag, parse_bool, parse_float
+
+API_BACKENDS = ("responses-api", "chat-completions")
+API_DEFAULT_MODEL = "gpt-5.4-mini"
+STAGE_DEVICES = ("stt_device", "llm_device", "tts_device")
+
+
+class ConfigError(ValueError):
+    """A flag or environment value that cannot be used; the message says which and why."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m composition.local",
+        description="A local voice agent: microphone -> VAD -> STT -> LLM -> TTS -> speakers. "
+        "Runs offline by default. Every flag can also be set as VOICE_AGENT_<FLAG> in the "
+        "environment; --llm_gen_<param> and --stt_gen_<param> pass any other generation "
+        "parameter through.",
+        argument_default=argparse.SUPPRESS,
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for flag in FLAGS:
+        group = groups.setdefault(flag.group, parser.add_argument_group(flag.group))
+        shown = "inf" if flag.default == float("inf") else flag.default
+        kwargs: dict[str, Any] = {"help": f"{flag.help} (default: {shown})"}
+        if flag.is_bool:
+            kwargs.update(nargs="?", const=True, type=parse_bool, metavar="BOOL")
+        else:
+            kwargs.update(type=flag.parse, choices=flag.choices)
+        group.add_argument(f"--{flag.name}", **kwargs)
+    return parser
+
+
+def _parse_gen_overrides(extra: Sequence[str]) -> dict[str, Any]:
+    """`--llm_gen_top_p 0.9` and the like, kept as typed values under their flag name."""
+    overrides: dict[str, Any] = {}
+    items = list(extra)
+    while items:
+        token = items.pop(0)
+        name = token[2:].split("=", 1)[0] if token.startswith("--") else ""
+        if not name.startswith(GEN_PREFIXES):
+            raise ConfigError(f"unrecognised argument: {token}")
+        if "=" in token:
+            raw = token.split("=", 1)[1]
+        elif items and not items[0].startswith("--"):
+            raw = items.pop(0)
+        else:
+            raw = "true"
+        overrides[name] = _guess_type(raw)
+    return overrides
+
+
+def _guess_type(raw: str) -> Any:
+    for parse in (int, parse_float, parse_bool):
+        try:
+            return parse(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+def _from_env(flag: Flag, environ: Mapping[str, str]) -> Any:
+    raw = environ.get(flag.env_var)
+    if raw is None:
+        return None
+    try:
+        value = flag.parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"{flag.env_var}={raw!r}: {error}") from None
+    if flag.choices and value not in flag.choices:
+        raise ConfigError(f"{flag.env_var}={raw!r}: choose from {', '.join(flag.choices)}")
+    return value
+
+
+def resolve(
+    argv: Sequence[str],
+    presets: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The configuration for `argv`: every flag's value, plus `llm_gen` / `stt_gen` dicts of
+    generation parameters and `explicit`, the names the user set. `presets` maps each profile
+    to the defaults it supplies."""
+    environ = os.environ if environ is None else environ
+    namespace, extra = build_parser().parse_known_args(list(argv))
+    explicit: dict[str, Any] = vars(namespace)
+    gen = _parse_gen_overrides(extra)
+    for flag in FLAGS:
+        if flag.name not in explicit and (value := _from_env(flag, environ)) is not None:
+            explicit[flag.name] = value
+
+    def given(name: str) -> Any:
+        return explicit.get(name, gen.get(name))
+
+    profile = given("profile")
+    if profile is None:
+        profile = "mac" if given("local_mac_optimal_settings") else "embedded"
+    values: dict[str, Any] = {f.name: f.default for f in FLAGS}
+    values.update(presets[profile])
+    values["profile"] = profile
+    values.update(explicit)
+    if given("device") is not None or "device" in presets[profile]:
+        for name in STAGE_DEVICES:
+            if given(name) is None:
+                values[name] = values["device"]
+    if given("model_name") is None and values["llm_backend"] in API_BACKENDS:
+        values["model_name"] = API_DEFAULT_MODEL
+    values["llm_gen"] = _gen_params("llm_gen_", values, gen)
+    values["stt_gen"] = _gen_params("stt_gen_", values, gen)
+    values["explicit"] = sorted(explicit) + sorted(gen)
+    return values
+
+
+def _gen_params(prefix: str, values: Mapping[str, Any], gen: Mapping[str, Any]) -> dict[str, Any]:
+    named = {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+    named.update({k[len(prefix) :]: v for k, v in gen.items() if k.startswith(prefix)})
+    return named
+
+
+def validate(values: Mapping[str, Any]) -> None:
+    """Impossible combinations, caught before anything loads."""
+    if values["input_wav"] is None and values["output_wav"] is not None:
+        raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
+    if values["chat_size"] < 1:
+        raise ConfigError("--chat_size must be at least 1")
+    if values["stream_batch_sentences"] < 1:
+        raise ConfigError("--stream_batch_sentences must be at least 1")
+
+
+def redacted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration as it may be shown: API keys replaced, never printed."""
+    shown = dict(values)
+    key = shown.get("responses_api_api_key")
+    shown["responses_api_api_key"] = "***" if key else None
+    return shown

@@ -1,0 +1,82 @@
+"""Whole conversations on fakes, through the real dependency-injector containers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from dependency_injector import containers, providers
+
+from application.conversation import Conversation
+from composition.config import resolve
+from composition.containers import Application, build_agent, profile_presets
+from tests.fakes import (
+    FakeAudio,
+    FakeClock,
+    FakeConsole,
+    FakeLanguageModel,
+    FakeMetrics,
+    FakeSpeechToText,
+    FakeTextToSpeech,
+    FakeVoiceActivity,
+)
+
+
+class FakeAdapters(containers.DeclarativeContainer):
+    """Same provider names as every profile container, holding fakes."""
+
+    audio: providers.Dependency[Any] = providers.Dependency()
+    vad: providers.Dependency[Any] = providers.Dependency()
+    stt: providers.Dependency[Any] = providers.Dependency()
+    llm: providers.Dependency[Any] = providers.Dependency()
+    tts: providers.Dependency[Any] = providers.Dependency()
+    console: providers.Dependency[Any] = providers.Dependency()
+    clock: providers.Dependency[Any] = providers.Dependency()
+    metrics: providers.Dependency[Any] = providers.Dependency()
+
+
+@attrs.define
+class Harness:
+    agent: Application
+    audio: FakeAudio
+    vad: FakeVoiceActivity
+    stt: FakeSpeechToText
+    llm: FakeLanguageModel
+    tts: FakeTextToSpeech
+    console: FakeConsole
+    clock: FakeClock
+    metrics: FakeMetrics
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.agent.conversation()
+
+    def run(self, timeout_s: float = 10.0) -> None:
+        """Start, wait for the end of the scripted input, stop."""
+        self.conversation.start()
+        finished = self.conversation.wait(timeout_s)
+        self.conversation.stop()
+        assert finished, "the conversation did not finish its script in time"
+
+
+def make_harness(
+    script: Sequence[Any],
+    transcripts: dict[int, str],
+    replies: Sequence[Any],
+    argv: Sequence[str] = (),
+    **llm_kwargs: Any,
+) -> Harness:
+    fakes = {
+        "audio": FakeAudio(script),
+        "vad": FakeVoiceActivity(),
+        "stt": FakeSpeechToText(transcripts),
+        "llm": FakeLanguageModel(replies, **llm_kwargs),
+        "tts": FakeTextToSpeech(),
+        "console": FakeConsole(),
+        "clock": FakeClock(),
+        "metrics": FakeMetrics(),
+    }
+    adapters = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
+    agent = build_agent(resolve(argv, profile_presets(), environ={}), adapters=adapters)
+    return Harness(agent, **fakes)  # type: ignore[arg-type]

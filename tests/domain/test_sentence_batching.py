@@ -1,0 +1,107 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.sentence_batching import BatchingConfig, SentenceBatcher, sentence_ends
+
+
+def batch_all(deltas: list[str], **config: object) -> list[str]:
+    batcher = SentenceBatcher(BatchingConfig(**config))  # type: ignore[arg-type]
+    out: list[str] = []
+    for delta in deltas:
+        out += batcher.feed(delta)
+    return out + batcher.flush()
+
+
+def sentences(text: str) -> list[str]:
+    return batch_all([text], sentences_per_batch=1)
+
+
+def test_whitespace_survives_delta_boundaries() -> None:
+    assert "".join(batch_all(["What is ", "the weather ", "today?"])) == (
+        "What is the weather today?"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dr. Smith is in.",
+        "Bring fruit, e.g. apples and pears.",
+        "She moved to the U.S. last year.",
+        "Pi is 3.14 roughly.",
+        "It costs $29.95 today.",
+        "Well... I am not sure.",
+        "J. K. Rowling wrote it.",
+    ],
+)
+def test_these_are_one_sentence(text: str) -> None:
+    assert sentences(text) == [text]
+
+
+def test_real_sentence_ends_are_cut() -> None:
+    assert sentences("Hello there! How are you? I am fine. Thanks.") == [
+        "Hello there!",
+        " How are you?",
+        " I am fine.",
+        " Thanks.",
+    ]
+
+
+def test_a_number_split_across_deltas_is_not_cut() -> None:
+    assert batch_all(["It is 3.", "14 and $29.", "95. Next one."], sentences_per_batch=1) == [
+        "It is 3.14 and $29.95.",
+        " Next one.",
+    ]
+
+
+def test_text_without_spaces_is_cut_at_cjk_punctuation() -> None:
+    assert sentences("你好。今天天气很好。再见") == ["你好。", "今天天气很好。", "再见"]
+
+
+def test_a_long_run_without_sentence_end_still_goes_out() -> None:
+    text = "word " * 200
+    batches = batch_all([text])
+    assert len(batches) > 1 and "".join(batches) == text
+
+
+def test_batches_hold_the_configured_number_of_sentences() -> None:
+    text = "One. Two. Three. Four. Five."
+    assert batch_all([text], sentences_per_batch=3) == ["One. Two. Three.", " Four. Five."]
+
+
+def test_the_early_first_fragment_goes_out_at_the_first_clause() -> None:
+    deltas = ["Well, the weather today", " is lovely, and warm. Also sunny. Yes. Done."]
+    batcher = SentenceBatcher(BatchingConfig(sentences_per_batch=3, early_first_fragment=True))
+    assert batcher.feed(deltas[0]) == []
+    first = batcher.feed(deltas[1])
+    assert first[0] == "Well, the weather today is lovely,"
+
+
+def test_reset_forgets_the_pending_text() -> None:
+    batcher = SentenceBatcher(BatchingConfig())
+    batcher.feed("Half a sent")
+    batcher.reset()
+    assert batcher.flush() == []
+
+
+def test_sentence_ends_are_offsets_after_the_punctuation() -> None:
+    assert sentence_ends("Hi. Yo! ") == [3, 7]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet="ab .,!?3$\n…e.g", max_size=400),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=20),
+    st.integers(min_value=1, max_value=4),
+    st.booleans(),
+)
+def test_batching_never_loses_or_reorders_text(
+    text: str, cuts: list[int], per_batch: int, early: bool
+) -> None:
+    points = sorted({min(c, len(text)) for c in cuts})
+    deltas = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
+    batches = batch_all(deltas, sentences_per_batch=per_batch, early_first_fragment=early)
+    joined = "".join(batches)
+    assert joined == text or (not text[len(joined) :].strip() and text.startswith(joined))
+    assert all(b.strip() for b in batches)

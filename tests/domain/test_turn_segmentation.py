@@ -1,0 +1,139 @@
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.audio import BLOCK_BYTES, BLOCK_SECONDS
+from domain.turn_segmentation import (
+    SpeechOngoing,
+    SpeechStarted,
+    TurnEnded,
+    TurnSegmenter,
+    VadConfig,
+)
+
+SPEECH, QUIET = 0.9, 0.05
+
+
+def block(i: int) -> bytes:
+    """A distinct block per index, so audio can be traced back to where it came from."""
+    return i.to_bytes(4, "little") * (BLOCK_BYTES // 4)
+
+
+def run(config: VadConfig, probabilities: list[float], start: int = 0) -> list[object]:
+    segmenter = TurnSegmenter(config)
+    events: list[object] = []
+    for i, p in enumerate(probabilities, start):
+        events += segmenter.feed(block(i), p, i * BLOCK_SECONDS)
+    return events
+
+
+def blocks_of(ms: float) -> int:
+    return math.ceil(ms / 1000 / BLOCK_SECONDS)
+
+
+def test_a_burst_shorter_than_min_speech_is_discarded() -> None:
+    config = VadConfig(partial_interval_ms=0)
+    short = blocks_of(config.min_speech_ms) - 1
+    assert run(config, [QUIET] * 5 + [SPEECH] * short + [QUIET] * 40) == []
+
+
+def test_a_turn_starts_after_min_speech_and_ends_after_min_silence() -> None:
+    config = VadConfig(partial_interval_ms=0)
+    probs = [QUIET] * 30 + [SPEECH] * 40 + [QUIET] * 40
+    events = run(config, probs)
+    started, ended = events
+    assert started == SpeechStarted(at_s=30 * BLOCK_SECONDS)
+    assert isinstance(ended, TurnEnded)
+    assert ended.speech_start_s == 30 * BLOCK_SECONDS
+    assert ended.speech_end_s == pytest.approx(70 * BLOCK_SECONDS)
+    pad = blocks_of(config.speech_pad_ms)
+    # pre-roll + speech + trailing silence capped at the pad
+    assert ended.audio[:BLOCK_BYTES] == block(30 - pad)
+    assert len(ended.audio) == (pad + 40 + pad) * BLOCK_BYTES
+
+
+def test_min_silence_default_waits_out_a_natural_pause() -> None:
+    config = VadConfig(partial_interval_ms=0)
+    pause = blocks_of(350)  # a breath between two phrases
+    probs = [SPEECH] * 20 + [QUIET] * pause + [SPEECH] * 20 + [QUIET] * 40
+    ended = [e for e in run(config, probs) if isinstance(e, TurnEnded)]
+    assert len(ended) == 1
+    assert config.min_silence_ms >= 300
+
+
+def test_hysteresis_keeps_speech_going_above_thresh_minus_015() -> None:
+    config = VadConfig(partial_interval_ms=0, min_silence_ms=100)
+    probs = [SPEECH] * 20 + [config.thresh - 0.1] * 20 + [SPEECH] * 5 + [QUIET] * 10
+    ended = [e for e in run(config, probs) if isinstance(e, TurnEnded)]
+    assert len(ended) == 1
+    below = [SPEECH] * 20 + [config.thresh - 0.2] * 20 + [SPEECH] * 20 + [QUIET] * 10
+    assert len([e for e in run(config, below) if isinstance(e, TurnEnded)]) == 2
+
+
+def test_an_over_long_turn_is_split_not_discarded() -> None:
+    config = VadConfig(partial_interval_ms=0, max_speech_ms=1000, speech_pad_ms=0)
+    probs = [SPEECH] * 100 + [QUIET] * 30
+    ended = [e for e in run(config, probs) if isinstance(e, TurnEnded)]
+    assert [e.continues for e in ended] == [True, True, True, False]
+    speech_audio = b"".join(e.audio for e in ended)
+    assert speech_audio[: 100 * BLOCK_BYTES] == b"".join(block(i) for i in range(100))
+
+
+def test_partial_release_points_follow_the_interval() -> None:
+    config = VadConfig(partial_interval_ms=320)
+    probs = [SPEECH] * 60 + [QUIET] * 30
+    partials = [e for e in run(config, probs) if isinstance(e, SpeechOngoing)]
+    assert len(partials) >= 4
+    assert all(len(b.audio) < len(a.audio) for a, b in zip(partials[1:], partials, strict=False))
+
+
+def test_reset_keeps_old_audio_out_of_the_next_turn() -> None:
+    config = VadConfig(partial_interval_ms=0)
+    segmenter = TurnSegmenter(config)
+    for i in range(10):  # audio heard before listening re-opened
+        segmenter.feed(block(1000 + i), QUIET, i * BLOCK_SECONDS)
+    segmenter.reset()
+    events = []
+    for i, p in enumerate([SPEECH] * 20 + [QUIET] * 20):
+        events += segmenter.feed(block(i), p, i * BLOCK_SECONDS)
+    (ended,) = [e for e in events if isinstance(e, TurnEnded)]
+    assert all(block(1000 + i) not in ended.audio for i in range(10))
+
+
+def test_end_of_input_ends_the_turn_in_progress() -> None:
+    config = VadConfig(partial_interval_ms=0)
+    segmenter = TurnSegmenter(config)
+    for i in range(30):
+        segmenter.feed(block(i), SPEECH, i * BLOCK_SECONDS)
+    (ended,) = segmenter.end_of_input()
+    assert isinstance(ended, TurnEnded) and not ended.continues
+    assert segmenter.end_of_input() == []
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"thresh": 0.1}, {"thresh": 1.5}, {"max_speech_ms": 100}, {"min_silence_ms": 0}]
+)
+def test_impossible_settings_are_rejected(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        VadConfig(**kwargs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]), max_size=300))
+def test_turns_are_ordered_disjoint_slices_of_the_input(probs: list[float]) -> None:
+    config = VadConfig(partial_interval_ms=0, max_speech_ms=2000)
+    segmenter = TurnSegmenter(config)
+    stream = [block(i) for i in range(len(probs))]
+    events = []
+    for i, p in enumerate(probs):
+        events += segmenter.feed(stream[i], p, i * BLOCK_SECONDS)
+    events += segmenter.end_of_input()
+    whole = b"".join(stream)
+    cursor = 0
+    for turn in (e for e in events if isinstance(e, TurnEnded)):
+        at = whole.find(turn.audio, cursor)
+        assert at >= cursor and at % BLOCK_BYTES == 0
+        cursor = at + len(turn.audio)
+        assert turn.speech_start_s <= turn.speech_end_s
