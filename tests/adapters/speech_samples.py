@@ -38,5 +38,5 @@ def load_speech(name: str) -> bytes:
         pcm = wav.readframes(wav.getnframes())
     if rate == SAMPLE_RATE:
         return pcm
-    samples = soxr.resample(np.frombuffer(pcm, dtype="<i2"), rate, SAMPLE_RATE)
+    samples: np.ndarray = soxr.resample(np.frombuffer(pcm, dtype="<i2"), rate, SAMPLE_RATE)
     return samples.astype("<i2").tobytes()

@@ -1,0 +1,147 @@
+"""A private PulseAudio daemon with a FIFO microphone and a FIFO speaker, for tests through a real
+sound server (Debian packages in scripts/apt-packages.txt).
+
+PortAudio reaches it through ALSA's "pulse" device (libasound2-plugins), which connects to
+`PULSE_SERVER`. The microphone FIFO is fed in real time, with silence whenever no test audio is
+pending: a pipe source that gets no data stalls PortAudio's capture, and `stop()` then hangs.
+The speaker FIFO is drained continuously into `heard`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE
+
+_FORMAT = f"format=s16le rate={SAMPLE_RATE} channels=1"
+
+
+class PulseServer:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.socket = folder / "native"
+        self.mic_fifo = folder / "mic.fifo"
+        self.speaker_fifo = folder / "speaker.fifo"
+        self.server = f"unix:{self.socket}"
+        self._pending: deque[bytes] = deque()
+        self._heard = bytearray()
+        self._heard_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pid: int | None = None
+
+    def start(self) -> None:
+        if shutil.which("pulseaudio") is None:
+            raise RuntimeError(
+                "pulseaudio is missing: apt-get install $(cat scripts/apt-packages.txt)"
+            )
+        config = self.folder / "server.pa"
+        config.write_text(
+            f"load-module module-native-protocol-unix socket={self.socket} auth-anonymous=1\n"
+            f"load-module module-pipe-source source_name=mic file={self.mic_fifo} {_FORMAT}\n"
+            # Without the system clock the pipe sink runs as fast as its reader drains it.
+            f"load-module module-pipe-sink sink_name=speaker file={self.speaker_fifo} {_FORMAT}"
+            " use_system_clock_for_timing=yes\n"
+            "set-default-source mic\n"
+            "set-default-sink speaker\n"
+        )
+        # Everything the daemon writes (pid file, cookie, state) stays in the folder; as root
+        # it warns that it is "not intended to be run as root" and runs anyway.
+        env = {
+            **os.environ,
+            "HOME": str(self.folder),
+            "XDG_RUNTIME_DIR": str(self.folder),
+            "PULSE_RUNTIME_PATH": str(self.folder),
+        }
+        log = f"--log-target=file:{self.folder / 'pulseaudio.log'}"
+        subprocess.run(
+            ["pulseaudio", "-n", "-F", str(config), "--daemonize=yes", "--exit-idle-time=-1", log],
+            env=env,
+            check=True,
+            timeout=30,
+        )
+        self._pid = int((self.folder / "pid").read_text())
+        self._threads = [
+            threading.Thread(target=self._feed_mic, name="pulse-mic", daemon=True),
+            threading.Thread(target=self._drain_speaker, name="pulse-speaker", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._pid is not None:
+            os.kill(self._pid, signal.SIGTERM)
+            _wait_gone(self._pid)
+            self._pid = None
+        for thread in self._threads:  # the speaker FIFO reads EOF once the daemon is gone
+            thread.join(timeout=5)
+
+    def say(self, pcm: bytes) -> None:
+        """Queue audio for the microphone, played from the next 32 ms block on."""
+        for i in range(0, len(pcm), BLOCK_BYTES):
+            self._pending.append(pcm[i : i + BLOCK_BYTES].ljust(BLOCK_BYTES, b"\0"))
+
+    @property
+    def saying(self) -> bool:
+        return bool(self._pending)
+
+    def heard(self) -> bytes:
+        """Everything the speaker played so far."""
+        with self._heard_lock:
+            return bytes(self._heard)
+
+    def _feed_mic(self) -> None:
+        silence = bytes(BLOCK_BYTES)
+        fd = os.open(self.mic_fifo, os.O_WRONLY)  # the daemon holds the reading end already
+        try:
+            start = time.monotonic()
+            blocks = 0
+            while not self._stopping.is_set():
+                block = self._pending.popleft() if self._pending else silence
+                os.write(fd, block)
+                blocks += 1
+                time.sleep(max(0.0, start + blocks * BLOCK_SECONDS - time.monotonic()))
+        except BrokenPipeError:  # the daemon went away first
+            pass
+        finally:
+            os.close(fd)
+
+    def _drain_speaker(self) -> None:
+        fd = os.open(self.speaker_fifo, os.O_RDONLY)
+        try:
+            while chunk := os.read(fd, 65536):
+                with self._heard_lock:
+                    self._heard += chunk
+        finally:
+            os.close(fd)
+
+
+def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:
+    """Until the process is gone (or a zombie left for init to reap); SIGKILL after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if state == "Z":
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def reinitialize_portaudio() -> None:
+    """PortAudio lists devices once, when initialised: have it look again now that the server
+    is (or no longer is) there."""
+    import sounddevice
+
+    sounddevice._terminate()
+    sounddevice._initialize()
