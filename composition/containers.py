@@ -145,10 +145,6 @@ def profile_presets() -> dict[str, dict[str, Any]]:
     return {name: profile.preset() for name, profile in PROFILES.items()}
 
 
-def build_agent(
-    config: Mapping[str, Any], adapters: containers.Container | None = None
-) -> Application:
-    """The application wired to the profile named in `config` (or to `adapters`, for tests)."""
-    if adapters is None:
-        adapters = PROFILES[config["profile"]](config=config)
+def build_agent(config: Mapping[str, Any], adapters: containers.Container) -> Application:
+    """The application wired to a profile's adapters (or to fakes, in tests)."""
     return Application(config=config, adapters=adapters)

