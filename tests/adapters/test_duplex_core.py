@@ -113,9 +113,14 @@ def test_a_producer_thread_and_the_audio_thread_lose_nothing() -> None:
     """The producer appends while the audio thread pops: every block plays once, in order."""
     core = DuplexCore()
     n = 2000
-    producer = threading.Thread(target=lambda: [core.play(block(i)) for i in range(1, n + 1)])
+
+    def produce() -> None:
+        for i in range(1, n + 1):
+            core.play(block(i))
+
+    producer = threading.Thread(target=produce)
     producer.start()
-    played = []
+    played: list[bytes] = []
     while len(played) < n:
         out = core.tick(block(0))
         if out != core.dither:

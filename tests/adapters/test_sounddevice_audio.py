@@ -24,6 +24,7 @@ from adapters.sounddevice_audio import (
 )
 from domain.audio import (
     BLOCK_BYTES,
+    BLOCK_SAMPLES,
     BLOCK_SECONDS,
     RESPONSE_DONE_MARK,
     SAMPLE_RATE,
@@ -126,6 +127,19 @@ def test_missing_portaudio_is_a_setup_error_with_the_install_commands(
 def test_a_device_name_that_does_not_exist_is_a_setup_error() -> None:
     with pytest.raises(SetupError, match=r"No input device matches 'no such mic': run `python"):
         SounddeviceAudio(input_device="no such mic").open()
+
+
+def test_the_callback_never_raises_and_counts_what_went_wrong() -> None:
+    audio = SounddeviceAudio()
+    outdata = memoryview(bytearray(BLOCK_BYTES))
+    audio._callback(bytes(BLOCK_BYTES), outdata, BLOCK_SAMPLES, None, "output underflow")
+    assert outdata.tobytes() == DuplexCore().dither
+    assert audio.next_event(0) == MicBlock(bytes(BLOCK_BYTES), 0.0)
+    # A block of the wrong size cannot be written into PortAudio's buffer: silence instead.
+    short = memoryview(bytearray(b"\1" * 100))
+    audio._callback(bytes(100), short, 50, None, None)
+    assert short.tobytes() == bytes(100)
+    assert (audio.xruns, audio.callback_errors) == (1, 1)
 
 
 def tone(hz: float, rate: int, seconds: float, amplitude: int = 8000) -> np.ndarray:
