@@ -102,6 +102,28 @@ def open_error(exc: Exception) -> SetupError:
     )
 
 
+def shared_rate(
+    sd: Any, devices: Sequence[Mapping[str, Any]], device_in: int, device_out: int
+) -> int:
+    """16 kHz if both devices take it, else the first native rate both take."""
+    candidates = [SAMPLE_RATE] + [
+        int(devices[i]["default_samplerate"]) for i in (device_out, device_in)
+    ]
+    for rate in dict.fromkeys(candidates):
+        try:
+            sd.check_input_settings(device_in, channels=1, dtype="int16", samplerate=rate)
+            sd.check_output_settings(device_out, channels=1, dtype="int16", samplerate=rate)
+        except sd.PortAudioError as exc:
+            if exc.args[1:2] == (_PA_DEVICE_UNAVAILABLE,):
+                raise open_error(exc) from exc
+            continue
+        return rate
+    raise SetupError(
+        "The input and output devices share no sample rate: pick two of the same card "
+        f"with --input_device/--output_device ({_LIST_HINT})"
+    )
+
+
 class RateBridge:
     """Runs the 16 kHz core from a device opened at another rate (raw ALSA devices often refuse
     16 kHz): the mic is resampled down and the output up by streaming soxr resamplers.
@@ -165,7 +187,7 @@ class SounddeviceAudio:
         default_in, default_out = sd.default.device
         device_in = resolve_device(devices, self._input_device, "input", default_in)
         device_out = resolve_device(devices, self._output_device, "output", default_out)
-        self.device_rate = self._shared_rate(sd, devices, device_in, device_out)
+        self.device_rate = shared_rate(sd, devices, device_in, device_out)
         blocksize = BLOCK_SAMPLES
         if self.device_rate != SAMPLE_RATE:
             self._bridge = RateBridge(self._core, self.device_rate)
@@ -182,28 +204,6 @@ class SounddeviceAudio:
             self._stream.start()
         except sd.PortAudioError as exc:
             raise open_error(exc) from exc
-
-    @staticmethod
-    def _shared_rate(
-        sd: Any, devices: Sequence[Mapping[str, Any]], device_in: int, device_out: int
-    ) -> int:
-        """16 kHz if both devices take it, else the first native rate both take."""
-        candidates = [SAMPLE_RATE] + [
-            int(devices[i]["default_samplerate"]) for i in (device_out, device_in)
-        ]
-        for rate in dict.fromkeys(candidates):
-            try:
-                sd.check_input_settings(device_in, channels=1, dtype="int16", samplerate=rate)
-                sd.check_output_settings(device_out, channels=1, dtype="int16", samplerate=rate)
-            except sd.PortAudioError as exc:
-                if exc.args[1:2] == (_PA_DEVICE_UNAVAILABLE,):
-                    raise open_error(exc) from exc
-                continue
-            return rate
-        raise SetupError(
-            "The input and output devices share no sample rate: pick two of the same card "
-            f"with --input_device/--output_device ({_LIST_HINT})"
-        )
 
     def close(self) -> None:
         if self._stream is not None:

@@ -21,6 +21,7 @@ from adapters.sounddevice_audio import (
     list_devices,
     open_error,
     resolve_device,
+    shared_rate,
 )
 from domain.audio import (
     BLOCK_BYTES,
@@ -105,6 +106,52 @@ def test_a_busy_device_is_named_as_such() -> None:
         "pick others with --input_device/--output_device (run `python -m composition.local "
         "--list_devices`)"
     )
+
+
+class FakePortAudio:
+    """The two sounddevice checks `shared_rate` uses, for devices that take only some rates."""
+
+    def __init__(self, input_rates: set[int], output_rates: set[int], code: int = -9997) -> None:
+        import sounddevice
+
+        self.PortAudioError = sounddevice.PortAudioError
+        self._rates = {"input": input_rates, "output": output_rates}
+        self._code = code
+
+    def _check(self, kind: str, samplerate: int) -> None:
+        if samplerate not in self._rates[kind]:
+            raise self.PortAudioError("Error opening stream: Invalid sample rate", self._code)
+
+    def check_input_settings(self, _device: int, samplerate: int, **_: object) -> None:
+        self._check("input", samplerate)
+
+    def check_output_settings(self, _device: int, samplerate: int, **_: object) -> None:
+        self._check("output", samplerate)
+
+
+RATES = [{"default_samplerate": 44_100.0}, {"default_samplerate": 48_000.0}]
+
+
+@pytest.mark.parametrize(
+    ("input_rates", "output_rates", "expected"),
+    [
+        ({16_000, 48_000}, {16_000, 48_000}, 16_000),
+        ({44_100, 48_000}, {44_100, 48_000}, 48_000),  # the output's native rate first
+        ({44_100}, {44_100, 48_000}, 44_100),
+    ],
+)
+def test_a_device_that_refuses_16_khz_opens_at_a_native_rate(
+    input_rates: set[int], output_rates: set[int], expected: int
+) -> None:
+    sd = FakePortAudio(input_rates, output_rates)
+    assert shared_rate(sd, RATES, device_in=0, device_out=1) == expected
+
+
+def test_devices_without_a_common_rate_or_busy_are_setup_errors() -> None:
+    with pytest.raises(SetupError, match="share no sample rate: pick two of the same card"):
+        shared_rate(FakePortAudio({44_100}, {48_000}), RATES, device_in=0, device_out=1)
+    with pytest.raises(SetupError, match="The sound device is busy"):
+        shared_rate(FakePortAudio(set(), set(), code=-9985), RATES, device_in=0, device_out=1)
 
 
 def test_missing_portaudio_is_a_setup_error_with_the_install_commands(
