@@ -1,0 +1,118 @@
+"""llama.cpp's own HTTP server, run inside our process from the `xllamacpp` wheel.
+
+In-process means it cannot outlive the agent: Ctrl-C, a crash or SIGKILL take its threads and
+its socket with the process, and there is no child to reap. It listens on 127.0.0.1 only, on a
+port the kernel picks, and requires a random per-run key, so neither other hosts nor web pages
+in a local browser can use it. Talk to it with the chat-completions adapter:
+
+    server = LlamaServer()
+    model = ChatCompletionsLanguageModel(base_url=server.base_url, api_key=server.api_key)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.request
+import weakref
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters.errors import SetupError
+from adapters.model_files import smollm2_gguf
+
+log = structlog.get_logger(__name__)
+
+LOOPBACK = "127.0.0.1"
+# On 2 cores the LLM overlaps with STT and TTS: one thread held ~83 tokens/s beside them where
+# two fell to ~35 (see benchmarks/llm_first_batch.py).
+DEFAULT_THREADS = 1
+DEFAULT_CONTEXT_SIZE = 4096
+# Two slots let a background history compaction run beside a reply instead of ahead of it;
+# a unified KV cache lets either slot use the whole context.
+DEFAULT_PARALLEL = 2
+
+
+class LlamaServer:
+    """Starts on construction and returns once the model is loaded and /health answers.
+    `close()` (or leaving a `with` block) stops it; so does the end of the process."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        threads: int = DEFAULT_THREADS,
+        context_size: int = DEFAULT_CONTEXT_SIZE,
+        parallel: int = DEFAULT_PARALLEL,
+    ) -> None:
+        try:
+            import xllamacpp
+        except ImportError:
+            raise SetupError("llama.cpp is not installed: run `pip install xllamacpp`") from None
+        model = Path(model_path) if model_path is not None else smollm2_gguf()
+        if not model.is_file():
+            raise SetupError(f"GGUF model not found: {model}")
+        self.api_key = secrets.token_urlsafe(24)
+        params = xllamacpp.CommonParams()
+        params.model.path = str(model)
+        params.hostnames = [LOOPBACK]
+        params.port = 0  # the kernel picks a free port: no race with another program
+        params.api_keys = [self.api_key]
+        params.n_ctx = context_size
+        params.n_parallel = parallel
+        params.kv_unified = True
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.ui = False
+        params.offline = True  # never reach for the Hub
+        params.verbosity = 0
+        started = time.perf_counter()
+        try:
+            server = xllamacpp.Server(params)
+        except (RuntimeError, ValueError):
+            raise SetupError(
+                f"llama.cpp could not load {model.name}: is it a GGUF model?"
+            ) from None
+        address: str = server.listening_address
+        if not address.startswith(f"http://{LOOPBACK}:"):
+            del server
+            raise SetupError(f"llama.cpp listened on {address}, not on {LOOPBACK}")
+        self.address = address
+        self.base_url = f"{address}/v1"
+        # The C++ destructor stops the server; `finalize` runs it on close(), on garbage
+        # collection, or at interpreter exit, whichever comes first.
+        self._holder: list[Any] = [server]
+        self._finalizer = weakref.finalize(self, self._holder.clear)
+        self._wait_healthy()
+        self.ready_s = time.perf_counter() - started
+        log.info("llama_server_ready", model=model.name, url=self.base_url, ready_s=self.ready_s)
+
+    def _wait_healthy(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.address}/health", timeout=1.0) as response:
+                    if json.load(response).get("status") == "ok":
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.close()
+                raise SetupError(f"llama.cpp did not become healthy at {self.address}")
+            time.sleep(0.05)
+
+    @property
+    def running(self) -> bool:
+        return self._finalizer.alive
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> LlamaServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
