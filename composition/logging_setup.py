@@ -15,6 +15,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 REDACTED = "***"
+CHATTY_LIBRARIES = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "faster_whisper")
 
 
 class SecretRedactor:
@@ -68,6 +69,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
+    for chatty in CHATTY_LIBRARIES:  # a line per HTTP request or decoded file drowns the turns
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -1,15 +1,26 @@
-"""How each stage's adapter is built from the resolved configuration. Imports of adapter modules
-are cheap (they load their libraries lazily); the models load when these functions run."""
+"""How each stage's adapter is built from the resolved configuration. Importing adapter modules
+is cheap (they load their libraries lazily); models load when these functions run."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from adapters.errors import SetupError
 from adapters.metrics_sinks import FanOut, JsonlMetrics, TurnLog
 from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
-from ports import AudioDuplex, LanguageModel, MetricsSink, SpeechToText, TextToSpeech, VoiceActivity
+from ports import (
+    AudioDuplex,
+    LanguageModel,
+    MetricsSink,
+    SpeechToText,
+    TextToSpeech,
+    VoiceActivity,
+)
+
+Config = Mapping[str, Any]
 
 
 def clock() -> MonotonicClock:
@@ -27,21 +38,99 @@ def metrics(jsonl_path: str | None) -> MetricsSink:
     return FanOut(sinks)
 
 
-def audio(config: Mapping[str, Any]) -> AudioDuplex:
-    raise NotImplementedError
+def audio(config: Config) -> AudioDuplex:
+    if config["input_wav"]:
+        from adapters.wav_replay import WavReplayAudio
+
+        output = config["output_wav"]
+        return WavReplayAudio(Path(config["input_wav"]), Path(output) if output else None)
+    from adapters.sounddevice_audio import SounddeviceAudio
+
+    return SounddeviceAudio(config["input_device"], config["output_device"])
 
 
-def vad(config: Mapping[str, Any]) -> VoiceActivity:
-    raise NotImplementedError
+def vad(config: Config) -> VoiceActivity:
+    from adapters.silero_vad import SileroVad
+
+    return SileroVad()
 
 
-def speech_to_text(config: Mapping[str, Any]) -> SpeechToText:
-    raise NotImplementedError
+def speech_to_text(config: Config) -> SpeechToText:
+    engine = config["stt"]
+    if engine == "faster-whisper":
+        from adapters.faster_whisper_stt import FasterWhisperSpeechToText
+
+        return FasterWhisperSpeechToText(
+            config["faster_whisper_stt_model_name"],
+            device=config["stt_device"] or "cpu",
+            language=config["language"],
+            **_known(config["stt_gen"], "beam_size"),
+        )
+    if engine == "whisper":
+        from adapters.transformers_whisper_stt import TransformersWhisperSpeechToText
+
+        return TransformersWhisperSpeechToText(
+            config["stt_model_name"],
+            device=config["stt_device"] or "cpu",
+            torch_dtype=config["stt_torch_dtype"] or "float32",
+            gen_kwargs=config["stt_gen"],
+            language=config["language"],
+        )
+    raise SetupError(f"--stt {engine} is not available in this build")
 
 
-def language_model(config: Mapping[str, Any]) -> Iterator[LanguageModel]:
-    raise NotImplementedError
+def language_model(config: Config) -> Iterator[LanguageModel]:
+    """A Resource: a local server (llama-cpp) lives exactly as long as the agent."""
+    backend = config["llm_backend"]
+    if backend == "llama-cpp":
+        yield from _llama_cpp(config)
+    elif backend in ("responses-api", "chat-completions"):
+        yield _api_model(config)
+    else:
+        raise SetupError(f"--llm_backend {backend} is not available in this build")
 
 
-def text_to_speech(config: Mapping[str, Any]) -> TextToSpeech:
-    raise NotImplementedError
+def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
+    from adapters.llama_server import LlamaServer
+    from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+
+    with LlamaServer(config["model_name"], threads=config["llm_threads"]) as server:
+        yield ChatCompletionsLanguageModel(
+            model=Path(config["model_name"] or "smollm2").stem,
+            api_key=server.api_key,
+            base_url=server.base_url,
+            max_output_tokens=config["llm_gen"].get("max_new_tokens"),
+        )
+
+
+def _api_model(config: Config) -> LanguageModel:
+    from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+    from adapters.openai_responses import ResponsesLanguageModel
+
+    cls = (
+        ResponsesLanguageModel
+        if config["llm_backend"] == "responses-api"
+        else ChatCompletionsLanguageModel
+    )
+    return cls(
+        model=config["model_name"],
+        api_key=config["responses_api_api_key"],
+        base_url=config["responses_api_base_url"],
+        stream=config["responses_api_stream"],
+        disable_thinking=config["responses_api_disable_thinking"],
+        reasoning_effort=config["responses_api_reasoning_effort"],
+        max_output_tokens=config["llm_gen"].get("max_new_tokens"),
+    )
+
+
+def text_to_speech(config: Config) -> TextToSpeech:
+    engine = config["tts"]
+    if engine == "piper":
+        from adapters.piper_tts import PiperTextToSpeech
+
+        return PiperTextToSpeech(config["piper_voice"], device=config["tts_device"] or "cpu")
+    raise SetupError(f"--tts {engine} is not available in this build")
+
+
+def _known(params: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: params[name] for name in names if name in params}
