@@ -93,6 +93,12 @@ def _default_model_dir() -> Path:
     return Path(get_model_path())
 
 
+def _looks_like_a_path(model: str) -> bool:
+    """Anything else ("small.en", "Systran/faster-whisper-small") is left to faster-whisper,
+    which fetches it from the Hub (once, then from its cache)."""
+    return model.startswith(("/", ".", "~"))
+
+
 class FasterWhisperSpeechToText:
     """`SpeechToText` on faster-whisper. Loads the model on construction; call `warm_up` before
     the microphone opens (the first decode is about twice as slow)."""
@@ -115,6 +121,10 @@ class FasterWhisperSpeechToText:
                 "faster-whisper is not installed: run `pip install faster-whisper`"
             ) from None
         model_ref = str(model) if model is not None else str(_default_model_dir())
+        if _looks_like_a_path(model_ref):
+            model_ref = str(Path(model_ref).expanduser())
+            if not Path(model_ref).is_dir():
+                raise SetupError(f"STT model directory not found: {model_ref}")
         try:
             self._model = WhisperModel(
                 model_ref,
@@ -123,9 +133,10 @@ class FasterWhisperSpeechToText:
                 # The library defaults to 4 threads, which is slower than the real core count.
                 cpu_threads=cpu_threads or os.cpu_count() or 1,
             )
-        except Exception as error:
+        except Exception as error:  # ctranslate2 and the hub raise assorted types
+            first_line = str(error).strip().splitlines()[0]
             raise SetupError(
-                f"Cannot load the faster-whisper model {model_ref!r} ({error}): "
+                f"Cannot load the faster-whisper model {model_ref!r} ({first_line}): "
                 "pass a CTranslate2 Whisper model directory"
             ) from None
         self._beam_size = beam_size

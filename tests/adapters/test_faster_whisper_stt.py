@@ -91,8 +91,16 @@ def test_another_language_on_an_english_only_model_is_a_setup_error() -> None:
 
 
 def test_a_missing_model_directory_is_a_one_line_setup_error(tmp_path: Path) -> None:
-    with pytest.raises(SetupError) as raised:
+    with pytest.raises(SetupError, match="not found") as raised:
         FasterWhisperSpeechToText(tmp_path / "no-such-model")
+
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.slow
+def test_a_directory_without_a_model_is_a_one_line_setup_error(tmp_path: Path) -> None:
+    with pytest.raises(SetupError, match=r"model\.bin") as raised:
+        FasterWhisperSpeechToText(tmp_path)
 
     assert "\n" not in str(raised.value)
 
