@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -25,13 +25,19 @@ class TurnLog:
 
 
 class JsonlMetrics:
-    def __init__(self, path: str | Path) -> None:
+    """`scrub` cleans every text field (e.g. an error quoting a provider's message) of secrets."""
+
+    def __init__(self, path: str | Path, scrub: Callable[[str], str] = str) -> None:
         self._path = Path(path)
+        self._scrub = scrub
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
     def record(self, metrics: TurnMetrics) -> None:
-        line = json.dumps(attrs.asdict(metrics), ensure_ascii=False)
+        fields = {
+            k: self._scrub(v) if isinstance(v, str) else v for k, v in attrs.asdict(metrics).items()
+        }
+        line = json.dumps(fields, ensure_ascii=False)
         with self._lock, self._path.open("a", encoding="utf-8") as out:
             out.write(line + "\n")
 

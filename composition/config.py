@@ -141,6 +141,13 @@ def validate(values: Mapping[str, Any]) -> None:
         raise ConfigError("--stream_batch_sentences must be at least 1")
 
 
+def known_secrets(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every credential the agent may hold, so logs, metrics and errors can scrub them."""
+    environ = os.environ if environ is None else environ
+    candidates = [values.get("responses_api_api_key"), environ.get("OPENAI_API_KEY")]
+    return [c for c in candidates if c]
+
+
 def redacted(values: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration as it may be shown: API keys replaced, never printed."""
     shown = dict(values)

@@ -13,6 +13,7 @@ from dependency_injector import containers, providers
 from application.conversation import Conversation
 from application.settings import ConversationSettings
 from composition import stages
+from composition.config import known_secrets
 from composition.logging_setup import configure_logging
 from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig
 from domain.sentence_batching import BatchingConfig
@@ -56,7 +57,7 @@ class Core(containers.DeclarativeContainer):
         configure_logging,
         level=config.log_level,
         log_format=config.log_format,
-        secrets=providers.List(config.responses_api_api_key),
+        secrets=providers.Callable(known_secrets, config),
     )
 
 
@@ -64,12 +65,13 @@ class Adapters(containers.DeclarativeContainer):
     """The stage adapters, each chosen by its flag. Heavy models are built on first use."""
 
     config = providers.Configuration()
+    secrets = providers.Callable(known_secrets, config)
     # The defaults this profile supplies for flags the user did not set.
     preset: providers.Object[dict[str, Any]] = providers.Object({})
 
     clock = providers.Singleton(stages.clock)
     console = providers.Singleton(stages.console)
-    metrics = providers.Singleton(stages.metrics, config.metrics_jsonl)
+    metrics = providers.Singleton(stages.metrics, config.metrics_jsonl, secrets)
     audio = providers.Singleton(stages.audio, config)
     vad = providers.Singleton(stages.vad, config)
     stt = providers.Singleton(stages.speech_to_text, config)

@@ -14,12 +14,20 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from composition.config import ConfigError, build_parser, redacted, resolve, validate
+from composition.config import (
+    ConfigError,
+    build_parser,
+    known_secrets,
+    redacted,
+    resolve,
+    validate,
+)
 
 EXIT_SETUP_ERROR = 2
 
-# The order models load in, with what the progress line calls them.
-STAGES = (("vad", "voice activity"), ("stt", "speech-to-text"), ("llm", "language model"),
+# The order stages load in (the language model first: a missing key or server fails before
+# seconds go into the other models), with what the progress line calls them.
+STAGES = (("llm", "language model"), ("vad", "voice activity"), ("stt", "speech-to-text"),
           ("tts", "text-to-speech"), ("audio", "audio"))  # fmt: skip
 
 
@@ -29,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from adapters.errors import SetupError
     from composition.containers import profile_presets
 
+    config: dict[str, Any] = {}
     try:
         config = resolve(argv, profile_presets())
         validate(config)
@@ -42,7 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return run(config)
     except (SetupError, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        from composition.logging_setup import SecretRedactor
+
+        scrub = SecretRedactor(known_secrets(config)).scrub
+        print(f"error: {scrub(str(error))}", file=sys.stderr)
         return EXIT_SETUP_ERROR
 
 

@@ -11,6 +11,7 @@ from adapters.errors import SetupError
 from adapters.metrics_sinks import FanOut, JsonlMetrics, TurnLog
 from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
+from composition.logging_setup import SecretRedactor
 from ports import (
     AudioDuplex,
     LanguageModel,
@@ -31,10 +32,10 @@ def console() -> TerminalConsole:
     return TerminalConsole()
 
 
-def metrics(jsonl_path: str | None) -> MetricsSink:
-    sinks: list[MetricsSink] = [TurnLog()]
+def metrics(jsonl_path: str | None, secrets: list[str]) -> MetricsSink:
+    sinks: list[MetricsSink] = [TurnLog()]  # the log redacts secrets itself
     if jsonl_path:
-        sinks.append(JsonlMetrics(jsonl_path))
+        sinks.append(JsonlMetrics(jsonl_path, scrub=SecretRedactor(secrets).scrub))
     return FanOut(sinks)
 
 

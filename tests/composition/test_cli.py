@@ -1,0 +1,73 @@
+"""The command line as a user meets it: fast help, JSON config, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from composition.local import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "composition.local", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_help_is_fast_and_imports_no_model_library() -> None:
+    probe = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from composition.local import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'mlx', 'onnxruntime', 'ctranslate2',\n"
+        "         'faster_whisper', 'piper', 'sounddevice', 'openai') if m in sys.modules]\n"
+        "print(repr((time.perf_counter() - t, heavy)), file=sys.stderr)\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    wall = time.perf_counter() - started
+    seconds, heavy = eval(done.stderr.strip().splitlines()[-1])
+    assert heavy == []
+    assert "--responses_api_reasoning_effort" in done.stdout
+    assert seconds < 1.0 and wall < 3.0
+
+
+def test_print_config_is_json_with_the_key_redacted() -> None:
+    done = run_cli("--print_config", "--profile", "api", "--responses_api_api_key", "sk-abc123xyz")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["profile"] == "api"
+    assert shown["stages"]["llm"] == {"backend": "responses-api", "model": "gpt-5.4-mini",
+                                      "device": "cpu"}  # fmt: skip
+    assert "sk-abc123xyz" not in done.stdout + done.stderr
+    assert shown["settings"]["max_speech_ms"] == "inf"
+
+
+def test_a_missing_api_key_fails_at_start_up_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env_key = os.environ.pop("OPENAI_API_KEY", None)
+    try:
+        code = main(["--profile", "api", "--input_wav", "/nonexistent.wav", "--log_level", "error"])
+    finally:
+        if env_key is not None:
+            os.environ["OPENAI_API_KEY"] = env_key
+    err = capsys.readouterr().err
+    assert code != 0
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "OPENAI_API_KEY" in last
+    assert "Traceback" not in err
+
+
+def test_a_bad_choice_is_rejected_before_anything_loads() -> None:
+    done = run_cli("--llm_backend", "nope")
+    assert done.returncode == 2 and "invalid choice" in done.stderr

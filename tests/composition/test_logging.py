@@ -1,0 +1,77 @@
+"""Logs: JSON off a terminal, one event per turn, and never an API key."""
+
+import io
+import json
+import logging
+
+import structlog
+
+from adapters.metrics_sinks import JsonlMetrics, TurnLog
+from composition.logging_setup import configure_logging
+from domain.messages import TurnMetrics
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+def a_turn(**overrides: object) -> TurnMetrics:
+    fields: dict[str, object] = dict(
+        turn_id=1, user_text="hi", language="en", assistant_text="hello", speech_end_s=1.5,
+        stt_ms=120.0, llm_ttft_ms=80.0, first_batch_ms=150.0, tts_first_chunk_ms=90.0,
+        voice_to_voice_ms=700.0, interrupted=False, error=None,
+    )  # fmt: skip
+    fields.update(overrides)
+    return TurnMetrics(**fields)  # type: ignore[arg-type]
+
+
+def logged_lines(secrets: tuple[str, ...] = ()) -> tuple[io.StringIO, object]:
+    stream = io.StringIO()
+    resource = configure_logging("info", "auto", secrets, stream=stream)
+    next(resource)
+    return stream, resource
+
+
+def test_json_off_a_terminal_with_one_event_per_turn() -> None:
+    stream, _ = logged_lines()
+    TurnLog().record(a_turn())
+    (line,) = stream.getvalue().splitlines()
+    event = json.loads(line)
+    assert event["event"] == "turn" and event["voice_to_voice_ms"] == 700.0
+    assert {"stt_ms", "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms"} <= set(event)
+
+
+def test_an_api_key_never_reaches_the_log() -> None:
+    stream, _ = logged_lines((SECRET,))
+    logging.getLogger("some.adapter").warning("request failed with key %s", SECRET)
+    structlog.get_logger("x").info("oops", detail=f"Bearer {SECRET}")
+    try:
+        raise RuntimeError(f"auth header {SECRET}")
+    except RuntimeError:
+        logging.getLogger("y").exception("boom")
+    TurnLog().record(a_turn(error=f"llm: 401 for {SECRET}"))
+    output = stream.getvalue()
+    assert SECRET not in output
+    assert output.count("***") >= 4
+
+
+def test_metrics_jsonl_appends_one_object_per_turn(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "metrics" / "turns.jsonl"
+    sink = JsonlMetrics(path)
+    sink.record(a_turn(turn_id=1))
+    sink.record(a_turn(turn_id=2, error="tts: broke"))
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["turn_id"] for r in records] == [1, 2]
+    assert set(records[0]) == {
+        "turn_id", "user_text", "language", "assistant_text", "speech_end_s", "stt_ms",
+        "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms", "voice_to_voice_ms",
+        "interrupted", "error",
+    }  # fmt: skip
+
+
+def test_metrics_jsonl_scrubs_secrets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from composition.logging_setup import SecretRedactor
+
+    path = tmp_path / "turns.jsonl"
+    JsonlMetrics(path, scrub=SecretRedactor([SECRET]).scrub).record(
+        a_turn(error=f"llm: 401 Unauthorized ({SECRET})")
+    )
+    assert SECRET not in path.read_text() and "***" in path.read_text()
