@@ -208,6 +208,7 @@ class Conversation:
                 self._stt_queue.put(_Speech(event.audio, self._current_or_new_turn(event), False))
             else:
                 turn = self._current_or_new_turn(event)
+                turn.stt_start = self._clock.now()  # includes any wait behind a partial
                 self._fire(transitions.TURN_ENDED)
                 self._stt_queue.put(_Speech(event.audio, turn))
 
@@ -252,7 +253,6 @@ class Conversation:
                 continue
             turn = speech.turn
             try:
-                turn.stt_start = self._clock.now()
                 transcript = self._stt.transcribe(speech.audio)
                 turn.stt_end = self._clock.now()
             except Exception as error:

@@ -101,7 +101,6 @@ class MacAdapters(Adapters):
 
     preset = providers.Object(
         {"device": "mps", "stt": "parakeet-tdt", "llm_backend": "mlx-lm", "tts": "qwen3",
-         "stt_model_name": "mlx-community/parakeet-tdt-0.6b-v2",
          "model_name": "mlx-community/Qwen3-4B-Instruct-2507-4bit",
          "tts_model_name": "mlx-community/Qwen3-TTS-12Hz-0.6B-Base-6bit"}
     )  # fmt: skip

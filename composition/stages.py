@@ -68,14 +68,22 @@ def speech_to_text(config: Config) -> SpeechToText:
             **_known(config["stt_gen"], "beam_size"),
         )
     if engine == "whisper":
+        from adapters.transformers_whisper_stt import DEFAULT_MODEL as WHISPER
         from adapters.transformers_whisper_stt import TransformersWhisperSpeechToText
 
         return TransformersWhisperSpeechToText(
-            config["stt_model_name"],
+            config["stt_model_name"] or WHISPER,
             device=config["stt_device"] or "cpu",
             torch_dtype=config["stt_torch_dtype"] or "float32",
             gen_kwargs=config["stt_gen"],
             language=config["language"],
+        )
+    if engine == "parakeet-tdt":
+        from adapters.parakeet_stt import DEFAULT_MODEL as PARAKEET
+        from adapters.parakeet_stt import ParakeetSpeechToText
+
+        return ParakeetSpeechToText(
+            config["stt_model_name"] or PARAKEET, language=config["language"]
         )
     raise SetupError(f"--stt {engine} is not available in this build")
 
@@ -130,7 +138,9 @@ def text_to_speech(config: Config) -> TextToSpeech:
         from adapters.piper_tts import PiperTextToSpeech
 
         return PiperTextToSpeech(config["piper_voice"], device=config["tts_device"] or "cpu")
-    raise SetupError(f"--tts {engine} is not available in this build")
+    from adapters.qwen3_tts import DEFAULT_MODEL, Qwen3TextToSpeech
+
+    return Qwen3TextToSpeech(config["tts_model_name"] or DEFAULT_MODEL)
 
 
 def _known(params: Mapping[str, Any], *names: str) -> dict[str, Any]:

@@ -164,7 +164,9 @@ class TurnSegmenter:
         return [SpeechStarted(self._speech_start_s)]
 
     def _partial_if_due(self) -> list[SegmentationEvent]:
-        if not self._confirmed or not self._partial_blocks:
+        # Not while the user is silent: the turn may be ending, and a provisional decode then
+        # would still occupy the recogniser when the final one is needed.
+        if not self._confirmed or not self._partial_blocks or self._silent_run:
             return []
         self._blocks_since_partial += 1
         if self._blocks_since_partial < self._partial_blocks:

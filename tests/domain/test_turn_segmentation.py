@@ -137,3 +137,17 @@ def test_turns_are_ordered_disjoint_slices_of_the_input(probs: list[float]) -> N
         assert at >= cursor and at % BLOCK_BYTES == 0
         cursor = at + len(turn.audio)
         assert turn.speech_start_s <= turn.speech_end_s
+
+
+def test_no_partial_is_offered_once_the_user_falls_silent() -> None:
+    config = VadConfig(partial_interval_ms=64, min_silence_ms=500)
+    segmenter = TurnSegmenter(config)
+    events: list[object] = []
+    for i in range(30):
+        events += segmenter.feed(block(i), SPEECH, i * BLOCK_SECONDS)
+    offered_while_speaking = sum(isinstance(e, SpeechOngoing) for e in events)
+    trailing: list[object] = []
+    for i in range(30, 40):  # under min_silence: the turn has not ended yet
+        trailing += segmenter.feed(block(i), QUIET, i * BLOCK_SECONDS)
+    assert offered_while_speaking > 5
+    assert not any(isinstance(e, SpeechOngoing) for e in trailing)

@@ -1,0 +1,200 @@
+"""Voice-to-voice latency of the whole agent, measured from outside, as a user would meet it.
+
+Spoken questions (synthesised once with the Piper voice) are played to the agent through WAV
+replay in real time, or through a private PulseAudio server with `--through_pulse`. The agent's
+own per-turn metrics (`--metrics_jsonl`) give each stage's latency; this script adds cold start
+(command -> listening), peak RSS and CPU while idle, and prints medians and p90.
+
+    .venv/bin/python -m benchmarks.voice_to_voice                 # WAV replay, embedded profile
+    .venv/bin/python -m benchmarks.voice_to_voice --through_pulse # a real sound server
+    .venv/bin/python -m benchmarks.voice_to_voice -- --stream_batch_sentences 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+
+QUESTIONS = (
+    "What is the capital of France?",
+    "Can you tell me a fun fact about cats?",
+    "How many legs does a spider have?",
+    "What colour is the sky on a clear day?",
+    "Give me a tip for sleeping better.",
+    "What is two plus two?",
+    "Name a famous painter.",
+    "Why do leaves change colour in autumn?",
+)
+STAGES = ("stt_ms", "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms", "voice_to_voice_ms")
+SAMPLE_RATE = 16_000
+LEAD_SILENCE_S = 6.0  # idle CPU is measured here, before the first question
+IDLE_WINDOW_S = 4.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthesise_questions(count: int, gap_s: float, path: Path) -> float:
+    """A 16 kHz mono WAV: silence, then each question followed by `gap_s` of silence (long
+    enough for the reply: the agent is half duplex and does not hear while it speaks)."""
+    from adapters.piper_tts import PiperTextToSpeech
+
+    tts = PiperTextToSpeech()
+    pcm = bytearray(bytes(int(2 * SAMPLE_RATE * LEAD_SILENCE_S)))
+    for question in QUESTIONS[:count]:
+        pcm += b"".join(tts.synthesize(question, "en"))
+        pcm += bytes(int(2 * SAMPLE_RATE * gap_s))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(bytes(pcm))
+    return len(pcm) / 2 / SAMPLE_RATE
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Agent:
+    """The agent as a child process; notes when it starts listening."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        self.listening_at: float | None = None
+        self.listening = threading.Event()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "composition.local", *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.stderr: list[str] = []
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith("Listening") and not self.listening.is_set():
+                self.listening_at = time.monotonic()
+                self.listening.set()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        self.stderr.extend(self.process.stderr)
+
+    def idle_cpu_percent(self) -> float:
+        before, t0 = cpu_seconds(self.process.pid), time.monotonic()
+        time.sleep(IDLE_WINDOW_S)
+        return 100 * (cpu_seconds(self.process.pid) - before) / (time.monotonic() - t0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run(options: argparse.Namespace) -> dict[str, object]:
+    work = Path(options.out or tempfile.mkdtemp(prefix="v2v-"))
+    work.mkdir(parents=True, exist_ok=True)
+    questions_wav, metrics = work / "questions.wav", work / "turns.jsonl"
+    metrics.unlink(missing_ok=True)
+    duration = synthesise_questions(options.turns, options.gap_s, questions_wav)
+    common = ["--metrics_jsonl", str(metrics), "--log_level", "warning", *options.agent_args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    pulse = None
+    if options.through_pulse:
+        from tests.adapters.pulse_server import PulseServer
+
+        pulse = PulseServer(work)
+        pulse.start()
+        env["PULSE_SERVER"] = pulse.server
+        agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
+    else:
+        agent = Agent(["--input_wav", str(questions_wav), "--output_wav",
+                       str(work / "replies.wav"), *common], env)  # fmt: skip
+    try:
+        if not agent.listening.wait(300):
+            raise RuntimeError("the agent never started listening:\n" + "".join(agent.stderr))
+        if pulse is not None:
+            with wave.open(str(questions_wav)) as wav:
+                pulse.say(wav.readframes(wav.getnframes()))
+        idle_cpu = agent.idle_cpu_percent()
+        if pulse is not None:
+            time.sleep(max(0.0, duration - IDLE_WINDOW_S) + 5)
+            agent.process.send_signal(signal.SIGTERM)
+        agent.process.wait(timeout=duration + 120)
+    finally:
+        if agent.process.poll() is None:
+            agent.process.kill()
+        if pulse is not None:
+            pulse.stop()
+    records = (
+        [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+    )
+    assert agent.listening_at is not None
+    return {
+        "turns_asked": options.turns,
+        "turns_answered": sum(1 for r in records if r["voice_to_voice_ms"] is not None),
+        "cold_start_s": round(agent.listening_at - agent.started, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "idle_cpu_percent": round(idle_cpu, 1),
+        "stages": {
+            stage: {
+                "median": round(statistics.median(values), 1),
+                "p90": round(percentile(values, 0.9), 1),
+                "n": len(values),
+            }
+            for stage in STAGES
+            if (values := [r[stage] for r in records if r[stage] is not None])
+        },
+        "exit_code": agent.process.returncode,
+        "records": str(metrics),
+    }
+
+
+def print_report(report: dict[str, object], through_pulse: bool) -> None:
+    print(f"\nvoice-to-voice benchmark ({'PulseAudio' if through_pulse else 'WAV replay'})")
+    print(f"  turns answered   {report['turns_answered']}/{report['turns_asked']}")
+    print(f"  cold start       {report['cold_start_s']} s (command -> listening)")
+    print(f"  peak RSS         {report['peak_rss_mb']} MB")
+    print(f"  CPU while idle   {report['idle_cpu_percent']} % of one core")
+    print(f"  {'stage':<20}{'median ms':>10}{'p90 ms':>10}{'n':>4}")
+    stages = report["stages"]
+    assert isinstance(stages, dict)
+    for stage, figures in stages.items():
+        print(f"  {stage:<20}{figures['median']:>10}{figures['p90']:>10}{figures['n']:>4}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=6, help="questions asked (at most 8)")
+    parser.add_argument("--gap_s", type=float, default=10.0, help="silence after each question")
+    parser.add_argument(
+        "--through_pulse",
+        action="store_true",
+        help="through a private PulseAudio server instead of WAV replay",
+    )
+    parser.add_argument("--out", help="folder for the WAVs and metrics (default: a temp folder)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("agent_args", nargs="*", help="extra agent flags, after --")
+    options = parser.parse_args()
+    report = run(options)
+    if options.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report, options.through_pulse)
+    return 0 if report["turns_answered"] == options.turns else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
