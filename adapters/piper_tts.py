@@ -8,11 +8,12 @@ resampler per reply (so chunk joins are seamless) and handed on at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import soxr
 import structlog
 
 from adapters.errors import SetupError
@@ -42,6 +43,20 @@ def _default_voice() -> Path:
 
 def _to_pcm(samples: NDArray[np.float32]) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def resample_to_pcm(chunks: Iterable[NDArray[np.float32]], source_rate: int) -> Iterator[bytes]:
+    """Float chunks at `source_rate` -> 16 kHz int16 PCM, one output chunk per input chunk, then
+    the resampler's tail. One streaming resampler for the whole reply: a fresh one per sentence
+    would restart its filter and click at every join."""
+    resampler = soxr.ResampleStream(source_rate, SAMPLE_RATE, 1, dtype="float32")
+    for chunk in chunks:
+        resampled = resampler.resample_chunk(chunk)
+        if resampled.size:
+            yield _to_pcm(resampled)
+    tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+    if tail.size:
+        yield _to_pcm(tail)
 
 
 class PiperTextToSpeech:
@@ -84,13 +99,10 @@ class PiperTextToSpeech:
             config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))),
         )
         self._syn_config = SynthesisConfig(volume=headroom)
-        self.voice_name = model.stem
-        self.voice_language = normalize_code(self._voice.config.espeak_voice)
+        self._source_rate: int = self._voice.config.sample_rate
+        self._voice_name = model.stem
+        self._voice_language = normalize_code(self._voice.config.espeak_voice)
         self._warned_languages: set[str] = set()
-
-    @property
-    def source_rate(self) -> int:
-        return self._voice.config.sample_rate
 
     def warm_up(self) -> None:
         for _ in self.synthesize("Hello.", None):
@@ -101,22 +113,16 @@ class PiperTextToSpeech:
         self._warn_once_about(language)
         if not text.strip():
             return
-        import soxr
-
-        resampler = soxr.ResampleStream(self.source_rate, SAMPLE_RATE, 1, dtype="float32")
-        for sentence in self._voice.synthesize(text, self._syn_config):
-            resampled = resampler.resample_chunk(sentence.audio_float_array)
-            if resampled.size:
-                yield _to_pcm(resampled)
-        tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-        if tail.size:
-            yield _to_pcm(tail)
+        sentences = (
+            chunk.audio_float_array for chunk in self._voice.synthesize(text, self._syn_config)
+        )
+        yield from resample_to_pcm(sentences, self._source_rate)
 
     def _warn_once_about(self, language: str | None) -> None:
         """A Piper voice speaks one language; say once per language that it is used anyway."""
         code = normalize_code(language)
-        if code and code != self.voice_language and code not in self._warned_languages:
+        if code and code != self._voice_language and code not in self._warned_languages:
             self._warned_languages.add(code)
             log.warning(
-                "tts_language", voice=self.voice_name, speaks=self.voice_language, asked=code
+                "tts_language", voice=self._voice_name, speaks=self._voice_language, asked=code
             )

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from adapters.errors import SetupError
 from adapters.faster_whisper_stt import FasterWhisperSpeechToText
-from adapters.piper_tts import PiperTextToSpeech
+from adapters.piper_tts import PiperTextToSpeech, resample_to_pcm
 from domain.audio import SAMPLE_RATE
 from tests.adapters.wer import word_error_rate
 
@@ -113,6 +113,21 @@ def test_piper_to_faster_whisper_round_trip_is_within_10_percent_wer(
     heard = stt.transcribe(audio)
 
     assert word_error_rate(text, heard.text) <= 0.10, heard.text
+
+
+def test_sentences_are_resampled_as_one_stream_without_clicks_at_the_joins() -> None:
+    import soxr
+
+    rate = 22_050
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    sentences = np.split(tone, [3_001, 9_500, 17_000])
+
+    streamed = samples_of(list(resample_to_pcm(sentences, rate)))
+    at_once = (soxr.resample(tone, rate, SAMPLE_RATE) * 32767).astype("<i2")
+
+    assert streamed.size == at_once.size == SAMPLE_RATE
+    # The same samples as resampling the whole reply at once, so the joins are seamless.
+    assert np.max(np.abs(streamed.astype(np.int32) - at_once)) <= 1
 
 
 def test_a_missing_voice_is_a_one_line_setup_error(tmp_path: Path) -> None:
