@@ -10,6 +10,7 @@ a failure, the watchdog). The domain decides; this module executes and measures.
 
 from __future__ import annotations
 
+import enum
 import logging
 import queue
 import threading
@@ -34,12 +35,13 @@ from domain.audio import (
 from domain.chat_window import ChatWindow, CompactionPlan
 from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
-from domain.messages import ChatMessage
+from domain.messages import ChatMessage, FinalTranscript
 from domain.sentence_batching import SentenceBatcher
 from domain.speech_text import speakable
 from domain.turn_segmentation import (
     SegmentationEvent,
     SpeechOngoing,
+    SpeechPaused,
     SpeechStarted,
     TurnEnded,
     TurnSegmenter,
@@ -64,13 +66,19 @@ _VOICED_LEVEL = 2
 T = TypeVar("T")
 
 
+class _Job(enum.Enum):
+    PARTIAL = "partial"  # the live line while the user speaks; never reaches the LLM
+    SPECULATIVE = "speculative"  # all the speech so far, during a pause: may become the final
+    PART = "part"  # a long turn cut by max_speech_ms; more of the same turn follows
+    FINAL = "final"  # the end of the turn
+
+
 @attrs.frozen
 class _Speech:
-    """Audio for the STT stage: a provisional transcript, a cut part of a long turn, or the end."""
-
     audio: bytes
-    turn: Turn | None = None  # None for a provisional (live) transcript
-    is_last_part: bool = True
+    job: _Job
+    turn: Turn | None = None
+    after_pause: bool = False  # no word since the last SPECULATIVE job: its transcript holds
 
 
 @attrs.frozen
@@ -203,14 +211,17 @@ class Conversation:
                 self._fire(transitions.SPEECH_STARTED)
             elif isinstance(event, SpeechOngoing):
                 if self._settings.live_transcription:
-                    self._stt_queue.put(_Speech(event.audio))
+                    self._stt_queue.put(_Speech(event.audio, _Job.PARTIAL))
+            elif isinstance(event, SpeechPaused):
+                self._stt_queue.put(_Speech(event.audio, _Job.SPECULATIVE))
             elif event.continues:
-                self._stt_queue.put(_Speech(event.audio, self._current_or_new_turn(event), False))
+                turn = self._current_or_new_turn(event)
+                self._stt_queue.put(_Speech(event.audio, _Job.PART, turn))
             else:
                 turn = self._current_or_new_turn(event)
-                turn.stt_start = self._clock.now()  # includes any wait behind a partial
+                turn.stt_start = self._clock.now()  # the wait the user feels starts here
                 self._fire(transitions.TURN_ENDED)
-                self._stt_queue.put(_Speech(event.audio, turn))
+                self._stt_queue.put(_Speech(event.audio, _Job.FINAL, turn, event.after_pause))
 
     def _current_or_new_turn(self, ended: TurnEnded) -> Turn:
         """The turn this audio belongs to: a long turn cut in parts keeps one Turn."""
@@ -246,21 +257,33 @@ class Conversation:
 
     def _stt_loop(self) -> None:
         parts: list[str] = []
+        speculation: FinalTranscript | None = None
         for speech in self._drain(self._stt_queue):
-            if speech.turn is None:
+            if speech.job is _Job.PARTIAL:
                 if self._stt_queue.empty():  # a newer request makes this one stale
                     self._show_partial(speech.audio)
                 continue
+            if speech.job is _Job.SPECULATIVE:
+                speculation = self._speculate(speech.audio)
+                continue
             turn = speech.turn
+            assert turn is not None
             try:
-                transcript = self._stt.transcribe(speech.audio)
+                if speech.after_pause and speculation is not None:
+                    # Transcribed from the whole speech of the turn during the pause that
+                    # ended it: the final transcript, early, not a fragment standing in for it.
+                    transcript = speculation
+                else:
+                    transcript = self._stt.transcribe(speech.audio)
                 turn.stt_end = self._clock.now()
             except Exception as error:
                 parts.clear()
                 self._fail(turn, "stt", error, speak=False)
                 continue
+            finally:
+                speculation = None
             parts.append(transcript.text.strip())
-            if not speech.is_last_part:
+            if speech.job is _Job.PART:
                 continue
             turn.user_text = " ".join(p for p in parts if p)
             turn.language = transcript.language
@@ -272,6 +295,16 @@ class Conversation:
             self._console.user(turn.user_text)
             self._progress()
             self._reply_queue.put(turn)
+
+    def _speculate(self, audio: bytes) -> FinalTranscript | None:
+        try:
+            transcript = self._stt.transcribe(audio)
+        except Exception as error:  # the final transcription will try again
+            log.debug("speculative transcription failed: %s", error)
+            return None
+        if self._settings.live_transcription:
+            self._console.live(transcript.text)
+        return transcript
 
     def _show_partial(self, audio: bytes) -> None:
         try:

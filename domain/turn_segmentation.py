@@ -40,6 +40,15 @@ class VadConfig:
     max_speech_ms: float = attrs.field(default=math.inf)
     # How often a growing turn is offered for provisional transcription; 0 disables it.
     partial_interval_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
+    # After this much silence the whole speech so far is offered for a speculative final
+    # transcript, so the recogniser works while the turn's end is still being confirmed; 0
+    # disables it.
+    pause_ms: float = attrs.field(default=160, validator=attrs.validators.ge(0))
+
+    @pause_ms.validator
+    def _shorter_than_min_silence(self, _: attrs.Attribute[float], value: float) -> None:
+        if value >= self.min_silence_ms:
+            raise ValueError(f"pause_ms ({value}) must be shorter than min_silence_ms")
 
     @max_speech_ms.validator
     def _longer_than_min_speech(self, _: attrs.Attribute[float], value: float) -> None:
@@ -67,15 +76,25 @@ class TurnEnded:
     """A whole turn: pre-roll + speech + the trailing silence that ended it.
     `speech_end_s` is the end of the last voiced block (where the user stopped talking).
     `continues` is set when `max_speech_ms` cut the turn while the user was still talking: the
-    next `TurnEnded` carries the rest of the same utterance."""
+    next `TurnEnded` carries the rest of the same utterance. `after_pause` is set when the turn
+    ended in the silence that emitted the last `SpeechPaused`: no word was said since."""
 
     audio: bytes
     speech_start_s: float
     speech_end_s: float
     continues: bool = False
+    after_pause: bool = False
 
 
-SegmentationEvent = SpeechStarted | SpeechOngoing | TurnEnded
+@attrs.frozen
+class SpeechPaused:
+    """The user has been silent for `pause_ms`: the turn may be over. `audio` holds all of its
+    speech; if the turn does end in this silence, a transcript of it is the final one."""
+
+    audio: bytes
+
+
+SegmentationEvent = SpeechStarted | SpeechOngoing | SpeechPaused | TurnEnded
 
 
 class TurnSegmenter:
@@ -88,6 +107,7 @@ class TurnSegmenter:
         self._min_silence_blocks = _blocks(config.min_silence_ms)
         self._max_blocks = _blocks(config.max_speech_ms)
         self._partial_blocks = _blocks(config.partial_interval_ms)
+        self._pause_blocks = _blocks(config.pause_ms)
         self._preroll: deque[bytes] = deque(maxlen=self._pad_blocks or 1)
         self._turn: list[bytes] = []
         self._reset_turn()
@@ -152,6 +172,8 @@ class TurnSegmenter:
                 self._reset_turn()
                 return []
             return [self._end_turn()]
+        if self._confirmed and self._silent_run == self._pause_blocks:
+            return [SpeechPaused(b"".join(self._turn))]
         events = self._confirm_if_long_enough()
         if self._confirmed and len(self._turn) >= self._max_blocks:
             return [*events, self._split_turn(at_s)]
@@ -178,7 +200,11 @@ class TurnSegmenter:
         # Keep at most `speech_pad_ms` of the trailing silence: enough to not clip the last
         # phoneme, no more dead air for the recogniser to chew on.
         keep = len(self._turn) - max(self._silent_run - self._pad_blocks, 0)
-        ended = TurnEnded(b"".join(self._turn[:keep]), self._speech_start_s, self._speech_end_s)
+        paused = 0 < self._pause_blocks <= self._silent_run
+        ended = TurnEnded(
+            b"".join(self._turn[:keep]), self._speech_start_s, self._speech_end_s,
+            after_pause=paused,
+        )  # fmt: skip
         self._reset_turn()
         return ended
 

@@ -37,11 +37,17 @@ def silence_blocks(seconds: float) -> list[bytes]:
 
 def utterance_code(audio: bytes) -> int | None:
     """The code of the first loud sample in `audio`, or None when there is none."""
-    view = memoryview(audio).cast("h")
-    for sample in view[::64]:
-        if sample >= SPEECH_LEVEL:
-            return sample - SPEECH_LEVEL
-    return None
+    codes = utterance_codes(audio)
+    return codes[0] if codes else None
+
+
+def utterance_codes(audio: bytes) -> list[int]:
+    """The codes of the utterances in `audio`, in order of appearance."""
+    codes: list[int] = []
+    for sample in memoryview(audio).cast("h")[::64]:
+        if SPEECH_LEVEL <= sample < SPEECH_LEVEL + 100 and sample - SPEECH_LEVEL not in codes:
+            codes.append(sample - SPEECH_LEVEL)
+    return codes
 
 
 class FakeAudio:
@@ -129,10 +135,11 @@ class FakeSpeechToText:
         self.fail_on: set[int] = set()
 
     def _text(self, audio: bytes) -> str:
-        code = utterance_code(audio)
-        if code in self.fail_on:
-            raise RuntimeError(f"stt broke on utterance {code}")
-        return self._transcripts.get(code, "") if code is not None else ""
+        """The transcripts of every utterance heard in `audio`, in order."""
+        codes = utterance_codes(audio)
+        if self.fail_on & set(codes):
+            raise RuntimeError(f"stt broke on utterance {codes}")
+        return " ".join(t for code in codes if (t := self._transcripts.get(code, "")))
 
     def transcribe_partial(self, audio: bytes) -> PartialTranscript:
         text = self._text(audio)

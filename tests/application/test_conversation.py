@@ -222,3 +222,29 @@ def test_the_watchdog_reopens_listening_when_a_stage_hangs() -> None:
     # Only the second reply ("Yes.", one word) was played; nothing of the abandoned one.
     level = FakeTextToSpeech.LEVEL.to_bytes(2, "little", signed=True)
     assert b"".join(harness.audio.played).count(level) == 640
+
+
+def test_the_transcript_started_during_the_final_pause_is_the_final_one() -> None:
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8)],
+        {1: "What time is it?"},
+        ["Noon."],
+        argv=["--enable_live_transcription", "false"],
+    )
+    harness.run()
+    # One decode for the turn: the speculative one, started before the silence ended it.
+    assert harness.stt.finals == ["What time is it?"]
+    assert harness.llm.requests[0][-1] == ChatMessage("user", "What time is it?")
+
+
+def test_speech_after_a_pause_is_transcribed_again_in_full() -> None:
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.3), *speech(2, 1.0),
+         *silence_blocks(0.8)],
+        {1: "Tell me", 2: "about the moon."},
+        ["It is far."],
+        argv=["--enable_live_transcription", "false"],
+    )  # fmt: skip
+    harness.run()
+    assert harness.stt.finals[0] == "Tell me"  # speculative, at the pause
+    assert harness.llm.requests[0][-1] == ChatMessage("user", "Tell me about the moon.")

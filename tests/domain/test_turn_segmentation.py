@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS
 from domain.turn_segmentation import (
     SpeechOngoing,
+    SpeechPaused,
     SpeechStarted,
     TurnEnded,
     TurnSegmenter,
@@ -43,7 +44,8 @@ def test_a_turn_starts_after_min_speech_and_ends_after_min_silence() -> None:
     config = VadConfig(partial_interval_ms=0)
     probs = [QUIET] * 30 + [SPEECH] * 40 + [QUIET] * 40
     events = run(config, probs)
-    started, ended = events
+    started, paused, ended = events
+    assert isinstance(paused, SpeechPaused)
     assert started == SpeechStarted(at_s=30 * BLOCK_SECONDS)
     assert isinstance(ended, TurnEnded)
     assert ended.speech_start_s == 30 * BLOCK_SECONDS
@@ -64,7 +66,7 @@ def test_min_silence_default_waits_out_a_natural_pause() -> None:
 
 
 def test_hysteresis_keeps_speech_going_above_thresh_minus_015() -> None:
-    config = VadConfig(partial_interval_ms=0, min_silence_ms=100)
+    config = VadConfig(partial_interval_ms=0, min_silence_ms=100, pause_ms=0)
     probs = [SPEECH] * 20 + [config.thresh - 0.1] * 20 + [SPEECH] * 5 + [QUIET] * 10
     ended = [e for e in run(config, probs) if isinstance(e, TurnEnded)]
     assert len(ended) == 1
@@ -151,3 +153,34 @@ def test_no_partial_is_offered_once_the_user_falls_silent() -> None:
         trailing += segmenter.feed(block(i), QUIET, i * BLOCK_SECONDS)
     assert offered_while_speaking > 5
     assert not any(isinstance(e, SpeechOngoing) for e in trailing)
+
+
+def test_a_pause_offers_the_whole_speech_and_the_turn_end_says_it_followed() -> None:
+    config = VadConfig(partial_interval_ms=0, pause_ms=160, speech_pad_ms=0)
+    events = run(config, [SPEECH] * 20 + [QUIET] * 30)
+    paused, ended = (e for e in events if isinstance(e, SpeechPaused | TurnEnded))
+    assert isinstance(paused, SpeechPaused) and isinstance(ended, TurnEnded)
+    speech = b"".join(block(i) for i in range(20))
+    assert paused.audio.startswith(speech) and ended.audio.startswith(speech)
+    assert ended.after_pause
+
+
+def test_speech_after_a_pause_gets_a_new_pause_before_the_end() -> None:
+    config = VadConfig(partial_interval_ms=0, pause_ms=160)
+    probs = [SPEECH] * 20 + [QUIET] * 8 + [SPEECH] * 20 + [QUIET] * 30
+    kinds = [type(e).__name__ for e in run(config, probs)]
+    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechPaused", "TurnEnded"]
+
+
+def test_a_turn_cut_by_the_end_of_input_mid_word_did_not_follow_a_pause() -> None:
+    config = VadConfig(partial_interval_ms=0, pause_ms=160)
+    segmenter = TurnSegmenter(config)
+    for i, p in enumerate([SPEECH] * 20 + [QUIET] * 8 + [SPEECH] * 5):
+        segmenter.feed(block(i), p, i * BLOCK_SECONDS)
+    (ended,) = segmenter.end_of_input()
+    assert isinstance(ended, TurnEnded) and not ended.after_pause
+
+
+def test_pause_must_be_shorter_than_min_silence() -> None:
+    with pytest.raises(ValueError):
+        VadConfig(pause_ms=600, min_silence_ms=500)
