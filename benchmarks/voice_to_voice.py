@@ -26,39 +26,11 @@ import time
 import wave
 from pathlib import Path
 
-QUESTIONS = (
-    "What is the capital of France?",
-    "Can you tell me a fun fact about cats?",
-    "How many legs does a spider have?",
-    "What colour is the sky on a clear day?",
-    "Give me a tip for sleeping better.",
-    "What is two plus two?",
-    "Name a famous painter.",
-    "Why do leaves change colour in autumn?",
-)
+from benchmarks.spoken_questions import synthesise_questions
+
 STAGES = ("stt_ms", "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms", "voice_to_voice_ms")
-SAMPLE_RATE = 16_000
-LEAD_SILENCE_S = 6.0  # idle CPU is measured here, before the first question
-IDLE_WINDOW_S = 4.0
+IDLE_WINDOW_S = 4.0  # within the silence before the first question
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def synthesise_questions(count: int, gap_s: float, path: Path) -> float:
-    """A 16 kHz mono WAV: silence, then each question followed by `gap_s` of silence (long
-    enough for the reply: the agent is half duplex and does not hear while it speaks)."""
-    from adapters.piper_tts import PiperTextToSpeech
-
-    tts = PiperTextToSpeech()
-    pcm = bytearray(bytes(int(2 * SAMPLE_RATE * LEAD_SILENCE_S)))
-    for question in QUESTIONS[:count]:
-        pcm += b"".join(tts.synthesize(question, "en"))
-        pcm += bytes(int(2 * SAMPLE_RATE * gap_s))
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(bytes(pcm))
-    return len(pcm) / 2 / SAMPLE_RATE
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,0 +1,40 @@
+"""Spoken questions for end-to-end runs, synthesised with the Piper voice (no audio committed)."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+QUESTIONS = (
+    "What is the capital of France?",
+    "Can you tell me a fun fact about cats?",
+    "How many legs does a spider have?",
+    "What colour is the sky on a clear day?",
+    "Give me a tip for sleeping better.",
+    "What is two plus two?",
+    "Name a famous painter.",
+    "Why do leaves change colour in autumn?",
+)
+SAMPLE_RATE = 16_000
+LEAD_SILENCE_S = 6.0
+
+
+def synthesise_questions(
+    count: int, gap_s: float, path: Path, lead_s: float = LEAD_SILENCE_S
+) -> float:
+    """A 16 kHz mono WAV: `lead_s` of silence, then each question followed by `gap_s` of
+    silence (long enough for the reply: the agent is half duplex and does not hear while it
+    speaks). Returns its duration in seconds."""
+    from adapters.piper_tts import PiperTextToSpeech
+
+    tts = PiperTextToSpeech()
+    pcm = bytearray(bytes(int(2 * SAMPLE_RATE * lead_s)))
+    for question in QUESTIONS[:count]:
+        pcm += b"".join(tts.synthesize(question, "en"))
+        pcm += bytes(int(2 * SAMPLE_RATE * gap_s))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(bytes(pcm))
+    return len(pcm) / 2 / SAMPLE_RATE
