@@ -119,10 +119,11 @@ class TransformersWhisperSpeechToText:
     ) -> str:
         import torch
 
-        # An English-only model refuses any language argument, even "en".
+        # An English-only model refuses any language argument, even "en"; the turn's language
+        # overrides a `--stt_gen_language`.
         language_kwargs = {"language": language} if self._multilingual and language else {}
         with torch.inference_mode():
-            ids = self._model.generate(features, **language_kwargs, **gen_kwargs)
+            ids = self._model.generate(features, **{**gen_kwargs, **language_kwargs})
         text: str = self._processor.tokenizer.decode(ids[0], skip_special_tokens=True)
         return text.strip()
 
