@@ -8,7 +8,7 @@ Whisper adapter.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,70 +16,15 @@ import numpy as np
 import structlog
 
 from adapters.errors import SetupError
+from adapters.pcm import is_near_silent, pcm_to_float
+from adapters.whisper_language import WhisperLanguage
 from domain.audio import SAMPLE_RATE
-from domain.language import MIN_DETECTION_SECONDS, choose_language, normalize_code
 from domain.messages import FinalTranscript, PartialTranscript
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 log = structlog.get_logger(__name__)
-
-# A turn whose loudest sample stays below -40 dBFS holds no speech the VAD could have heard;
-# Whisper would hallucinate on it ("Thank you."), so it gives an empty final instead.
-SILENCE_PEAK = 0.01
-
-
-def pcm_to_float(audio: bytes) -> NDArray[np.float32]:
-    """16-bit little-endian PCM -> float32 in [-1, 1), the input both Whisper libraries take."""
-    return np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def is_near_silent(samples: NDArray[np.float32]) -> bool:
-    return samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK
-
-
-class WhisperLanguage:
-    """The `--language` setting of a Whisper model and the language of the previous turn.
-
-    `setting` is "auto" (detect per turn within `allowed`; an empty collection allows all) or a
-    code. An English-only model always uses "en": "auto" says so once, another code is refused.
-    """
-
-    def __init__(
-        self, setting: str, allowed: Collection[str], multilingual: bool, model_name: str
-    ) -> None:
-        code = normalize_code(setting)
-        if not multilingual:
-            if code not in (None, "en"):
-                raise SetupError(
-                    f"The STT model {model_name} is English-only: use --language en, "
-                    f"or a multilingual Whisper model for --language {setting}"
-                )
-            if code is None:
-                log.info("stt_language", model=model_name, note="English-only model: auto uses en")
-            code = "en"
-        self.fixed = code
-        self.allowed = frozenset(c for c in map(normalize_code, allowed) if c)
-        self.previous: str | None = None
-
-    def current(self) -> str | None:
-        """The fixed language, else the last turn's (None: the model decides). Partials and
-        silent turns use it, since detection on them would be noise."""
-        return self.fixed or self.previous
-
-    def for_final(
-        self, speech_seconds: float, scores: Callable[[], Mapping[str, float]]
-    ) -> str | None:
-        """The turn's language; `scores` (code -> probability) is only called when detection
-        can change the answer, since a short turn keeps the previous language anyway."""
-        if self.fixed:
-            return self.fixed
-        short = self.previous is not None and speech_seconds < MIN_DETECTION_SECONDS
-        self.previous = choose_language(
-            {} if short else scores(), self.allowed, self.previous, speech_seconds
-        )
-        return self.previous
 
 
 def _default_model_dir() -> Path:

@@ -13,7 +13,7 @@ import numpy as np
 import structlog
 
 from adapters.errors import SetupError
-from adapters.faster_whisper_stt import is_near_silent, pcm_to_float
+from adapters.pcm import is_near_silent, pcm_to_float
 from domain.audio import SAMPLE_RATE
 from domain.language import normalize_code
 from domain.messages import FinalTranscript, PartialTranscript

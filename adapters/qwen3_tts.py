@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adapters.errors import SetupError
+from adapters.pcm import float_to_pcm
 from domain.audio import SAMPLE_RATE
 from domain.language import language_name
 
@@ -64,11 +65,6 @@ def to_float(audio: Any) -> NDArray[np.float32]:
     return np.asarray(audio.astype(mx.float32), dtype=np.float32).reshape(-1)
 
 
-def to_pcm(samples: NDArray[np.float32], gain: float) -> bytes:
-    pcm: NDArray[np.int16] = (np.clip(samples * gain, -1.0, 1.0) * 32767.0).astype("<i2")
-    return pcm.tobytes()
-
-
 def stream_reply(
     results: Generator[Any, None, None],
     lock: AbstractContextManager[Any],
@@ -93,13 +89,13 @@ def stream_reply(
                 break
             resampled = resampler.resample_chunk(samples)
             if resampled.size:
-                yield to_pcm(resampled, headroom)
+                yield float_to_pcm(resampled, headroom)
     finally:
         with lock:
             results.close()
     tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
     if tail.size:
-        yield to_pcm(tail, headroom)
+        yield float_to_pcm(tail, headroom)
 
 
 class Qwen3TextToSpeech:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adapters.errors import SetupError
-from adapters.faster_whisper_stt import WhisperLanguage, is_near_silent, pcm_to_float
+from adapters.pcm import is_near_silent, pcm_to_float
+from adapters.whisper_language import WhisperLanguage
 from domain.audio import SAMPLE_RATE
 from domain.messages import FinalTranscript, PartialTranscript
 

@@ -109,6 +109,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("stt", "stt_torch_dtype", None, "dtype for --stt whisper (float16, bfloat16, float32)"),
     _f("stt", "language", "en",
        "spoken language: a code (en, fr, ...) or auto to detect it on every turn"),
+    _f("stt", "languages", "",
+       "with --language auto: the languages detection may choose from, e.g. en,fr,de "
+       "(empty: any)"),
     _f("stt", "enable_live_transcription", True,
        "show partial transcripts while the user speaks", parse_bool),
     _f("stt", "live_transcription_update_interval", 0.5,

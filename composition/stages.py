@@ -65,6 +65,7 @@ def speech_to_text(config: Config) -> SpeechToText:
             config["faster_whisper_stt_model_name"],
             device=config["stt_device"] or "cpu",
             language=config["language"],
+            allowed_languages=_codes(config["languages"]),
             **_known(config["stt_gen"], "beam_size"),
         )
     if engine == "whisper":
@@ -77,6 +78,7 @@ def speech_to_text(config: Config) -> SpeechToText:
             torch_dtype=config["stt_torch_dtype"] or "float32",
             gen_kwargs=config["stt_gen"],
             language=config["language"],
+            allowed_languages=_codes(config["languages"]),
         )
     if engine == "parakeet-tdt":
         from adapters.parakeet_stt import DEFAULT_MODEL as PARAKEET
@@ -145,3 +147,7 @@ def text_to_speech(config: Config) -> TextToSpeech:
 
 def _known(params: Mapping[str, Any], *names: str) -> dict[str, Any]:
     return {name: params[name] for name in names if name in params}
+
+
+def _codes(csv: str) -> list[str]:
+    return [code.strip() for code in csv.split(",") if code.strip()]

@@ -11,7 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.errors import SetupError
-from adapters.faster_whisper_stt import FasterWhisperSpeechToText, WhisperLanguage
+from adapters.faster_whisper_stt import FasterWhisperSpeechToText
+from adapters.whisper_language import WhisperLanguage
 from domain.audio import SAMPLE_RATE
 from domain.messages import FinalTranscript, PartialTranscript
 from tests.adapters.speech_samples import BECKETT_TEXT, TWO_CITIES_TEXT, load_speech
