@@ -97,8 +97,38 @@ def language_model(config: Config) -> Iterator[LanguageModel]:
         yield from _llama_cpp(config)
     elif backend in ("responses-api", "chat-completions"):
         yield _api_model(config)
+    elif backend == "transformers":
+        yield _transformers_model(config)
     else:
-        raise SetupError(f"--llm_backend {backend} is not available in this build")
+        yield _mlx_model(config)
+
+
+def _transformers_model(config: Config) -> LanguageModel:
+    from adapters.model_files import smollm2_gguf
+    from adapters.transformers_llm import TransformersLanguageModel
+
+    device = config["llm_device"] or "cpu"
+    # Half precision is what GPUs are fast at; on a CPU bfloat16 keeps float32's range.
+    dtype = config["llm_torch_dtype"] or ("bfloat16" if device == "cpu" else "float16")
+    return TransformersLanguageModel(
+        model_name=config["model_name"] or str(smollm2_gguf()),
+        device=device,
+        torch_dtype=dtype,
+        gen_kwargs=config["llm_gen"],
+        is_vlm=config["llm_is_vlm"],
+        threads=config["llm_threads"],
+    )
+
+
+def _mlx_model(config: Config) -> LanguageModel:
+    from adapters.mlx_llm import MlxLanguageModel
+
+    if not config["model_name"]:
+        raise SetupError(
+            "--llm_backend mlx-lm needs --model_name: a Hub id or a local MLX/transformers "
+            "directory (mlx-lm cannot read GGUF)"
+        )
+    return MlxLanguageModel(model_name=config["model_name"], gen_kwargs=config["llm_gen"])
 
 
 def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
