@@ -91,10 +91,12 @@ class LlamaServer:
         log.info("llama_server_ready", model=model.name, url=self.base_url, ready_s=self.ready_s)
 
     def _wait_healthy(self, timeout_s: float = 10.0) -> None:
+        # No proxy from the environment: this is a loopback address.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                with urllib.request.urlopen(f"{self.address}/health", timeout=1.0) as response:
+                with opener.open(f"{self.address}/health", timeout=1.0) as response:
                     if json.load(response).get("status") == "ok":
                         return
             except OSError:

@@ -48,8 +48,9 @@ def is_official(base_url: str) -> bool:
 
 
 def resolve_api_key(api_key: str | None, base_url: str) -> str:
-    """The configured key, else OPENAI_API_KEY; a placeholder where none is needed. The official
-    URL without a key fails here, at start-up, before any request."""
+    """The configured key, else OPENAI_API_KEY; a placeholder where none is needed (a loopback
+    server, or one that takes any key). The official URL without a key fails here, at
+    start-up, before any request."""
     key = api_key or os.environ.get("OPENAI_API_KEY")
     if key:
         return key
@@ -99,11 +100,14 @@ class OpenAICompatibleModel(ABC):
             disable_thinking and reasoning_effort is None and not is_official(self.base_url)
         )
         self._max_output_tokens = max_output_tokens
+        # A proxy from the environment (HTTP_PROXY) must not carry requests to a local server.
+        local = is_loopback(self.base_url)
         self._client: OpenAI = openai.OpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
             timeout=openai.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             max_retries=max_retries,
+            http_client=openai.DefaultHttpxClient(trust_env=False) if local else None,
         )
 
     def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:

@@ -206,8 +206,8 @@ def official_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     real_client = openai.OpenAI
 
     def recording_client(**kwargs: Any) -> openai.OpenAI:
-        transport = httpx2.MockTransport(answer)
-        return real_client(**kwargs, http_client=httpx2.Client(transport=transport))
+        kwargs["http_client"] = httpx2.Client(transport=httpx2.MockTransport(answer))
+        return real_client(**kwargs)
 
     monkeypatch.setattr(openai, "OpenAI", recording_client)
     return sent
@@ -227,6 +227,16 @@ class ProviderContract:
             model = self.model_class(base_url=proxy.url, max_output_tokens=8)
             assert model.complete(HISTORY)
         assert proxy.requests[0][0]["authorization"] == f"Bearer {llama_server.api_key}"
+
+    def test_a_proxy_from_the_environment_is_bypassed_for_loopback(
+        self, llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(variable, closed_port_url().removesuffix("/v1"))
+        model = self.model_class(
+            base_url=llama_server.base_url, api_key=llama_server.api_key, max_output_tokens=8
+        )
+        assert model.complete(HISTORY)
 
     def test_a_loopback_server_needs_no_key(
         self, official_requests: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
