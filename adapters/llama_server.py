@@ -27,8 +27,10 @@ from adapters.model_files import smollm2_gguf
 log = structlog.get_logger(__name__)
 
 LOOPBACK = "127.0.0.1"
-# On 2 cores the LLM overlaps with STT and TTS: one thread held ~83 tokens/s beside them where
-# two fell to ~35 (see benchmarks/llm_first_batch.py).
+# On 2 cores the LLM overlaps with STT and TTS. Measured with one busy core beside it
+# (benchmarks/llm_first_batch.py): 1 thread, first sentence in ~0.56 s at ~35 tokens/s;
+# 2 threads, ~1.1 s at ~17 tokens/s. Alone, 2 threads win (0.22 s against 0.42 s), but a
+# voice agent's LLM is rarely alone.
 DEFAULT_THREADS = 1
 DEFAULT_CONTEXT_SIZE = 4096
 # Two slots let a background history compaction run beside a reply instead of ahead of it;
