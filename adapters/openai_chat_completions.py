@@ -16,7 +16,7 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
     def _create(
         self, messages: Sequence[ChatMessage], *, stream: bool, max_output_tokens: int | None
     ) -> Any:
-        options = self._thinking_options()
+        options = self._common_options()
         if self._reasoning_effort is not None:
             options["reasoning_effort"] = self._reasoning_effort
         if max_output_tokens is not None:

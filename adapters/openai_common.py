@@ -70,6 +70,7 @@ class OpenAICompatibleModel(ABC):
       non-OpenAI servers to render their chat template with `enable_thinking=False`.
     - `stream=False` waits for the whole reply and yields it as one delta.
     - `max_output_tokens` caps a reply (None: the provider's default).
+    - `temperature` and `top_p` are sent when given (None: the provider's default).
     - The client's retries stay on (`max_retries`); `timeout_s` bounds each wait, including
       the gap between two streamed events.
     """
@@ -84,6 +85,8 @@ class OpenAICompatibleModel(ABC):
         disable_thinking: bool = True,
         reasoning_effort: str | None = None,
         max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
@@ -100,6 +103,11 @@ class OpenAICompatibleModel(ABC):
             disable_thinking and reasoning_effort is None and not is_official(self.base_url)
         )
         self._max_output_tokens = max_output_tokens
+        self._sampling = {
+            name: value
+            for name, value in (("temperature", temperature), ("top_p", top_p))
+            if value is not None
+        }
         # A proxy from the environment (HTTP_PROXY) must not carry requests to a local server.
         local = is_loopback(self.base_url)
         self._client: OpenAI = openai.OpenAI(
@@ -160,11 +168,13 @@ class OpenAICompatibleModel(ABC):
     def _read_reply(self, reply: Any) -> str:
         """The text of a whole (non-streamed) reply."""
 
-    def _thinking_options(self) -> dict[str, Any]:
-        """`extra_body` for servers whose chat template can turn thinking off."""
+    def _common_options(self) -> dict[str, Any]:
+        """Sampling settings when given (a local server's own default temperature is not 0),
+        and `extra_body` for servers whose chat template can turn thinking off."""
+        options: dict[str, Any] = dict(self._sampling)
         if self._disable_template_thinking:
-            return {"extra_body": {"chat_template_kwargs": {"enable_thinking": False}}}
-        return {}
+            options["extra_body"] = {"chat_template_kwargs": {"enable_thinking": False}}
+        return options
 
     @property
     def _host(self) -> str:

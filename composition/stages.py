@@ -135,12 +135,16 @@ def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
     from adapters.llama_server import LlamaServer
     from adapters.openai_chat_completions import ChatCompletionsLanguageModel
 
+    gen = config["llm_gen"]
     with LlamaServer(config["model_name"], threads=config["llm_threads"]) as server:
         yield ChatCompletionsLanguageModel(
             model=Path(config["model_name"] or "smollm2").stem,
             api_key=server.api_key,
             base_url=server.base_url,
-            max_output_tokens=config["llm_gen"].get("max_new_tokens"),
+            max_output_tokens=gen.get("max_new_tokens"),
+            # Greedy unless sampling was asked for, like the other local backends.
+            temperature=gen.get("temperature", 0.0) if gen.get("do_sample") else 0.0,
+            top_p=gen.get("top_p"),
         )
 
 
