@@ -7,10 +7,11 @@ Whisper adapter.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
@@ -20,6 +21,15 @@ from adapters.pcm import is_near_silent, pcm_to_float
 from adapters.whisper_language import WhisperLanguage
 from domain.audio import SAMPLE_RATE
 from domain.messages import FinalTranscript, PartialTranscript
+
+# Whisper's encoder was trained on 30 s windows and faster-whisper pads every input to one, but a
+# turn lasts a few seconds. Encoding just the turn plus a second of silence gives the same words
+# about five times faster (measured with tiny.en on 2 cores: 574 -> 114 ms for a 2.7 s turn, the
+# same transcript on beckett.wav and two_cities.wav). Longer audio goes the library's way.
+SHORT_WINDOW_MAX_S = 25.0
+WINDOW_MARGIN_FRAMES = 100  # 1 s: the decoder must see the speech end, or it clips the last word
+FRAMES_PER_SECOND = 100
+MAX_TOKENS = 448  # Whisper's decoder context
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -85,6 +95,7 @@ class FasterWhisperSpeechToText:
                 "pass a CTranslate2 Whisper model directory"
             ) from None
         self._beam_size = beam_size
+        self._tokenizers: dict[str, Any] = {}
         self.language = WhisperLanguage(
             language, allowed_languages, self._model.model.is_multilingual, model_ref
         )
@@ -117,6 +128,8 @@ class FasterWhisperSpeechToText:
     def _decode(
         self, samples: NDArray[np.float32], language: str | None, beam_size: int
     ) -> tuple[str, str]:
+        if language is not None and samples.size <= SHORT_WINDOW_MAX_S * SAMPLE_RATE:
+            return self._decode_short(samples, language, beam_size), language
         segments, info = self._model.transcribe(
             samples,
             language=language,
@@ -126,3 +139,36 @@ class FasterWhisperSpeechToText:
         )
         text = " ".join(segment.text.strip() for segment in segments).strip()
         return text, info.language
+
+    def _decode_short(self, samples: NDArray[np.float32], language: str, beam_size: int) -> str:
+        """One encoder pass over a window just long enough for `samples`, then one decode."""
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        features = self._model.feature_extractor(samples)
+        frames = features.shape[1] + WINDOW_MARGIN_FRAMES
+        frames = math.ceil(frames / FRAMES_PER_SECOND) * FRAMES_PER_SECOND
+        window = np.zeros((features.shape[0], frames), dtype=np.float32)
+        window[:, : features.shape[1]] = features
+        tokenizer = self._tokenizer(language)
+        result = self._model.model.generate(
+            self._model.encode(window),
+            [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
+            beam_size=beam_size,
+            max_length=MAX_TOKENS,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
+        )
+        tokens = [t for t in result[0].sequences_ids[0] if t < tokenizer.eot]
+        return str(tokenizer.decode(tokens)).strip()
+
+    def _tokenizer(self, language: str) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        if language not in self._tokenizers:
+            self._tokenizers[language] = Tokenizer(
+                self._model.hf_tokenizer,
+                self._model.model.is_multilingual,
+                task="transcribe",
+                language=language,
+            )
+        return self._tokenizers[language]

@@ -141,3 +141,18 @@ class TestWhisperLanguage:
         language = WhisperLanguage("auto", ["fr"], multilingual=False, model_name="m")
 
         assert language.for_final(3.0, dict) == "en"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [2.7, 8.0, 20.0])
+def test_the_short_window_gives_the_words_of_the_full_30_second_window(
+    stt: FasterWhisperSpeechToText, seconds: float
+) -> None:
+    audio = load_speech("two_cities")[: int(seconds * SAMPLE_RATE) * 2]
+    samples = np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32768.0
+    segments, _ = stt._model.transcribe(samples, language="en", beam_size=1, vad_filter=False)
+    full_window = " ".join(segment.text.strip() for segment in segments)
+
+    short_window = stt.transcribe(audio).text
+
+    assert word_error_rate(full_window, short_window) <= 0.05, (full_window, short_window)
