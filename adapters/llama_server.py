@@ -47,6 +47,7 @@ class LlamaServer:
         model_path: str | Path | None = None,
         *,
         threads: int = DEFAULT_THREADS,
+        batch_threads: int | None = None,
         context_size: int = DEFAULT_CONTEXT_SIZE,
         parallel: int = DEFAULT_PARALLEL,
     ) -> None:
@@ -67,7 +68,9 @@ class LlamaServer:
         params.n_parallel = parallel
         params.kv_unified = True
         params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
+        # Reading the prompt happens before any audio is synthesised, so it may use every core;
+        # generating overlaps text-to-speech, where one thread keeps its pace.
+        params.cpuparams_batch.n_threads = batch_threads or threads
         params.ui = False
         params.offline = True  # never reach for the Hub
         params.verbosity = 0

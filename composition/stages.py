@@ -3,6 +3,7 @@ is cheap (they load their libraries lazily); models load when these functions ru
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,9 @@ def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
     from adapters.openai_chat_completions import ChatCompletionsLanguageModel
 
     gen = config["llm_gen"]
-    with LlamaServer(config["model_name"], threads=config["llm_threads"]) as server:
+    with LlamaServer(
+        config["model_name"], threads=config["llm_threads"], batch_threads=os.cpu_count()
+    ) as server:
         yield ChatCompletionsLanguageModel(
             model=Path(config["model_name"] or "smollm2").stem,
             api_key=server.api_key,
