@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import attrs
 
+from application.prefetch import Prefetch
 from application.settings import ConversationSettings
 from application.turn import Turn
 from domain import listening as transitions
@@ -42,6 +43,7 @@ from domain.turn_segmentation import (
     SegmentationEvent,
     SpeechOngoing,
     SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     TurnEnded,
     TurnSegmenter,
@@ -126,6 +128,7 @@ class Conversation:
         self._speech_queue: queue.Queue[_Say | _EndOfReply] = queue.Queue(maxsize=32)
         self._threads: list[threading.Thread] = []
         self._compaction: threading.Thread | None = None
+        self._prefetch: Prefetch | None = None  # guarded by _lock
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -152,6 +155,10 @@ class Conversation:
             if self._turn is not None:
                 self._turn.cancel.set()
         self._audio.clear_playback()
+        prefetch = self._take_prefetch()
+        if prefetch is not None:
+            prefetch.cancel()
+            prefetch.join(timeout_s)
         for thread in [*self._threads, self._compaction]:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout_s)
@@ -214,6 +221,8 @@ class Conversation:
                     self._stt_queue.put(_Speech(event.audio, _Job.PARTIAL))
             elif isinstance(event, SpeechPaused):
                 self._stt_queue.put(_Speech(event.audio, _Job.SPECULATIVE))
+            elif isinstance(event, SpeechResumed):
+                self._drop_prefetch()  # the user went on: that reply would answer half a turn
             elif event.continues:
                 turn = self._current_or_new_turn(event)
                 self._stt_queue.put(_Speech(event.audio, _Job.PART, turn))
@@ -265,6 +274,8 @@ class Conversation:
                 continue
             if speech.job is _Job.SPECULATIVE:
                 speculation = self._speculate(speech.audio)
+                if speculation is not None and not speculation.is_empty:
+                    self._start_prefetch(speculation)
                 continue
             turn = speech.turn
             assert turn is not None
@@ -273,7 +284,9 @@ class Conversation:
                     # Transcribed from the whole speech of the turn during the pause that
                     # ended it: the final transcript, early, not a fragment standing in for it.
                     transcript = speculation
+                    turn.prefetch = self._take_prefetch()
                 else:
+                    self._drop_prefetch()
                     transcript = self._stt.transcribe(speech.audio)
                 turn.stt_end = self._clock.now()
             except Exception as error:
@@ -306,6 +319,30 @@ class Conversation:
             self._console.live(transcript.text)
         return transcript
 
+    def _start_prefetch(self, speculation: FinalTranscript) -> None:
+        if not self._settings.prefetch_replies:
+            return
+        with self._lock:
+            messages = self._window.request(
+                self._language_prompt(speculation.language), new_user_text=speculation.text
+            )
+            stale, self._prefetch = self._prefetch, Prefetch(self._llm, messages, self._clock)
+        if stale is not None:
+            stale.cancel()
+
+    def _take_prefetch(self) -> Prefetch | None:
+        with self._lock:
+            prefetch, self._prefetch = self._prefetch, None
+        return prefetch
+
+    def _drop_prefetch(self) -> None:
+        prefetch = self._take_prefetch()
+        if prefetch is not None:
+            prefetch.cancel()
+
+    def _language_prompt(self, language: str | None) -> str | None:
+        return reply_language_prompt(language) if self._settings.enable_lang_prompt else None
+
     def _show_partial(self, audio: bytes) -> None:
         try:
             self._console.live(self._stt.transcribe_partial(audio).text)
@@ -320,15 +357,9 @@ class Conversation:
             batcher.reset()
             with self._lock:
                 self._window.add_user(turn.user_text)
-                lang_prompt = (
-                    reply_language_prompt(turn.language)
-                    if self._settings.enable_lang_prompt
-                    else None
-                )
-                messages = self._window.request(lang_prompt)
-            turn.llm_start = self._clock.now()
+                messages = self._window.request(self._language_prompt(turn.language))
             try:
-                for delta in self._llm.stream(messages, turn.cancel):
+                for delta in self._reply_deltas(turn, messages):
                     if turn.llm_first_delta is None:
                         turn.llm_first_delta = self._clock.now()
                     turn.assistant_text += delta
@@ -348,6 +379,18 @@ class Conversation:
             if plan is not None:
                 self._start_compaction(plan)
             self._put(self._speech_queue, _EndOfReply(turn))
+
+    def _reply_deltas(self, turn: Turn, messages: list[ChatMessage]) -> Iterator[str]:
+        """The prefetched reply when it was asked with exactly these messages, else a new one."""
+        prefetch, turn.prefetch = turn.prefetch, None
+        if prefetch is not None and prefetch.messages == messages:
+            turn.llm_start = prefetch.started_at
+            turn.llm_first_delta = prefetch.first_delta_at
+            return prefetch.deltas(turn.cancel)
+        if prefetch is not None:
+            prefetch.cancel()
+        turn.llm_start = self._clock.now()
+        return self._llm.stream(messages, turn.cancel)
 
     def _say_all(self, turn: Turn, batches: list[str]) -> None:
         for batch in batches:

@@ -19,6 +19,8 @@ class ConversationSettings:
     # Show provisional transcripts while the user speaks (the segmenter's release points).
     live_transcription: bool = True
     enable_lang_prompt: bool = False
+    # Ask the language model for the reply during the pause that may end the turn.
+    prefetch_replies: bool = True
     # A reply that makes no progress for this long is abandoned and listening re-opens.
     watchdog_s: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     apology: str = DEFAULT_APOLOGY

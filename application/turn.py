@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import attrs
 
 from domain.messages import TurnMetrics
+
+if TYPE_CHECKING:
+    from application.prefetch import Prefetch
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -37,6 +41,7 @@ class Turn:
     tts_first_chunk: float | None = None
     voiced_played_s: float | None = None  # audio clock
     playback_until: float = 0.0  # when the audio queued so far will have played
+    prefetch: Prefetch | None = None  # a reply asked for during the pause that ended the turn
 
     def metrics(self) -> TurnMetrics:
         voice_to_voice = None

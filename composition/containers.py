@@ -47,6 +47,7 @@ def conversation_settings(config: Mapping[str, Any]) -> ConversationSettings:
         ),
         live_transcription=config["enable_live_transcription"],
         enable_lang_prompt=config["enable_lang_prompt"],
+        prefetch_replies=config["prefetch_replies"],
         watchdog_s=config["watchdog_s"],
     )
 

@@ -97,11 +97,16 @@ class ChatWindow:
             ChatMessage(ASSISTANT_ROLE, text + (INTERRUPTED_SUFFIX if interrupted else ""))
         )
 
-    def request(self, extra_user_message: str | None = None) -> list[ChatMessage]:
+    def request(
+        self, extra_user_message: str | None = None, *, new_user_text: str | None = None
+    ) -> list[ChatMessage]:
         """Messages for the next reply: system prompt, history, and an optional instruction
-        that is sent but never stored (the reply-language prompt)."""
+        that is sent but never stored (the reply-language prompt). `new_user_text` previews the
+        request as if that user message had been added (a reply asked for ahead of time)."""
         messages = [self.system] if self.system else []
         messages += self.history
+        if new_user_text is not None:
+            messages.append(ChatMessage(self._config.user_role, new_user_text))
         if extra_user_message:
             messages.append(ChatMessage(self._config.user_role, extra_user_message))
         return messages

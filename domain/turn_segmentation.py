@@ -94,7 +94,12 @@ class SpeechPaused:
     audio: bytes
 
 
-SegmentationEvent = SpeechStarted | SpeechOngoing | SpeechPaused | TurnEnded
+@attrs.frozen
+class SpeechResumed:
+    """The user spoke again after a `SpeechPaused`: the turn was not over after all."""
+
+
+SegmentationEvent = SpeechStarted | SpeechOngoing | SpeechPaused | SpeechResumed | TurnEnded
 
 
 class TurnSegmenter:
@@ -161,7 +166,10 @@ class TurnSegmenter:
         self, block: bytes, probability: float, at_s: float
     ) -> list[SegmentationEvent]:
         self._turn.append(block)
+        events: list[SegmentationEvent] = []
         if probability >= self._config.thresh - HYSTERESIS:
+            if self._confirmed and 0 < self._pause_blocks <= self._silent_run:
+                events.append(SpeechResumed())
             self._voiced_blocks += 1
             self._silent_run = 0
             self._speech_end_s = at_s + BLOCK_SECONDS
@@ -174,7 +182,7 @@ class TurnSegmenter:
             return [self._end_turn()]
         if self._confirmed and self._silent_run == self._pause_blocks:
             return [SpeechPaused(b"".join(self._turn))]
-        events = self._confirm_if_long_enough()
+        events += self._confirm_if_long_enough()
         if self._confirmed and len(self._turn) >= self._max_blocks:
             return [*events, self._split_turn(at_s)]
         return events + self._partial_if_due()

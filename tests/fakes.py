@@ -166,6 +166,7 @@ class FakeLanguageModel:
         self._delay = delta_delay_s
         self._summary = summary
         self.requests: list[list[ChatMessage]] = []
+        self.cancelled: list[int] = []  # indices of requests abandoned before their end
         self.compactions: list[list[ChatMessage]] = []
         self.compaction_gate = threading.Event()
         self.compaction_gate.set()
@@ -181,6 +182,7 @@ class FakeLanguageModel:
             if fail_after is not None and i == fail_after:
                 raise LanguageModelError("connection lost mid-stream")
             if cancel.is_set():
+                self.cancelled.append(len(self.requests) - 1)
                 return
             time.sleep(self._delay)
             yield word if i == 0 else " " + word

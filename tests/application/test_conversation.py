@@ -247,4 +247,48 @@ def test_speech_after_a_pause_is_transcribed_again_in_full() -> None:
     )  # fmt: skip
     harness.run()
     assert harness.stt.finals[0] == "Tell me"  # speculative, at the pause
-    assert harness.llm.requests[0][-1] == ChatMessage("user", "Tell me about the moon.")
+    assert harness.llm.requests[-1][-1] == ChatMessage("user", "Tell me about the moon.")
+    assert harness.conversation.history[0] == ChatMessage("user", "Tell me about the moon.")
+
+
+def test_the_reply_asked_for_during_the_final_pause_is_the_one_spoken() -> None:
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8)],
+        {1: "Hello there."},
+        ["Hi. Nice to meet you."],
+        argv=["--enable_live_transcription", "false"],
+    )
+    harness.run()
+    # One request, made before the turn was over, and it was consumed: nothing asked twice.
+    assert len(harness.llm.requests) == 1 and harness.llm.cancelled == []
+    assert harness.llm.requests[0][-1] == ChatMessage("user", "Hello there.")
+    assert harness.tts.spoken == ["Hi.", "Nice to meet you."]
+    (record,) = harness.metrics.records
+    assert record.llm_ttft_ms is not None and record.voice_to_voice_ms is not None
+
+
+def test_a_prefetched_reply_is_dropped_when_the_user_goes_on() -> None:
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.3), *speech(2, 2.0),
+         *silence_blocks(0.8)],
+        {1: "Tell me", 2: "about the moon."},
+        ["A reply to half a question. " * 20, "It is far."],
+        argv=["--enable_live_transcription", "false"],
+        delta_delay_s=0.01,
+    )  # fmt: skip
+    harness.run()
+    assert harness.llm.requests[0][-1] == ChatMessage("user", "Tell me")
+    assert 0 in harness.llm.cancelled
+    assert harness.tts.spoken == ["It is far."]
+
+
+def test_prefetching_can_be_turned_off() -> None:
+    ref: list[Harness] = []
+    harness = make_harness(
+        two_turn_script(ref), {1: "one", 2: "two"}, ["Uno.", "Dos."],
+        argv=["--prefetch_replies", "false"],
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    assert [r[-1].content for r in harness.llm.requests] == ["one", "two"]
+    assert harness.tts.spoken == ["Uno.", "Dos."]

@@ -99,3 +99,11 @@ def test_an_interrupted_reply_is_marked() -> None:
 def test_chat_size_must_be_positive() -> None:
     with pytest.raises(ValueError):
         ChatConfig(chat_size=0)
+
+
+def test_a_preview_is_the_request_the_user_message_would_make() -> None:
+    window = ChatWindow(ChatConfig())
+    talk(window, 1)
+    preview = window.request("Please reply in French.", new_user_text="question 2")
+    window.add_user("question 2")
+    assert preview == window.request("Please reply in French.")

@@ -169,7 +169,7 @@ def test_speech_after_a_pause_gets_a_new_pause_before_the_end() -> None:
     config = VadConfig(partial_interval_ms=0, pause_ms=160)
     probs = [SPEECH] * 20 + [QUIET] * 8 + [SPEECH] * 20 + [QUIET] * 30
     kinds = [type(e).__name__ for e in run(config, probs)]
-    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechPaused", "TurnEnded"]
+    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechResumed", "SpeechPaused", "TurnEnded"]
 
 
 def test_a_turn_cut_by_the_end_of_input_mid_word_did_not_follow_a_pause() -> None:
