@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.errors import SetupError
-from adapters.faster_whisper_stt import FasterWhisperSpeechToText
+from adapters.faster_whisper_stt import FasterWhisperSpeechToText, has_repeated_phrase
 from adapters.whisper_language import WhisperLanguage
 from domain.audio import SAMPLE_RATE
 from domain.messages import FinalTranscript, PartialTranscript
@@ -156,3 +156,29 @@ def test_the_short_window_gives_the_words_of_the_full_30_second_window(
     short_window = stt.transcribe(audio).text
 
     assert word_error_rate(full_window, short_window) <= 0.05, (full_window, short_window)
+
+
+@pytest.mark.parametrize(
+    ("text", "loops"),
+    [
+        ("What is 2 plus 2? What is 2 plus 2?", True),
+        ("Yes. Yes. Yes. Yes. Yes.", True),
+        ("Hello, how can I help you today? Hello, how can I help you", True),
+        ("It was the best of times, it was the worst of times.", False),
+        ("Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.", False),
+    ],
+)
+def test_a_decoder_loop_is_recognised(text: str, loops: bool) -> None:
+    assert has_repeated_phrase(text) is loops
+
+
+@pytest.mark.slow
+def test_spoken_replies_never_come_back_as_a_loop(stt: FasterWhisperSpeechToText) -> None:
+    from adapters.piper_tts import PiperTextToSpeech
+
+    tts = PiperTextToSpeech()
+    texts = ["Yes.", "Good morning!", "What is two plus two?", "Hello! How can I help you today?"]
+    for text in texts * 3:  # Piper varies from run to run: several tries per text
+        heard = stt.transcribe(b"".join(tts.synthesize(text, "en"))).text
+        assert not has_repeated_phrase(heard), heard
+        assert word_error_rate(text, heard) <= 0.25, heard
