@@ -342,10 +342,15 @@ def test_a_reply_gates_the_microphone_plays_bit_exact_and_dither_fills_the_gaps(
     (turn,) = turns(vad, events)
     assert turn.speech_start_s > done
 
-    # The speaker got the reply bit-exact, with the dither before and after it.
-    time.sleep(0.3)
+    # The speaker got the reply bit-exact, with the dither before and after it. The pipe sink
+    # hands audio on with some latency, more on a busy machine: wait for it.
+    deadline = time.monotonic() + 5
+    while (at := (played := pulse.heard()[heard_before:]).find(reply)) < 0:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)  # and for dither after it
     played = pulse.heard()[heard_before:]
-    at = played.find(reply)
     assert at > 0, "the reply did not arrive bit-exact"
     dither = DuplexCore().dither
     for gap in (played[:at], played[at + len(reply) :]):
