@@ -135,6 +135,13 @@ def validate(values: Mapping[str, Any]) -> None:
     """Impossible combinations, caught before anything loads."""
     if values["input_wav"] is None and values["output_wav"] is not None:
         raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
+    latency = values["audio_latency"]
+    if latency not in ("low", "high"):
+        try:
+            if float(latency) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError("--audio_latency takes low, high or a number of seconds") from None
     if values["chat_size"] < 1:
         raise ConfigError("--chat_size must be at least 1")
     if values["stream_batch_sentences"] < 1:

@@ -83,6 +83,8 @@ FLAGS: tuple[Flag, ...] = (
     # -- audio -----------------------------------------------------------------------------
     _f("audio", "input_device", None, "microphone: index or name substring (--list_devices)"),
     _f("audio", "output_device", None, "speaker: index or name substring (--list_devices)"),
+    _f("audio", "audio_latency", "high",
+       "PortAudio latency: low, high or seconds (low busy-waits on PulseAudio's ALSA plugin)"),
     _f("audio", "list_devices", False, "list audio devices and exit", parse_bool),
     _f("audio", "input_wav", None,
        "play this 16 kHz mono WAV as the microphone, in real time, instead of a device"),

@@ -48,7 +48,9 @@ def audio(config: Config) -> AudioDuplex:
         return WavReplayAudio(Path(config["input_wav"]), Path(output) if output else None)
     from adapters.sounddevice_audio import SounddeviceAudio
 
-    return SounddeviceAudio(config["input_device"], config["output_device"])
+    latency = config["audio_latency"]
+    latency = latency if latency in ("low", "high") else float(latency)
+    return SounddeviceAudio(config["input_device"], config["output_device"], latency)
 
 
 def vad(config: Config) -> VoiceActivity:

@@ -85,6 +85,9 @@ def test_bad_values_are_one_clear_error() -> None:
         config("--no_such_flag", "1")
     with pytest.raises(ConfigError, match="input_wav"):
         validate(config("--output_wav", "x.wav"))
+    with pytest.raises(ConfigError, match="audio_latency"):
+        validate(config("--audio_latency", "soon"))
+    validate(config("--audio_latency", "0.05"))
 
 
 def test_keys_are_redacted() -> None:
