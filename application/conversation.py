@@ -129,6 +129,7 @@ class Conversation:
         self._threads: list[threading.Thread] = []
         self._compaction: threading.Thread | None = None
         self._prefetch: Prefetch | None = None  # guarded by _lock
+        self.crashed = False  # a stage died of a bug and stopped the conversation
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -180,6 +181,7 @@ class Conversation:
                 loop()
             except Exception:  # a bug in a stage must not leave the agent silently deaf
                 log.exception("stage crashed; stopping the conversation")
+                self.crashed = True
                 self._stop.set()
 
         return run

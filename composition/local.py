@@ -98,7 +98,7 @@ def run(config: dict[str, Any]) -> int:
         except KeyboardInterrupt:
             print("\nStopping.", file=sys.stderr)
         conversation.stop()
-        return 0
+        return 1 if conversation.crashed else 0
     finally:
         adapters.shutdown_resources()
         core.shutdown_resources()

@@ -10,7 +10,7 @@ from domain.listening import Phase
 from domain.messages import ChatMessage
 from ports.language_model import LanguageModelError
 from tests.application.harness import Harness, make_harness
-from tests.fakes import Failing, FakeTextToSpeech, silence_blocks, speech
+from tests.fakes import Failing, FakeConsole, FakeTextToSpeech, silence_blocks, speech
 
 
 def listening_again(harness_ref: list[Harness]) -> object:
@@ -292,3 +292,21 @@ def test_prefetching_can_be_turned_off() -> None:
     harness.run()
     assert [r[-1].content for r in harness.llm.requests] == ["one", "two"]
     assert harness.tts.spoken == ["Uno.", "Dos."]
+
+
+def test_a_bug_in_a_stage_stops_the_conversation_and_says_so() -> None:
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8), lambda: False],
+        {1: "hi"},
+        ["Hello."],
+    )
+
+    class BrokenConsole(FakeConsole):
+        def user(self, text: str) -> None:
+            raise AttributeError("a bug")
+
+    harness.agent.adapters.console.override(BrokenConsole())
+    harness.conversation.start()
+    assert harness.conversation.wait(5), "a crashed stage must not leave the agent hanging"
+    harness.conversation.stop()
+    assert harness.conversation.crashed
