@@ -96,3 +96,22 @@ class DuplexCore:
                 return item
             # Everything queued before the mark has been played by earlier ticks.
             self._events.put(PlaybackMark(item.turn_id, item.label, at_s))
+
+
+class CoreBackedAudio:
+    """The application's side of `AudioDuplex`, handed to a `DuplexCore`; the subclass drives
+    the core's `tick` from its audio source (a sound card, a WAV file)."""
+
+    _core: DuplexCore
+
+    def next_event(self, timeout_s: float) -> AudioEvent | None:
+        return self._core.next_event(timeout_s)
+
+    def play(self, block: bytes) -> None:
+        self._core.play(block)
+
+    def mark(self, turn_id: int, label: str) -> None:
+        self._core.mark(turn_id, label)
+
+    def clear_playback(self) -> None:
+        self._core.clear_playback()

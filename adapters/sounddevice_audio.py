@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from adapters.duplex_core import DuplexCore
+from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
-from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, AudioEvent
+from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE
 
 DeviceSpec = int | str | None
 # PortAudio's "low" latency through ALSA's PulseAudio plugin busy-waits: one core at 82-98 %
@@ -171,7 +171,7 @@ class RateBridge:
         return out
 
 
-class SounddeviceAudio:
+class SounddeviceAudio(CoreBackedAudio):
     """`AudioDuplex` on a sound card. `input_device`/`output_device`: an index, part of a name,
     or None for the system default (see `list_devices`)."""
 
@@ -233,15 +233,3 @@ class SounddeviceAudio:
         except Exception:
             self.callback_errors += 1
             outdata[:] = bytes(len(outdata))
-
-    def next_event(self, timeout_s: float) -> AudioEvent | None:
-        return self._core.next_event(timeout_s)
-
-    def play(self, block: bytes) -> None:
-        self._core.play(block)
-
-    def mark(self, turn_id: int, label: str) -> None:
-        self._core.mark(turn_id, label)
-
-    def clear_playback(self) -> None:
-        self._core.clear_playback()

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.duplex_core import DuplexCore
+from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
-from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE, AudioEvent, EndOfInput
+from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE, EndOfInput
 
 
 def read_wav(path: Path) -> bytes:
@@ -46,7 +46,7 @@ def read_wav(path: Path) -> bytes:
     return pcm + bytes(-len(pcm) % BLOCK_BYTES)
 
 
-class WavReplayAudio:
+class WavReplayAudio(CoreBackedAudio):
     """`AudioDuplex` on files: `input_wav` (16-bit mono, any rate) played as the microphone in
     real time, then `EndOfInput` once; `output_wav` (optional) records the speaker at 16 kHz."""
 
@@ -103,15 +103,3 @@ class WavReplayAudio:
             if offset + BLOCK_BYTES == len(self._mic):
                 self._core.put_event(EndOfInput())
             self._stopping.wait(max(0.0, start + ticks * BLOCK_SECONDS - time.monotonic()))
-
-    def next_event(self, timeout_s: float) -> AudioEvent | None:
-        return self._core.next_event(timeout_s)
-
-    def play(self, block: bytes) -> None:
-        self._core.play(block)
-
-    def mark(self, turn_id: int, label: str) -> None:
-        self._core.mark(turn_id, label)
-
-    def clear_playback(self) -> None:
-        self._core.clear_playback()
