@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(list_devices())
             return 0
         if config["print_config"]:
-            print(json.dumps(describe(config), indent=2, default=_json_value))
+            print(json.dumps(describe(config), indent=2, default=str))
             return 0
         return run(config)
     except (SetupError, ConfigError) as error:
@@ -75,10 +75,6 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
         "settings": {k: v for k, v in shown.items() if k != "explicit"},
         "explicit": shown["explicit"],
     }  # fmt: skip
-
-
-def _json_value(value: object) -> object:
-    return str(value)
 
 
 def run(config: dict[str, Any]) -> int:

@@ -213,6 +213,12 @@ def official_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return sent
 
 
+@pytest.fixture
+def proxy(llama_server: LlamaServer) -> Iterator[RecordingProxy]:
+    with recording_proxy(llama_server.address) as proxy:
+        yield proxy
+
+
 class ProviderContract:
     """What both OpenAI-compatible adapters promise about keys, cancellation and failures.
     A test module subclasses it as `Test...` and sets `model_class`."""
@@ -305,3 +311,19 @@ class ProviderContract:
             with pytest.raises(LanguageModelError, match="did not answer in time"):
                 model.complete(HISTORY)
         assert time.monotonic() - started < 3.0
+
+    def test_sampling_settings_reach_the_server_only_when_given(
+        self, proxy: RecordingProxy, llama_server: LlamaServer
+    ) -> None:
+        def make(**options: Any) -> OpenAICompatibleModel:
+            return self.model_class(
+                base_url=proxy.url, api_key=llama_server.api_key, max_output_tokens=24, **options
+            )
+
+        assert make().complete(HISTORY)
+        assert "temperature" not in proxy.last_body and "top_p" not in proxy.last_body
+
+        greedy = make(temperature=0.0, top_p=0.9)
+        first, second = greedy.complete(HISTORY), greedy.complete(HISTORY)
+        assert (proxy.last_body["temperature"], proxy.last_body["top_p"]) == (0.0, 0.9)
+        assert first == second  # greedy on the real server: the same reply twice

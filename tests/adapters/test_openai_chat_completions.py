@@ -4,7 +4,6 @@ through a proxy that records what the server received."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,17 +17,11 @@ from tests.adapters.llama_fixtures import (
     RecordingProxy,
     llama_server,
     official_requests,
-    recording_proxy,
+    proxy,
 )
 
 pytestmark = pytest.mark.slow
-__all__ = ["llama_server", "official_requests"]  # fixtures, used by name
-
-
-@pytest.fixture
-def proxy(llama_server: LlamaServer) -> Iterator[RecordingProxy]:
-    with recording_proxy(llama_server.address) as proxy:
-        yield proxy
+__all__ = ["llama_server", "official_requests", "proxy"]  # fixtures, used by name
 
 
 def make_model(
@@ -106,15 +99,3 @@ def test_openai_itself_gets_the_effort_but_never_template_kwargs(
 
 class TestProviderContract(ProviderContract):
     model_class = ChatCompletionsLanguageModel
-
-
-def test_sampling_settings_reach_the_server_only_when_given(
-    proxy: RecordingProxy, llama_server: LlamaServer
-) -> None:
-    assert make_model(proxy, llama_server).complete(HISTORY)
-    assert "temperature" not in proxy.last_body and "top_p" not in proxy.last_body
-
-    greedy = make_model(proxy, llama_server, temperature=0.0, top_p=0.9)
-    first, second = greedy.complete(HISTORY), greedy.complete(HISTORY)
-    assert (proxy.last_body["temperature"], proxy.last_body["top_p"]) == (0.0, 0.9)
-    assert first == second  # greedy on the real server: the same reply twice

@@ -4,7 +4,6 @@ on 127.0.0.1, through a proxy that records what the server received."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,17 +17,11 @@ from tests.adapters.llama_fixtures import (
     RecordingProxy,
     llama_server,
     official_requests,
-    recording_proxy,
+    proxy,
 )
 
 pytestmark = pytest.mark.slow
-__all__ = ["llama_server", "official_requests"]  # fixtures, used by name
-
-
-@pytest.fixture
-def proxy(llama_server: LlamaServer) -> Iterator[RecordingProxy]:
-    with recording_proxy(llama_server.address) as proxy:
-        yield proxy
+__all__ = ["llama_server", "official_requests", "proxy"]  # fixtures, used by name
 
 
 def make_model(
