@@ -30,10 +30,15 @@ def silence(n_samples: int) -> bytes:
 @attrs.frozen
 class MicBlock:
     """One 512-sample block from the microphone, stamped on the audio clock (seconds since the
-    stream opened, counted in blocks, so it never drifts from the audio itself)."""
+    stream opened, counted in blocks, so it never drifts from the audio itself).
+
+    Every block is delivered; `playing` says whether reply audio (not the idle dither) went out
+    of the speaker during it, so the application's mute policy decides what reaches the VAD
+    (half duplex drops those blocks; barge-in listens to them through echo cancellation)."""
 
     pcm: bytes
     captured_at_s: float
+    playing: bool = False
 
 
 @attrs.frozen
@@ -54,7 +59,15 @@ class EndOfInput:
     """The microphone source is exhausted (WAV replay); the agent finishes and exits."""
 
 
-AudioEvent = MicBlock | PlaybackMark | EndOfInput
+@attrs.frozen
+class AudioFailed:
+    """The sound device is gone (unplugged, the stream died) and could not be reopened.
+    `reason` is one line for the user; the agent stops and exits non-zero."""
+
+    reason: str
+
+
+AudioEvent = MicBlock | PlaybackMark | EndOfInput | AudioFailed
 
 
 class Reblocker:

@@ -9,13 +9,19 @@ class AudioDuplex(Protocol):
     """The microphone and the speaker of local mode, as one duplex stream of 512-sample blocks
     (16 kHz, int16, mono).
 
-    Input: `next_event` yields mic blocks, echoes of playback marks, and `EndOfInput` when a
-    finite source (a WAV file) runs out. While reply audio is queued, mic blocks are not
-    forwarded (half duplex: the agent must not hear itself).
+    Input: `next_event` yields every mic block (with `playing` set while reply audio goes out;
+    the application decides what the VAD hears), echoes of playback marks, `EndOfInput` when a
+    finite source (a WAV file) runs out, and `AudioFailed` when the device is lost for good (a
+    lost device is reported in the log and reopened by the adapter first).
+    `check` resolves and verifies the devices or files without starting anything, so a bad
+    device fails before the models load; it raises an error whose message is one actionable
+    line.
     Output: `play` queues exactly one block; `mark` queues a mark behind everything queued so
     far, echoed back as a `PlaybackMark` once the output reached it; while nothing is queued the
     output plays a quiet dither that keeps the sink awake.
     """
+
+    def check(self) -> None: ...
 
     def open(self) -> None: ...
 
