@@ -1,8 +1,10 @@
-"""The half-duplex gating of local mode, shared by the live sound device and WAV replay.
+"""The duplex of local mode, shared by the live sound device and WAV replay.
 
 `DuplexCore.tick` is one audio callback: it takes the block the microphone just captured and
-returns the block to play. It knows nothing of sounddevice or files, so it is tested without a
-device, and both adapters behave the same by construction.
+returns the block to play. Every mic block is handed on, stamped with whether reply audio went
+out in the same tick; what the VAD hears is the application's mute policy, not ours. It knows
+nothing of sounddevice or files, so it is tested without a device, and both adapters behave the
+same by construction.
 """
 
 from __future__ import annotations
@@ -81,21 +83,24 @@ class DuplexCore:
 
     def tick(self, mic: bytes | None) -> bytes:
         """One 32 ms block: echo the marks the output has reached, then play the next reply
-        block, or, when none is queued, forward `mic` (None: the source has ended) and play the
-        dither."""
+        block, or the dither when none is queued, and hand on `mic` (None: the source has
+        ended) with `playing` set when a reply block went out."""
         at_s = self._ticks * BLOCK_SECONDS
         self._ticks += 1
+        played: bytes | None = None
         while True:
             try:
                 item = self._playback.popleft()
-            except IndexError:  # nothing queued (or cleared meanwhile): listen
-                if mic is not None:
-                    self._events.put(MicBlock(mic, at_s))
-                return self.dither
+            except IndexError:  # nothing queued (or cleared meanwhile)
+                break
             if isinstance(item, bytes):
-                return item
+                played = item
+                break
             # Everything queued before the mark has been played by earlier ticks.
             self._events.put(PlaybackMark(item.turn_id, item.label, at_s))
+        if mic is not None:
+            self._events.put(MicBlock(mic, at_s, playing=played is not None))
+        return self.dither if played is None else played
 
 
 class CoreBackedAudio:

@@ -1,4 +1,4 @@
-"""The half-duplex gating shared by the sound device and WAV replay, driven tick by tick."""
+"""The duplex shared by the sound device and WAV replay, driven tick by tick."""
 
 from __future__ import annotations
 
@@ -46,14 +46,26 @@ def test_dither_is_one_lsb_noise_made_once() -> None:
     assert core.tick(block(0)) is core.tick(block(0))  # the same object: no work per block
 
 
-def test_reply_blocks_play_in_order_and_the_mic_is_not_forwarded_meanwhile() -> None:
+def test_reply_blocks_play_in_order_and_the_mic_meanwhile_is_marked_as_playing() -> None:
     core = DuplexCore()
     core.tick(block(100))
     core.play(block(1))
     core.play(block(2))
     assert [core.tick(block(101)), core.tick(block(102))] == [block(1), block(2)]
     assert core.tick(block(103)) == core.dither
-    assert drain(core) == [MicBlock(block(100), 0.0), MicBlock(block(103), 3 * BLOCK_SECONDS)]
+    assert drain(core) == [
+        MicBlock(block(100), 0.0),
+        MicBlock(block(101), BLOCK_SECONDS, playing=True),
+        MicBlock(block(102), 2 * BLOCK_SECONDS, playing=True),
+        MicBlock(block(103), 3 * BLOCK_SECONDS),
+    ]
+
+
+def test_a_reply_block_equal_to_the_dither_still_counts_as_playing() -> None:
+    core = DuplexCore()
+    core.play(bytes(core.dither))
+    assert core.tick(block(1)) == core.dither
+    assert drain(core) == [MicBlock(block(1), 0.0, playing=True)]
 
 
 def test_marks_are_echoed_when_the_output_reaches_them_and_take_no_time() -> None:
@@ -65,9 +77,12 @@ def test_marks_are_echoed_when_the_output_reaches_them_and_take_no_time() -> Non
     core.play(block(2))
     core.mark(7, RESPONSE_DONE_MARK)
     assert core.tick(block(10)) == block(1)  # t = 0.032: the voiced mark, then its block
-    assert drain(core) == [PlaybackMark(7, VOICED_MARK, BLOCK_SECONDS)]
+    assert drain(core) == [
+        PlaybackMark(7, VOICED_MARK, BLOCK_SECONDS),
+        MicBlock(block(10), BLOCK_SECONDS, playing=True),
+    ]
     assert core.tick(block(11)) == block(2)
-    assert drain(core) == []
+    assert drain(core) == [MicBlock(block(11), 2 * BLOCK_SECONDS, playing=True)]
     # The block after the last reply block: done, and listening again in the same tick.
     assert core.tick(block(12)) == core.dither
     assert drain(core) == [
@@ -83,7 +98,7 @@ def test_a_mark_alone_is_echoed_on_the_next_tick() -> None:
     assert drain(core) == [PlaybackMark(3, RESPONSE_DONE_MARK, 0.0), MicBlock(block(5), 0.0)]
 
 
-def test_without_a_mic_source_marks_still_echo_but_nothing_is_forwarded() -> None:
+def test_without_a_mic_source_marks_still_echo_but_no_mic_block_is_made() -> None:
     core = DuplexCore()
     core.play(block(1))
     core.mark(1, RESPONSE_DONE_MARK)
