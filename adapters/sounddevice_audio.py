@@ -1,27 +1,50 @@
 """The microphone and speaker of local mode: one duplex PortAudio stream through sounddevice.
 
 Each 32 ms callback hands the captured block to `DuplexCore.tick` and plays what it returns, so
-the gating (mic forwarded only while no reply is queued, dither while idle, marks echoed when
-reached) is the same code the WAV replay runs. `sounddevice` is imported only when a device is
-used: importing it loads PortAudio, which may be missing.
+the duplex (every mic block handed on with the playback state, dither while idle, marks echoed
+when reached) is the same code the WAV replay runs. `sounddevice` is imported only when a device
+is used: importing it loads PortAudio, which may be missing.
+
+The callback only counts what goes wrong. A monitor thread watches the stream: it logs xruns and
+callback errors (one summary line at most every 10 s), and when the device is lost (the stream
+stopped, no callback for a second, callback errors piling up) it says so in one line and reopens
+the device; when that fails for 3 s it hands the application `AudioFailed`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 
 from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
-from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE
+from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, AudioFailed
+
+log = logging.getLogger(__name__)
 
 DeviceSpec = int | str | None
 # PortAudio's "low" latency through ALSA's PulseAudio plugin busy-waits: one core at 82-98 %
 # while idle (measured here), against 2 % with "high", which gave the same 64/96 ms there.
 # Settable (--audio_latency) for a device where "high" means a long buffer.
 DEFAULT_LATENCY = "high"
+
+# Device loss: no callback for STALL_S, or ERRORS_FOR_LOSS callback errors within one second.
+STALL_S = 1.0
+ERRORS_FOR_LOSS = 10
+# Reopening a lost device: attempts every REOPEN_EVERY_S until REOPEN_FOR_S have passed.
+REOPEN_FOR_S = 3.0
+REOPEN_EVERY_S = 0.5
+SUMMARY_EVERY_S = 10.0  # at most one line about xruns and callback errors per this many seconds
+CLOSE_WAIT_S = 0.4  # what `close` waits for PortAudio to stop a stream before leaving it
+_MONITOR_PERIOD_S = 0.1
 
 _LIST_HINT = "run `python -m composition.local --list_devices`"
 _PA_DEVICE_UNAVAILABLE = -9985  # paDeviceUnavailable: another program holds the device
@@ -171,58 +194,143 @@ class RateBridge:
         return out
 
 
+@attrs.frozen
+class _Devices:
+    input: int
+    output: int
+    rate: int
+    names: str  # for the log
+
+
+def _shut(stream: Any, graceful: bool, wait_s: float) -> bool:
+    """Stop (`graceful`: let PortAudio play out what it holds) or abort, then close `stream`,
+    waiting at most `wait_s`: a wedged device can block these calls for good. True if done."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # a dead stream may refuse: closing matters
+            if graceful:
+                stream.stop()
+            else:
+                stream.abort()
+        with contextlib.suppress(Exception):
+            stream.close()
+
+    closer = threading.Thread(target=run, name="audio-close", daemon=True)
+    closer.start()
+    closer.join(wait_s)
+    return not closer.is_alive()
+
+
 class SounddeviceAudio(CoreBackedAudio):
     """`AudioDuplex` on a sound card. `input_device`/`output_device`: an index, part of a name,
-    or None for the system default (see `list_devices`)."""
+    or None for the system default (see `list_devices`). The keyword-only timings are for tests.
+    """
 
     def __init__(
         self,
         input_device: DeviceSpec = None,
         output_device: DeviceSpec = None,
         latency: str | float = DEFAULT_LATENCY,
+        *,
+        stall_s: float = STALL_S,
+        reopen_for_s: float = REOPEN_FOR_S,
+        summary_every_s: float = SUMMARY_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._input_device = input_device
         self._output_device = output_device
         self._latency = latency
+        self._stall_s = stall_s
+        self._reopen_for_s = reopen_for_s
+        self._summary_every_s = summary_every_s
+        self._clock = clock
         self._core = DuplexCore()
         self._bridge: RateBridge | None = None
+        self._devices: _Devices | None = None
         self._stream: Any = None
+        self._stream_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._monitor: threading.Thread | None = None
         self.device_rate = SAMPLE_RATE
+        # Written by the callback only, read by the monitor.
+        self.callbacks = 0
         self.xruns = 0  # callbacks PortAudio flagged with an overflow or underflow
         self.callback_errors = 0  # exceptions caught in the callback (raising would kill it)
+        self._last_error: BaseException | None = None
+        self.reopened = 0  # times the device was lost and reopened
+
+    # Setting up.
+
+    def check(self) -> None:
+        """Resolve the devices and the rate they share, starting nothing."""
+        self._devices = self._resolve(_import_sounddevice())
 
     def open(self) -> None:
         sd = _import_sounddevice()
+        if self._devices is None:
+            self._devices = self._resolve(sd)
+        self._closed.clear()
+        try:
+            self._start_stream(sd, self._devices)
+        except sd.PortAudioError as exc:
+            raise open_error(exc) from exc
+        self._monitor = threading.Thread(target=self._watch, name="audio-monitor", daemon=True)
+        self._monitor.start()
+
+    def close(self) -> None:
+        """Stops everything within about half a second, even on a wedged device."""
+        self._closed.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=0.1)  # it may be inside a PortAudio call: do not wait
+            self._monitor = None
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+        if stream is not None and not _shut(stream, _is_active(stream), CLOSE_WAIT_S):
+            log.warning(
+                "The sound device did not stop within %.1f s: left to the system", CLOSE_WAIT_S
+            )
+
+    def _resolve(self, sd: Any) -> _Devices:
         devices = sd.query_devices()
         default_in, default_out = sd.default.device
         device_in = resolve_device(devices, self._input_device, "input", default_in)
         device_out = resolve_device(devices, self._output_device, "output", default_out)
-        self.device_rate = shared_rate(sd, devices, device_in, device_out)
-        blocksize = BLOCK_SAMPLES
-        if self.device_rate != SAMPLE_RATE:
-            self._bridge = RateBridge(self._core, self.device_rate)
-            blocksize = self._bridge.block_frames
-        try:
-            self._stream = sd.RawStream(
-                samplerate=self.device_rate,
-                blocksize=blocksize,
-                device=(device_in, device_out),
-                channels=1,
-                dtype="int16",
-                callback=self._callback,
-                latency=self._latency,
-            )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            raise open_error(exc) from exc
+        rate = shared_rate(sd, devices, device_in, device_out)
+        names = f"{devices[device_in]['name']!r} -> {devices[device_out]['name']!r}"
+        return _Devices(device_in, device_out, rate, names)
 
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.stop()  # plays out what PortAudio still holds
-            self._stream.close()
-            self._stream = None
+    def _start_stream(self, sd: Any, devices: _Devices) -> None:
+        bridge = None
+        blocksize = BLOCK_SAMPLES
+        if devices.rate != SAMPLE_RATE:
+            bridge = RateBridge(self._core, devices.rate)
+            blocksize = bridge.block_frames
+        self._bridge = bridge
+        self.device_rate = devices.rate
+        stream = sd.RawStream(
+            samplerate=devices.rate,
+            blocksize=blocksize,
+            device=(devices.input, devices.output),
+            channels=1,
+            dtype="int16",
+            callback=self._callback,
+            latency=self._latency,
+        )
+        try:
+            stream.start()
+        except BaseException:
+            _shut(stream, graceful=False, wait_s=CLOSE_WAIT_S)
+            raise
+        with self._stream_lock:
+            if not self._closed.is_set():
+                self._stream = stream
+                return
+        _shut(stream, graceful=False, wait_s=CLOSE_WAIT_S)  # closed meanwhile
+
+    # The audio thread: count, never log, never raise.
 
     def _callback(self, indata: Any, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+        self.callbacks += 1
         try:
             if status:
                 self.xruns += 1
@@ -230,6 +338,123 @@ class SounddeviceAudio(CoreBackedAudio):
                 outdata[:] = self._core.tick(bytes(indata))
             else:
                 outdata[:] = self._bridge.process(bytes(indata), frames)
-        except Exception:
+        except Exception as exc:
             self.callback_errors += 1
+            self._last_error = exc
             outdata[:] = bytes(len(outdata))
+
+    # The monitor thread.
+
+    def _watch(self) -> None:
+        health = _Health(self, self._clock())
+        while not self._closed.wait(_MONITOR_PERIOD_S):
+            now = self._clock()
+            reason = health.lost_because(now, _is_active(self._stream))
+            if reason is None:
+                health.summarize(now)
+                continue
+            log.warning("Sound device lost (%s): reopening it", reason)
+            if not self._reopen():
+                return
+            health = _Health(self, self._clock())
+
+    def _reopen(self) -> bool:
+        """Abandon the stream and open the devices afresh, for `reopen_for_s`. False (and
+        `AudioFailed` queued) when it could not, or `close` came first."""
+        with self._stream_lock:
+            stream, self._stream = self._stream, None
+        shut = stream is None or _shut(stream, graceful=False, wait_s=CLOSE_WAIT_S)
+        started = self._clock()
+        error: Exception | None = None
+        while not self._closed.is_set():
+            try:
+                sd = _import_sounddevice()
+                if shut:  # PortAudio lists devices once: have it look again (a replugged one)
+                    sd._terminate()
+                    sd._initialize()
+                devices = self._resolve(sd)
+                self._start_stream(sd, devices)
+            except Exception as exc:  # SetupError, PortAudioError: the device is not back
+                error = exc
+            else:
+                if self._closed.is_set():
+                    return False
+                self._devices = devices
+                self.reopened += 1
+                log.warning(
+                    "Sound device reopened after %.1f s: %s",
+                    self._clock() - started,
+                    devices.names,
+                )
+                return True
+            left = started + self._reopen_for_s - self._clock()
+            if left <= 0:
+                break
+            self._closed.wait(min(REOPEN_EVERY_S, left))
+        if self._closed.is_set():
+            return False
+        # PortAudioError's str() appends its code; its first argument is the message.
+        detail = str(error.args[0] if error and error.args else error).split("\n")[0]
+        self._core.put_event(
+            AudioFailed(
+                f"The sound device stopped working and could not be reopened ({detail}): "
+                f"check that it is connected, or pick another with --input_device/"
+                f"--output_device ({_LIST_HINT})"
+            )
+        )
+        return False
+
+
+def _is_active(stream: Any) -> bool:
+    try:
+        return stream is not None and bool(stream.active)
+    except Exception:  # a stream PortAudio no longer knows
+        return False
+
+
+class _Health:
+    """What the monitor remembers of the callback counters between two looks."""
+
+    def __init__(self, audio: SounddeviceAudio, now: float) -> None:
+        self._audio = audio
+        self._callbacks = audio.callbacks
+        self._progress_at = now
+        self._errors: deque[tuple[float, int]] = deque([(now, audio.callback_errors)])
+        self._summary_at = now
+        self._summarized = (audio.xruns, audio.callback_errors)
+
+    def lost_because(self, now: float, active: bool) -> str | None:
+        audio = self._audio
+        if not active:
+            return "the stream stopped"
+        if audio.callbacks != self._callbacks:
+            self._callbacks = audio.callbacks
+            self._progress_at = now
+        elif now - self._progress_at >= audio._stall_s:
+            return f"no audio for {now - self._progress_at:.1f} s"
+        errors = audio.callback_errors
+        self._errors.append((now, errors))
+        while now - self._errors[0][0] > 1.0:
+            self._errors.popleft()
+        recent = errors - self._errors[0][1]
+        if recent >= ERRORS_FOR_LOSS:
+            return f"{recent} callback errors in 1 s, the last {audio._last_error!r}"
+        return None
+
+    def summarize(self, now: float) -> None:
+        audio = self._audio
+        if now - self._summary_at < audio._summary_every_s:
+            return
+        xruns, errors = audio.xruns, audio.callback_errors
+        if (xruns, errors) != self._summarized:
+            xruns_new, errors_new = xruns - self._summarized[0], errors - self._summarized[1]
+            last = f" (the last: {audio._last_error!r})" if errors_new else ""
+            log.warning(
+                "Audio glitches in the last %.0f s: %d xruns, %d callback errors%s",
+                now - self._summary_at,
+                xruns_new,
+                errors_new,
+                last,
+            )
+        self._summary_at = now
+        self._summarized = (xruns, errors)
