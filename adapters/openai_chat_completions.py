@@ -10,13 +10,32 @@ from domain.messages import ChatMessage
 
 
 class ChatCompletionsLanguageModel(OpenAICompatibleModel):
-    """Constructor arguments: see `OpenAICompatibleModel`. A configured reasoning effort goes
-    out as `reasoning_effort`."""
+    """Constructor arguments: see `OpenAICompatibleModel`, plus two sampling settings that
+    llama.cpp's and vLLM's servers accept beside the OpenAI ones, sent when given: `top_k` and
+    `repeat_penalty` (1 = none; llama.cpp applies it even when decoding greedily). A
+    configured reasoning effort goes out as `reasoning_effort`."""
+
+    def __init__(
+        self, *, top_k: int | None = None, repeat_penalty: float | None = None, **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self._server_sampling = {
+            name: value
+            for name, value in (("top_k", top_k), ("repeat_penalty", repeat_penalty))
+            if value is not None
+        }
 
     def _create(
-        self, messages: Sequence[ChatMessage], *, stream: bool, max_output_tokens: int | None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        stream: bool,
+        max_output_tokens: int | None,
+        **options: Any,
     ) -> Any:
-        options = self._common_options()
+        options.update(self._common_options())
+        if self._server_sampling:
+            options["extra_body"] = {**options.get("extra_body", {}), **self._server_sampling}
         if self._reasoning_effort is not None:
             options["reasoning_effort"] = self._reasoning_effort
         if max_output_tokens is not None:

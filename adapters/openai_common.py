@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,11 +27,28 @@ OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-5.4-mini"
 # Sent to servers that need no key (a local llama.cpp or vLLM): the client insists on one.
 PLACEHOLDER_KEY = "not-needed"
-DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_MAX_RETRIES = 2
+# A hung provider must fail before the conversation's watchdog (30 s by default) gives up on the
+# turn in silence: every wait for a byte (the reply's first, or the next streamed chunk) is
+# bounded by the timeout, and one retry is allowed, only before any text and only for a failed
+# connection or a "try again" status (a server that timed out once is not asked again).
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_RETRIES = 1
+CONNECT_TIMEOUT_S = 3.0
+RETRY_PAUSE_S = 0.25
+_RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Background work (history compaction) waits for a whole reply without streaming, and no
+# watchdog waits for it.
+BACKGROUND_TIMEOUT_S = 120.0
 # Enough for any provider's minimum (the Responses API refuses fewer than 16 output tokens).
 WARM_UP_TOKENS = 16
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_*.\-]+")
+
+
+def longest_wait_s(timeout_s: float, max_retries: int = DEFAULT_MAX_RETRIES) -> float:
+    """The longest a reply can wait for a byte before `LanguageModelError`: each attempt may
+    spend the connect timeout and then `timeout_s`, with a pause before a retry."""
+    attempt = min(timeout_s, CONNECT_TIMEOUT_S) + timeout_s
+    return round((1 + max_retries) * attempt + max_retries * RETRY_PAUSE_S, 2)
 
 
 def is_loopback(base_url: str) -> bool:
@@ -71,8 +89,10 @@ class OpenAICompatibleModel(ABC):
     - `stream=False` waits for the whole reply and yields it as one delta.
     - `max_output_tokens` caps a reply (None: the provider's default).
     - `temperature` and `top_p` are sent when given (None: the provider's default).
-    - The client's retries stay on (`max_retries`); `timeout_s` bounds each wait, including
-      the gap between two streamed events.
+    - `timeout_s` bounds every wait for a byte: the reply's first, and the gap between two
+      streamed chunks (a stream that stalls mid-reply raises `LanguageModelError`).
+      `max_retries` more attempts are made, only before any text, after a failed connection
+      or a 408/429/5xx status; never after a timeout. `longest_wait_s` is the worst case.
     """
 
     def __init__(
@@ -110,11 +130,13 @@ class OpenAICompatibleModel(ABC):
         }
         # A proxy from the environment (HTTP_PROXY) must not carry requests to a local server.
         local = is_loopback(self.base_url)
+        self.timeout_s = timeout_s
+        self._max_retries = max_retries
         self._client: OpenAI = openai.OpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
-            timeout=openai.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-            max_retries=max_retries,
+            timeout=openai.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S)),
+            max_retries=0,  # retried here, where a timeout is told apart from a failed connection
             http_client=openai.DefaultHttpxClient(trust_env=False) if local else None,
         )
 
@@ -125,7 +147,7 @@ class OpenAICompatibleModel(ABC):
                 yield reply
             return
         with self._provider_failures():
-            events = self._create(messages, stream=True, max_output_tokens=self._max_output_tokens)
+            events = self._send(messages, stream=True, max_output_tokens=self._max_output_tokens)
             try:
                 for event in events:
                     if cancel.is_set():
@@ -141,23 +163,62 @@ class OpenAICompatibleModel(ABC):
         raise LanguageModelError(f"the reply from {self._host} stopped before it was complete")
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
+        """A whole reply for background work: it may take longer than `timeout_s`."""
         with self._provider_failures():
-            reply = self._create(messages, stream=False, max_output_tokens=self._max_output_tokens)
+            reply = self._send(
+                messages,
+                stream=False,
+                max_output_tokens=self._max_output_tokens,
+                timeout_s=max(self.timeout_s, BACKGROUND_TIMEOUT_S),
+            )
             return self._read_reply(reply)
 
     def warm_up(self) -> None:
         """One tiny request, so the first reply does not pay the connection and server warm-up
         (~0.7 s on a fresh llama.cpp server). It costs tokens on a paid provider."""
         with self._provider_failures():
-            self._create(
-                [ChatMessage("user", "Hi")], stream=False, max_output_tokens=WARM_UP_TOKENS
-            )
+            self._send([ChatMessage("user", "Hi")], stream=False, max_output_tokens=WARM_UP_TOKENS)
+
+    def _send(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        stream: bool,
+        max_output_tokens: int | None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """`_create` with the retry policy: before any text, after a failed connection or a
+        "try again" status, at most `max_retries` times; a timeout is final."""
+        import openai
+
+        options = {} if timeout_s is None else {"timeout": timeout_s}
+        for retries_left in range(self._max_retries, -1, -1):
+            try:
+                return self._create(
+                    messages, stream=stream, max_output_tokens=max_output_tokens, **options
+                )
+            except openai.APITimeoutError:
+                raise
+            except openai.APIStatusError as error:
+                if not retries_left or error.status_code not in _RETRIED_STATUSES:
+                    raise
+            except openai.APIConnectionError:
+                if not retries_left:
+                    raise
+            time.sleep(RETRY_PAUSE_S)
+        raise AssertionError("unreachable")
 
     @abstractmethod
     def _create(
-        self, messages: Sequence[ChatMessage], *, stream: bool, max_output_tokens: int | None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        stream: bool,
+        max_output_tokens: int | None,
+        **options: Any,
     ) -> Any:
-        """Send the request: a stream of events when `stream`, else the whole reply."""
+        """Send the request: a stream of events when `stream`, else the whole reply. `options`
+        go to the client as they are (a per-request `timeout`)."""
 
     @abstractmethod
     def _read_event(self, event: Any) -> tuple[str, bool]:
@@ -195,9 +256,14 @@ class OpenAICompatibleModel(ABC):
         except LanguageModelError as error:
             raise LanguageModelError(self._redact(str(error))) from None
         except openai.APITimeoutError:
-            raise LanguageModelError(f"{self._host} did not answer in time") from None
-        except openai.APIConnectionError:
-            raise LanguageModelError(f"cannot reach {self._host}, or it hung up") from None
+            raise ProviderTimeout(
+                f"{self._host} did not answer in time (nothing for {self.timeout_s:g} s)"
+            ) from None
+        except openai.APIConnectionError as error:
+            reason = _connection_failure(error)
+            raise ProviderUnreachable(
+                f"cannot reach {self._host}, or it hung up ({reason})", reason=reason
+            ) from None
         except openai.APIStatusError as error:
             detail = self._redact(_error_message(error.body))[:160]
             status = f"{self._host} answered HTTP {error.status_code}"
@@ -206,6 +272,43 @@ class OpenAICompatibleModel(ABC):
             raise LanguageModelError(
                 f"{self._host} failed: {self._redact(str(error))[:160]}"
             ) from None
+
+
+class ProviderTimeout(LanguageModelError):
+    """The provider sent nothing for `timeout_s`: before the reply, or between two chunks."""
+
+
+class ProviderUnreachable(LanguageModelError):
+    """No connection (refused, unknown host, reset), or the server hung up mid-reply.
+    `reason` is the cause in a few words ("connection refused")."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _connection_failure(error: BaseException) -> str:
+    """What went wrong with the connection, in a few words, from the transport's exception."""
+    cause: BaseException | None = error
+    texts: list[str] = []
+    while cause is not None and len(texts) < 8:
+        texts.append(str(cause).lower())
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(texts)
+    for needle, reason in (
+        ("refused", "connection refused"),
+        ("name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("temporary failure in name resolution", "unknown host"),
+        ("certificate", "TLS certificate rejected"),
+        ("reset", "connection reset"),
+        ("disconnected", "the server hung up"),
+        ("incomplete", "the server hung up"),
+        ("unreachable", "network unreachable"),
+    ):
+        if needle in text:
+            return reason
+    return "connection failed"
 
 
 def _error_message(body: object) -> str:

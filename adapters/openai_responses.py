@@ -23,9 +23,14 @@ class ResponsesLanguageModel(OpenAICompatibleModel):
     out as `reasoning={"effort": ...}`."""
 
     def _create(
-        self, messages: Sequence[ChatMessage], *, stream: bool, max_output_tokens: int | None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        stream: bool,
+        max_output_tokens: int | None,
+        **options: Any,
     ) -> Any:
-        options = self._common_options()
+        options.update(self._common_options())
         if self._reasoning_effort is not None:
             options["reasoning"] = {"effort": self._reasoning_effort}
         if max_output_tokens is not None:

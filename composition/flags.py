@@ -80,6 +80,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("general", "metrics_jsonl", None, "append one JSON object per turn to this file"),
     _f("general", "watchdog_s", 30.0,
        "re-open listening when a reply makes no progress for this many seconds", float),
+    _f("general", "llm_timeout_s", 10.0,
+       "longest wait for an API or llama.cpp server's first byte and between streamed chunks; "
+       "a hung server is then apologised for before --watchdog_s", float),
     # -- audio -----------------------------------------------------------------------------
     _f("audio", "input_device", None, "microphone: index or name substring (--list_devices)"),
     _f("audio", "output_device", None, "speaker: index or name substring (--list_devices)"),

@@ -150,6 +150,7 @@ def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
             # Greedy unless sampling was asked for, like the other local backends.
             temperature=gen.get("temperature", 0.0) if gen.get("do_sample") else 0.0,
             top_p=gen.get("top_p"),
+            timeout_s=config["llm_timeout_s"],
         )
 
 
@@ -170,6 +171,7 @@ def _api_model(config: Config) -> LanguageModel:
         disable_thinking=config["responses_api_disable_thinking"],
         reasoning_effort=config["responses_api_reasoning_effort"],
         max_output_tokens=config["llm_gen"].get("max_new_tokens"),
+        timeout_s=config["llm_timeout_s"],
     )
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from adapters.errors import SetupError
 from adapters.llama_server import LlamaServer
-from adapters.openai_common import OpenAICompatibleModel
+from adapters.openai_common import OpenAICompatibleModel, ProviderTimeout, ProviderUnreachable
 from domain.messages import ChatMessage
 from ports.language_model import LanguageModelError
 
@@ -74,8 +74,9 @@ class RecordingProxy:
 
 
 @contextmanager
-def recording_proxy(upstream: str) -> Iterator[RecordingProxy]:
-    """A RecordingProxy in front of `upstream` (http://127.0.0.1:PORT)."""
+def recording_proxy(upstream: str, delay_s: float = 0.0) -> Iterator[RecordingProxy]:
+    """A RecordingProxy in front of `upstream` (http://127.0.0.1:PORT), answering each request
+    `delay_s` late."""
     upstream_host = upstream.removeprefix("http://").split("/")[0]
     requests: list[tuple[dict[str, str], dict[str, Any]]] = []
 
@@ -83,6 +84,7 @@ def recording_proxy(upstream: str) -> Iterator[RecordingProxy]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             requests.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
+            time.sleep(delay_s)
             connection = http.client.HTTPConnection(upstream_host, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             connection.request("POST", self.path, body=body, headers=headers)
@@ -100,6 +102,43 @@ def recording_proxy(upstream: str) -> Iterator[RecordingProxy]:
 
     with _serving(Handler) as url:
         yield RecordingProxy(url, requests)
+
+
+@contextmanager
+def stalling_proxy(upstream: str, deltas: int = 3) -> Iterator[str]:
+    """Relays a streamed reply from `upstream` (http://127.0.0.1:PORT) event by event, then,
+    after `deltas` events that carry a delta, keeps the connection open and sends nothing more:
+    a provider that hangs mid-reply. Yields its /v1 base URL."""
+    upstream_host = upstream.removeprefix("http://").split("/")[0]
+    released = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            connection = http.client.HTTPConnection(upstream_host, timeout=30)
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            connection.request("POST", self.path, body=body, headers=headers)
+            answer = connection.getresponse()
+            # HTTP/1.0 without a length: the body runs until the connection closes.
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
+            self.end_headers()
+            seen = 0
+            while seen < deltas and (line := answer.readline()):
+                self.wfile.write(line)
+                self.wfile.flush()
+                seen += line.startswith(b"data:") and b'"delta"' in line
+            connection.close()
+            released.wait(60)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    try:
+        with _serving(Handler) as url:
+            yield url
+    finally:
+        released.set()
 
 
 @contextmanager
@@ -289,28 +328,62 @@ class ProviderContract:
                 for _ in deltas:
                     pass
 
-    def test_a_closed_port_raises_after_the_retries(self) -> None:
+    def test_a_closed_port_raises_after_one_retry_naming_the_cause(self) -> None:
         model = self.model_class(base_url=closed_port_url())
-        with pytest.raises(LanguageModelError, match=r"cannot reach 127\.0\.0\.1"):
+        with pytest.raises(ProviderUnreachable, match=r"cannot reach 127\.0\.0\.1") as failure:
             list(model.stream(HISTORY, threading.Event()))
+        assert failure.value.reason == "connection refused"
 
-    def test_http_500_is_retried_then_raised_without_the_key(self) -> None:
+    def test_http_500_is_retried_once_then_raised_without_the_key(self) -> None:
         key = "sk-test-0123456789abcdef"
         with failing_server(500) as (url, calls):
             model = self.model_class(base_url=url, api_key=key)
             with pytest.raises(LanguageModelError, match="HTTP 500") as failure:
                 list(model.stream(HISTORY, threading.Event()))
-        assert len(calls) == 3  # the client's two retries stayed on
+        assert len(calls) == 2  # one retry, before any text
         assert "0123456789abcdef" not in str(failure.value)
         assert "upstream exploded" in str(failure.value)
 
-    def test_a_hung_server_times_out(self) -> None:
+    def test_a_refusal_that_will_not_change_is_not_retried(self) -> None:
+        with failing_server(400) as (url, calls):
+            model = self.model_class(base_url=url, api_key="sk-test")
+            with pytest.raises(LanguageModelError, match="HTTP 400"):
+                list(model.stream(HISTORY, threading.Event()))
+        assert len(calls) == 1
+
+    def test_a_hung_server_times_out_once_without_a_retry(self) -> None:
         with silent_server() as url:
-            model = self.model_class(base_url=url, timeout_s=0.5, max_retries=0)
+            model = self.model_class(base_url=url, timeout_s=1.0)
             started = time.monotonic()
-            with pytest.raises(LanguageModelError, match="did not answer in time"):
-                model.complete(HISTORY)
-        assert time.monotonic() - started < 3.0
+            with pytest.raises(ProviderTimeout, match="did not answer in time"):
+                list(model.stream(HISTORY, threading.Event()))
+        assert 1.0 <= time.monotonic() - started < 1.8  # a timeout is final: no second wait
+
+    def test_a_stream_that_stalls_mid_reply_raises_within_the_timeout(
+        self, llama_server: LlamaServer
+    ) -> None:
+        with stalling_proxy(llama_server.address, deltas=4) as url:
+            model = self.model_class(
+                base_url=url, api_key=llama_server.api_key, max_output_tokens=400, timeout_s=1.0
+            )
+            deltas: list[str] = []
+            last = time.monotonic()
+            with pytest.raises(ProviderTimeout, match="did not answer in time"):
+                for delta in model.stream(LONG_ASK, threading.Event()):
+                    deltas.append(delta)
+                    last = time.monotonic()
+            stalled_for = time.monotonic() - last
+        assert deltas  # text came first, then nothing
+        assert 0.9 <= stalled_for < 1.8
+
+    def test_background_work_may_wait_longer_than_a_reply(self, llama_server: LlamaServer) -> None:
+        with recording_proxy(llama_server.address, delay_s=1.5) as proxy:
+            model = self.model_class(
+                base_url=proxy.url, api_key=llama_server.api_key, max_output_tokens=8, timeout_s=1.0
+            )
+            with pytest.raises(ProviderTimeout):
+                list(model.stream(HISTORY, threading.Event()))
+            assert model.complete(HISTORY)  # a history summary: no watchdog waits for it
 
     def test_sampling_settings_reach_the_server_only_when_given(
         self, proxy: RecordingProxy, llama_server: LlamaServer
