@@ -1,4 +1,5 @@
-"""One user turn in flight: its cancellation and the latencies measured along the way."""
+"""One user turn in flight: its life (pure, in the domain), its cancellation, the reply being
+streamed for it, and the latencies measured along the way."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from domain.messages import TurnMetrics
+from domain.turn import TurnLife
 
 if TYPE_CHECKING:
-    from application.prefetch import Prefetch
+    from application.reply_stream import ReplyStream
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -22,16 +24,14 @@ def _ms(start: float | None, end: float | None) -> float | None:
 @attrs.define
 class Turn:
     """Mutable on purpose: each stage fills in its own timestamps (monotonic seconds from the
-    Clock port) while the turn moves through the pipeline; `metrics()` freezes the result."""
+    Clock port) while the turn moves through the pipeline; `metrics()` freezes the result.
+    `life` is only touched under the conversation's lock."""
 
     id: int
     speech_end_s: float  # audio clock
+    life: TurnLife = attrs.field()
     cancel: threading.Event = attrs.field(factory=threading.Event)
-    user_text: str = ""
-    language: str | None = None
-    assistant_text: str = ""
     error: str | None = None
-    interrupted: bool = False
     stt_start: float | None = None
     stt_end: float | None = None
     llm_start: float | None = None
@@ -41,7 +41,11 @@ class Turn:
     tts_first_chunk: float | None = None
     voiced_played_s: float | None = None  # audio clock
     playback_until: float = 0.0  # when the audio queued so far will have played
-    prefetch: Prefetch | None = None  # a reply asked for during the pause that ended the turn
+    reply: ReplyStream | None = None
+
+    @life.default
+    def _life(self) -> TurnLife:
+        return TurnLife(self.id)
 
     def metrics(self) -> TurnMetrics:
         voice_to_voice = None
@@ -49,15 +53,15 @@ class Turn:
             voice_to_voice = round((self.voiced_played_s - self.speech_end_s) * 1000.0, 1)
         return TurnMetrics(
             turn_id=self.id,
-            user_text=self.user_text,
-            language=self.language,
-            assistant_text=self.assistant_text,
+            user_text=self.life.user_text,
+            language=self.life.language,
+            assistant_text=self.life.reply,
             speech_end_s=round(self.speech_end_s, 3),
             stt_ms=_ms(self.stt_start, self.stt_end),
             llm_ttft_ms=_ms(self.llm_start, self.llm_first_delta),
             first_batch_ms=_ms(self.llm_start, self.first_batch),
             tts_first_chunk_ms=_ms(self.tts_start, self.tts_first_chunk),
             voice_to_voice_ms=voice_to_voice,
-            interrupted=self.interrupted,
+            outcome=self.life.outcome.value if self.life.outcome else "open",
             error=self.error,
         )

@@ -17,7 +17,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "concise responses of less than 20 words."
 )
 ASSISTANT_ROLE = "assistant"
-INTERRUPTED_SUFFIX = " [interrupted by the user]"
 
 SUMMARY_INSTRUCTIONS = (
     "You summarise conversations for a voice assistant's memory. Write a short, factual summary "
@@ -92,10 +91,8 @@ class ChatWindow:
     def add_user(self, text: str) -> None:
         self._append(ChatMessage(self._config.user_role, text))
 
-    def add_assistant(self, text: str, *, interrupted: bool = False) -> None:
-        self._append(
-            ChatMessage(ASSISTANT_ROLE, text + (INTERRUPTED_SUFFIX if interrupted else ""))
-        )
+    def add_assistant(self, text: str) -> None:
+        self._append(ChatMessage(ASSISTANT_ROLE, text))
 
     def request(
         self, extra_user_message: str | None = None, *, new_user_text: str | None = None

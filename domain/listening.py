@@ -41,8 +41,6 @@ RESPONSE_PLAYED = Transition("response played", _BUSY, Phase.LISTENING)
 EMPTY_TRANSCRIPT = Transition("empty transcript", _BUSY, Phase.LISTENING)
 STAGE_FAILED = Transition("stage failed", _ANY, Phase.LISTENING)
 WATCHDOG_EXPIRED = Transition("watchdog expired", _BUSY, Phase.LISTENING)
-# Barge-in: the user talked over the reply; the reply is cut and the user is heard at once.
-INTERRUPTED = Transition("interrupted", frozenset({Phase.SPEAKING}), Phase.USER_SPEAKING)
 
 
 class ListeningStateMachine:

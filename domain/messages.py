@@ -46,5 +46,5 @@ class TurnMetrics:
     first_batch_ms: float | None
     tts_first_chunk_ms: float | None
     voice_to_voice_ms: float | None
-    interrupted: bool
+    outcome: str  # answered, empty, failed, timed out, stopped (domain.turn.Outcome)
     error: str | None

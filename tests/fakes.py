@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from application.settings import DEFAULT_APOLOGY
 from domain.audio import (
     BLOCK_SAMPLES,
     BLOCK_SECONDS,
@@ -18,6 +19,7 @@ from domain.audio import (
     MicBlock,
     PlaybackMark,
 )
+from domain.chat_window import SUMMARY_INSTRUCTIONS
 from domain.messages import ChatMessage, FinalTranscript, PartialTranscript, TurnMetrics
 from ports.language_model import Cancellation, LanguageModelError
 
@@ -54,19 +56,27 @@ class FakeAudio:
     """A duplex device driven as fast as the agent asks: each `next_event` is one callback.
 
     `script` holds mic blocks, and callables: the mic holds (sending silence) until the
-    callable returns True, e.g. "until the agent listens again". Played blocks are recorded in
-    `played`, marks echoed as the output reaches them, exactly like the real stream.
+    callable returns True, e.g. "until the agent listens again". Every mic block is delivered,
+    with `playing` set when a reply block went out in the same tick; played blocks are
+    recorded in `played`, marks echoed as the output reaches them, exactly like the real stream.
+    `journal`, when given, gets ("queued" | "played", block) and ("cleared", None) entries.
     """
 
-    def __init__(self, script: Sequence[bytes | Callable[[], bool]]) -> None:
+    def __init__(
+        self,
+        script: Sequence[bytes | Callable[[], bool]],
+        journal: list[tuple[str, object]] | None = None,
+        drop: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._script: deque[bytes | Callable[[], bool]] = deque(script)
         self._output: deque[bytes | tuple[int, str]] = deque()
         self._lock = threading.Lock()
         self._ticks = 0
         self._ended = False
+        self._journal = journal
+        self._drop = drop  # True: this tick's mic block is lost (a device hiccup)
         self.played: list[bytes] = []
         self.marks: list[PlaybackMark] = []
-        self.forwarded_while_playing = 0
         self.opened = self.closed = False
 
     def open(self) -> None:
@@ -75,9 +85,13 @@ class FakeAudio:
     def close(self) -> None:
         self.closed = True
 
+    def check(self) -> None:
+        pass
+
     def play(self, block: bytes) -> None:
         with self._lock:
             self._output.append(block)
+            self._note("queued", block)
 
     def mark(self, turn_id: int, label: str) -> None:
         with self._lock:
@@ -86,6 +100,11 @@ class FakeAudio:
     def clear_playback(self) -> None:
         with self._lock:
             self._output.clear()
+            self._note("cleared", None)
+
+    def _note(self, what: str, block: bytes | None) -> None:
+        if self._journal is not None:
+            self._journal.append((what, block))
 
     def next_event(self, timeout_s: float) -> MicBlock | PlaybackMark | EndOfInput | None:
         time.sleep(0.0005)  # let the other stages run, as a real 32 ms callback would
@@ -99,16 +118,17 @@ class FakeAudio:
             self._ticks += 1
             if head is not None:
                 self.played.append(head)
-                return None  # half duplex: the mic is not forwarded while the reply plays
-            return self._mic(now)
+                self._note("played", head)
+            event = self._mic(now, playing=head is not None)
+            return None if isinstance(event, MicBlock) and self._drop() else event
 
-    def _mic(self, now: float) -> MicBlock | EndOfInput | None:
+    def _mic(self, now: float, *, playing: bool) -> MicBlock | EndOfInput | None:
         while self._script and callable(self._script[0]):
             if not self._script[0]():
-                return MicBlock(bytes(2 * BLOCK_SAMPLES), now)
+                return MicBlock(bytes(2 * BLOCK_SAMPLES), now, playing)
             self._script.popleft()
         if self._script:
-            return MicBlock(self._script.popleft(), now)  # type: ignore[arg-type]
+            return MicBlock(self._script.popleft(), now, playing)  # type: ignore[arg-type]
         if not self._ended:
             self._ended = True
             return EndOfInput()
@@ -154,11 +174,13 @@ class FakeSpeechToText:
 
 class FakeLanguageModel:
     """Streams each scripted reply word by word. A reply may be an exception (raised before the
-    first delta) or a `Failing(text, after_words)` (raised mid-stream)."""
+    first delta), a `Failing(text, after_words)` (raised mid-stream) or a `Hanging` (a provider
+    that never answers and ignores cancellation). A summary request (history compaction) is
+    told apart by its instructions and answered with `summary` once `compaction_gate` opens."""
 
     def __init__(
         self,
-        replies: Sequence[str | Exception | Failing],
+        replies: Sequence[str | Exception | Failing | Hanging],
         delta_delay_s: float = 0.0,
         summary: str | Exception = "They talked.",
     ) -> None:
@@ -168,14 +190,21 @@ class FakeLanguageModel:
         self.requests: list[list[ChatMessage]] = []
         self.cancelled: list[int] = []  # indices of requests abandoned before their end
         self.compactions: list[list[ChatMessage]] = []
+        self.cancelled_compactions = 0
         self.compaction_gate = threading.Event()
         self.compaction_gate.set()
 
     def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+        if messages and messages[0].content == SUMMARY_INSTRUCTIONS:
+            yield self._summarise(messages, cancel)
+            return
         self.requests.append(list(messages))
         reply = self._replies.popleft() if self._replies else "OK."
         if isinstance(reply, Exception):
             raise reply
+        if isinstance(reply, Hanging):
+            reply.release.wait()
+            return
         text, fail_after = (reply.text, reply.after_words) if isinstance(reply, Failing) else (
             reply, None)  # fmt: skip
         for i, word in enumerate(text.split(" ")):
@@ -187,12 +216,18 @@ class FakeLanguageModel:
             time.sleep(self._delay)
             yield word if i == 0 else " " + word
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
+    def _summarise(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> str:
         self.compactions.append(list(messages))
-        self.compaction_gate.wait(10)
+        while not self.compaction_gate.wait(0.01):
+            if cancel.is_set():
+                self.cancelled_compactions += 1
+                return ""
         if isinstance(self._summary, Exception):
             raise self._summary
         return self._summary
+
+    def complete(self, messages: Sequence[ChatMessage]) -> str:
+        return "".join(self.stream(messages, threading.Event()))
 
 
 class Failing:
@@ -201,10 +236,18 @@ class Failing:
         self.after_words = after_words
 
 
+class Hanging:
+    """A reply that never comes until `release` is set, whatever the cancellation says."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+
 class FakeTextToSpeech:
     """Two chunks per text, 40 ms of audio per word, at a level that is plainly not dither."""
 
     LEVEL = 3000
+    APOLOGY_LEVEL = 2000
 
     def __init__(self) -> None:
         self.spoken: list[str] = []
@@ -214,10 +257,13 @@ class FakeTextToSpeech:
         self.spoken.append(text)
         self.languages.append(language)
         samples = 640 * max(1, len(text.split()))
-        pcm = self.LEVEL.to_bytes(2, "little", signed=True) * samples
+        pcm = self.level_of(text).to_bytes(2, "little", signed=True) * samples
         half = (samples // 2) * 2
         yield pcm[:half]
         yield pcm[half:]
+
+    def level_of(self, text: str) -> int:
+        return self.APOLOGY_LEVEL if text == DEFAULT_APOLOGY else self.LEVEL
 
 
 class FakeConsole:
@@ -236,6 +282,13 @@ class FakeConsole:
 
     def notice(self, text: str) -> None:
         self.lines.append(text)
+
+
+class RealClock:
+    """Monotonic seconds, for tests where the watchdog must fire on its own."""
+
+    def now(self) -> float:
+        return time.monotonic()
 
 
 class FakeClock:

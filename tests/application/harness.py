@@ -52,6 +52,27 @@ class Harness:
     def conversation(self) -> Conversation:
         return self.agent.conversation()
 
+    def heard(self) -> list[str]:
+        """What came out of the speaker, block by block: "reply", "apology" (fake TTS levels)."""
+        names = {FakeTextToSpeech.LEVEL: "reply", FakeTextToSpeech.APOLOGY_LEVEL: "apology"}
+        return [
+            names.get(int.from_bytes(b[:2], "little", signed=True), "?") for b in self.audio.played
+        ]
+
+    def heard_runs(self) -> list[str]:
+        """`heard()` with repeats folded: ["reply", "apology", "reply"]."""
+        runs: list[str] = []
+        for name in self.heard():
+            if not runs or runs[-1] != name:
+                runs.append(name)
+        return runs
+
+    @property
+    def spoken_replies(self) -> list[str]:
+        """What was synthesised after the apology, which start() prepares first."""
+        assert self.tts.spoken[0] == self.agent.settings().apology
+        return self.tts.spoken[1:]
+
     def run(self, timeout_s: float = 10.0) -> None:
         """Start, wait for the end of the scripted input, stop."""
         self.conversation.start()

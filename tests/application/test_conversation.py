@@ -2,15 +2,29 @@
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from domain.audio import RESPONSE_DONE_MARK, VOICED_MARK
 from domain.chat_window import SUMMARY_QUESTION
 from domain.listening import Phase
-from domain.messages import ChatMessage
-from ports.language_model import LanguageModelError
+from domain.messages import ChatMessage, FinalTranscript
+from ports.language_model import Cancellation, LanguageModelError
 from tests.application.harness import Harness, make_harness
-from tests.fakes import Failing, FakeConsole, FakeTextToSpeech, silence_blocks, speech
+from tests.fakes import (
+    Failing,
+    FakeClock,
+    FakeConsole,
+    FakeLanguageModel,
+    FakeSpeechToText,
+    FakeTextToSpeech,
+    silence_blocks,
+    speech,
+)
+
+
+def apology_blocks(harness: Harness) -> int:
+    words = len(harness.agent.settings().apology.split())
+    return -(-640 * words // 512)
 
 
 def listening_again(harness_ref: list[Harness]) -> object:
@@ -46,7 +60,7 @@ def test_two_turns_end_to_end() -> None:
     assert harness.llm.requests[1][0].role == "system"
     assert harness.llm.requests[1][1:] == harness.conversation.history[:3]
     # Everything synthesised was played, in exact 512-sample blocks, and nothing else.
-    assert harness.tts.spoken == ["Paris is the capital.", "It is lovely.", "Madrid."]
+    assert harness.spoken_replies == ["Paris is the capital.", "It is lovely.", "Madrid."]
     level = FakeTextToSpeech.LEVEL.to_bytes(2, "little", signed=True)
     assert all(len(b) == 1024 for b in harness.audio.played)
     samples_played = b"".join(harness.audio.played).count(level)
@@ -56,15 +70,49 @@ def test_two_turns_end_to_end() -> None:
     ]  # fmt: skip
     assert "USER: What is the capital of France?" in harness.console.lines
     assert "ASSISTANT: Madrid." in harness.console.lines
-    # One metrics record per turn, every stage measured.
+    # One metrics record per turn.
     first, second = harness.metrics.records
     assert (first.turn_id, second.turn_id) == (1, 2)
     assert first.user_text == "What is the capital of France?"
-    for record in (first, second):
-        assert record.error is None and not record.interrupted
-        for latency in (record.stt_ms, record.llm_ttft_ms, record.first_batch_ms,
-                        record.tts_first_chunk_ms, record.voice_to_voice_ms):  # fmt: skip
-            assert latency is not None and latency > 0
+    assert [(r.outcome, r.error) for r in (first, second)] == [("answered", None)] * 2
+
+
+def test_each_stage_latency_is_what_the_stage_took() -> None:
+    """On a clock that moves only when a fake stage works, each latency is exactly that work."""
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8)],
+        {1: "Where is Paris?"}, ["In France. It is the capital."],
+        argv=["--prefetch_replies", "false", "--enable_live_transcription", "false"],
+    )  # fmt: skip
+    clock = FakeClock(step_s=0.0)
+    harness.agent.adapters.clock.override(clock)
+
+    class SlowStt(FakeSpeechToText):
+        def transcribe(self, audio: bytes) -> FinalTranscript:
+            clock.advance(0.03)
+            return super().transcribe(audio)
+
+    class SlowLlm(FakeLanguageModel):
+        def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+            clock.advance(0.2)  # the time to the first token
+            yield from super().stream(messages, cancel)
+
+    class SlowTts(FakeTextToSpeech):
+        def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:
+            clock.advance(0.07)
+            yield from super().synthesize(text, language)
+
+    harness.agent.adapters.stt.override(SlowStt({1: "Where is Paris?"}))
+    harness.agent.adapters.llm.override(SlowLlm(["In France. It is the capital."]))
+    harness.agent.adapters.tts.override(SlowTts())
+    harness.run()
+    (record,) = harness.metrics.records
+    # The speculative decode ran in the pause, before the turn ended: none of it is waited for.
+    assert record.stt_ms == 0.0
+    assert record.llm_ttft_ms == 200.0
+    assert record.first_batch_ms == 200.0  # "In France." is whole at the second delta
+    assert record.tts_first_chunk_ms == 70.0
+    assert record.voice_to_voice_ms is not None and record.voice_to_voice_ms > 0
 
 
 def test_live_transcripts_are_shown_but_only_the_final_reaches_the_llm() -> None:
@@ -88,7 +136,7 @@ def test_an_empty_transcript_makes_no_llm_call_and_listening_resumes() -> None:
     harness.run()
     assert len(harness.llm.requests) == 1
     assert harness.llm.requests[0][-1] == ChatMessage("user", "Hello?")
-    assert harness.tts.spoken == ["Hi."]
+    assert harness.spoken_replies == ["Hi."]
     empty, answered = harness.metrics.records
     assert empty.user_text == "" and empty.llm_ttft_ms is None
     assert answered.assistant_text == "Hi."
@@ -104,17 +152,18 @@ def test_the_llm_failing_mid_reply_apologises_and_listening_resumes() -> None:
     )
     ref.append(harness)
     harness.run()
-    apology = harness.agent.settings().apology
-    assert harness.tts.spoken == ["Once upon a time.", apology, "Yes."]
-    # The cut reply is not stored as if it were complete.
+    assert harness.spoken_replies == ["Once upon a time.", "Yes."]
+    # The user heard the start of the story, the apology, whole, then the next answer.
+    assert harness.heard_runs() == ["reply", "apology", "reply"]
+    assert harness.heard().count("apology") == apology_blocks(harness)
+    # A failed turn leaves nothing in the history, which keeps alternating.
     assert harness.conversation.history == [
-        ChatMessage("user", "Tell me a story."),
         ChatMessage("user", "Are you there?"),
         ChatMessage("assistant", "Yes."),
     ]
     failed, answered = harness.metrics.records
-    assert failed.error is not None and "llm" in failed.error
-    assert answered.error is None
+    assert failed.outcome == "failed" and failed.error is not None and "llm" in failed.error
+    assert (answered.outcome, answered.error) == ("answered", None)
 
 
 def test_an_llm_refusing_before_any_text_also_apologises() -> None:
@@ -126,52 +175,86 @@ def test_an_llm_refusing_before_any_text_also_apologises() -> None:
     )
     ref.append(harness)
     harness.run()
-    assert harness.tts.spoken[-1] == "Hello."
-    assert len(harness.metrics.records) == 2
+    assert harness.spoken_replies == ["Hello."]
+    assert harness.heard_runs() == ["apology", "reply"]
+    assert [r.outcome for r in harness.metrics.records] == ["failed", "answered"]
+    assert harness.conversation.history == [
+        ChatMessage("user", "Hi again"), ChatMessage("assistant", "Hello.")
+    ]  # fmt: skip
 
 
-def test_a_stt_failure_reopens_listening_without_a_reply() -> None:
+def test_a_stt_failure_apologises_and_reopens_listening() -> None:
     ref: list[Harness] = []
     harness = make_harness(two_turn_script(ref), {1: "lost", 2: "Second try."}, ["Got it."])
     harness.stt.fail_on.add(1)
     ref.append(harness)
     harness.run()
-    assert harness.tts.spoken == ["Got it."]
-    assert harness.metrics.records[0].error is not None
+    assert harness.spoken_replies == ["Got it."]
+    assert harness.heard_runs() == ["apology", "reply"]
+    failed = harness.metrics.records[0]
+    assert failed.outcome == "failed" and failed.error is not None and "stt" in failed.error
 
 
-def test_compaction_runs_in_the_background_while_the_next_turn_proceeds() -> None:
+def test_a_tts_failure_stops_the_reply_and_apologises() -> None:
     ref: list[Harness] = []
-    script = [
-        *silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8), listening_again(ref),
-        *silence_blocks(0.3), *speech(2, 1.0), *silence_blocks(0.8), listening_again(ref),
-        *silence_blocks(0.3), *speech(3, 1.0), *silence_blocks(0.8),
-    ]  # fmt: skip
     harness = make_harness(
-        script, {1: "one", 2: "two", 3: "three"}, ["Uno.", "Dos.", "Tres."],
-        argv=["--chat_size", "1"], summary="We counted in Spanish.",
+        two_turn_script(ref), {1: "Count.", 2: "Again?"},
+        ["One. Two. Three.", "Yes."], argv=["--stream_batch_sentences", "1"],
+    )  # fmt: skip
+
+    class BrokenOnTwo(FakeTextToSpeech):
+        def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:
+            if text == "Two.":
+                raise RuntimeError("voice model crashed")
+            yield from super().synthesize(text, language)
+
+    harness.tts = BrokenOnTwo()
+    harness.agent.adapters.tts.override(harness.tts)
+    ref.append(harness)
+    harness.run()
+    assert harness.spoken_replies == ["One.", "Yes."]  # "Three." was never asked for
+    assert harness.heard_runs() == ["reply", "apology", "reply"]
+    assert [r.outcome for r in harness.metrics.records] == ["failed", "answered"]
+    assert harness.conversation.history == [
+        ChatMessage("user", "Again?"), ChatMessage("assistant", "Yes.")
+    ]  # fmt: skip
+
+
+def test_compaction_gives_way_to_the_next_reply_and_lands_between_turns() -> None:
+    ref: list[Harness] = []
+    script: list[object] = []
+    for code in (1, 2, 3, 4):
+        script += [*silence_blocks(0.3), *speech(code, 1.0), *silence_blocks(0.8)]
+        script.append(listening_again(ref))
+    harness = make_harness(
+        script[:-1], {1: "one", 2: "two", 3: "three", 4: "four"},
+        ["Uno.", "Dos.", "Tres.", "Cuatro."],
+        argv=["--chat_size", "2"], summary="We counted in Spanish.",
     )  # fmt: skip
     ref.append(harness)
-    harness.llm.compaction_gate.clear()  # the summary hangs until the test releases it
+    harness.llm.compaction_gate.clear()  # a summary hangs until the test releases it
     harness.conversation.start()
     deadline = time.monotonic() + 10
-    while len(harness.metrics.records) < 3 and time.monotonic() < deadline:
+    while len(harness.metrics.records) < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
-    # Turns 2 and 3 were answered while the first compaction was still pending.
-    assert [r.assistant_text for r in harness.metrics.records] == ["Uno.", "Dos.", "Tres."]
-    assert len(harness.llm.compactions) == 1
-    harness.llm.compaction_gate.set()
+    # The summary planned after turn 3 did not hold turn 4 back: it was cancelled for it.
+    assert [r.assistant_text for r in harness.metrics.records] == ["Uno.", "Dos.", "Tres.",
+                                                                    "Cuatro."]  # fmt: skip
+    assert harness.llm.cancelled_compactions == 1
+    harness.llm.compaction_gate.set()  # planned again after turn 4, it now completes
     deadline = time.monotonic() + 5
     while harness.conversation.history[0].content != SUMMARY_QUESTION:
         assert time.monotonic() < deadline, "the summary was never applied"
         time.sleep(0.01)
     harness.conversation.wait(5)
     harness.conversation.stop()
-    history = harness.conversation.history
-    assert history[1] == ChatMessage("assistant", "We counted in Spanish.")
-    # What was said after the compaction started survives it.
-    assert ChatMessage("user", "three") in history and ChatMessage("assistant", "Tres.") in history
-    assert "one" in harness.llm.compactions[0][-1].content
+    assert harness.conversation.history == [
+        ChatMessage("user", SUMMARY_QUESTION),
+        ChatMessage("assistant", "We counted in Spanish."),
+        ChatMessage("user", "four"),
+        ChatMessage("assistant", "Cuatro."),
+    ]
+    assert "three" in harness.llm.compactions[-1][-1].content
 
 
 def test_stop_in_the_middle_of_a_reply_stops_everything_within_a_second() -> None:
@@ -184,9 +267,9 @@ def test_stop_in_the_middle_of_a_reply_stops_everything_within_a_second() -> Non
     before = set(threading.enumerate())
     harness.conversation.start()
     deadline = time.monotonic() + 5
-    while not harness.tts.spoken and time.monotonic() < deadline:
+    while not harness.spoken_replies and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert harness.tts.spoken, "the reply never started"
+    assert harness.spoken_replies, "the reply never started"
     started = time.monotonic()
     harness.conversation.stop()
     assert time.monotonic() - started < 1.0
@@ -195,33 +278,48 @@ def test_stop_in_the_middle_of_a_reply_stops_everything_within_a_second() -> Non
     assert harness.audio.closed
 
 
-def test_the_watchdog_reopens_listening_when_a_stage_hangs() -> None:
+def test_the_watchdog_closes_a_hung_turn_aloud_and_the_next_turn_works() -> None:
     ref: list[Harness] = []
-    hang = threading.Event()
+    hanging, release = threading.Event(), threading.Event()
+    stuck_level = FakeTextToSpeech.LEVEL + 1
 
     class HangingTts(FakeTextToSpeech):
         def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:
-            if not hang.is_set():
-                hang.set()
-                threading.Event().wait(3)  # stuck, no progress
+            if text != "Hey.":
+                yield from super().synthesize(text, language)
                 return
-            yield from super().synthesize(text, language)
+            block = stuck_level.to_bytes(2, "little", signed=True) * 512
+            yield block
+            hanging.set()
+            release.wait()  # stuck, no progress, until the test is over
+            yield block * 4  # comes too late: the turn is closed
 
     harness = make_harness(two_turn_script(ref), {1: "hi", 2: "still there?"}, ["Hey.", "Yes."])
     harness.tts = HangingTts()
     harness.agent.adapters.tts.override(harness.tts)
     ref.append(harness)
     harness.conversation.start()
-    assert hang.wait(5)
+    assert hanging.wait(5)
     harness.clock.advance(harness.agent.settings().watchdog_s + 1)
+    deadline = time.monotonic() + 5
+    while not harness.metrics.records and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()  # the hung synthesis wakes up after its turn was closed
     assert harness.conversation.wait(10)
     harness.conversation.stop()
     first, second = harness.metrics.records
-    assert first.error is not None and "watchdog" in first.error
-    assert second.assistant_text == "Yes."
-    # Only the second reply ("Yes.", one word) was played; nothing of the abandoned one.
-    level = FakeTextToSpeech.LEVEL.to_bytes(2, "little", signed=True)
-    assert b"".join(harness.audio.played).count(level) == 640
+    assert first.outcome == "timed out" and first.error is not None
+    assert "watchdog" in first.error
+    assert (second.outcome, second.assistant_text) == ("answered", "Yes.")
+    assert harness.conversation.history == [
+        ChatMessage("user", "still there?"), ChatMessage("assistant", "Yes.")
+    ]  # fmt: skip
+    # At most the block queued before the hang; nothing it produced after the close.
+    stuck = stuck_level.to_bytes(2, "little", signed=True)
+    assert sum(block[:2] == stuck for block in harness.audio.played) <= 1
+    heard = [name for name in harness.heard_runs() if name != "?"]
+    assert heard == ["apology", "reply"]
+    assert harness.heard().count("apology") == apology_blocks(harness)
 
 
 def test_the_transcript_started_during_the_final_pause_is_the_final_one() -> None:
@@ -262,7 +360,7 @@ def test_the_reply_asked_for_during_the_final_pause_is_the_one_spoken() -> None:
     # One request, made before the turn was over, and it was consumed: nothing asked twice.
     assert len(harness.llm.requests) == 1 and harness.llm.cancelled == []
     assert harness.llm.requests[0][-1] == ChatMessage("user", "Hello there.")
-    assert harness.tts.spoken == ["Hi.", "Nice to meet you."]
+    assert harness.spoken_replies == ["Hi.", "Nice to meet you."]
     (record,) = harness.metrics.records
     assert record.llm_ttft_ms is not None and record.voice_to_voice_ms is not None
 
@@ -279,7 +377,7 @@ def test_a_prefetched_reply_is_dropped_when_the_user_goes_on() -> None:
     harness.run()
     assert harness.llm.requests[0][-1] == ChatMessage("user", "Tell me")
     assert 0 in harness.llm.cancelled
-    assert harness.tts.spoken == ["It is far."]
+    assert harness.spoken_replies == ["It is far."]
 
 
 def test_prefetching_can_be_turned_off() -> None:
@@ -291,7 +389,7 @@ def test_prefetching_can_be_turned_off() -> None:
     ref.append(harness)
     harness.run()
     assert [r[-1].content for r in harness.llm.requests] == ["one", "two"]
-    assert harness.tts.spoken == ["Uno.", "Dos."]
+    assert harness.spoken_replies == ["Uno.", "Dos."]
 
 
 def test_a_bug_in_a_stage_stops_the_conversation_and_says_so() -> None:

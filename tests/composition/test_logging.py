@@ -17,7 +17,7 @@ def a_turn(**overrides: object) -> TurnMetrics:
     fields: dict[str, object] = dict(
         turn_id=1, user_text="hi", language="en", assistant_text="hello", speech_end_s=1.5,
         stt_ms=120.0, llm_ttft_ms=80.0, first_batch_ms=150.0, tts_first_chunk_ms=90.0,
-        voice_to_voice_ms=700.0, interrupted=False, error=None,
+        voice_to_voice_ms=700.0, outcome="answered", error=None,
     )  # fmt: skip
     fields.update(overrides)
     return TurnMetrics(**fields)  # type: ignore[arg-type]
@@ -63,7 +63,7 @@ def test_metrics_jsonl_appends_one_object_per_turn(tmp_path) -> None:  # type: i
     assert set(records[0]) == {
         "turn_id", "user_text", "language", "assistant_text", "speech_end_s", "stt_ms",
         "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms", "voice_to_voice_ms",
-        "interrupted", "error",
+        "outcome", "error",
     }  # fmt: skip
 
 

@@ -1,7 +1,6 @@
 import pytest
 
 from domain.chat_window import (
-    INTERRUPTED_SUFFIX,
     SUMMARY_QUESTION,
     ChatConfig,
     ChatWindow,
@@ -87,13 +86,6 @@ def test_the_hard_cap_evicts_when_compaction_lags() -> None:
     window.apply_summary(plan, "Early chat.")  # arrives late; newer turns survive
     assert [m.content for m in window.history][-4:] == ["question 5", "answer 5",
                                                        "question 6", "answer 6"]  # fmt: skip
-
-
-def test_an_interrupted_reply_is_marked() -> None:
-    window = ChatWindow(ChatConfig())
-    window.add_user("tell me a story")
-    window.add_assistant("Once upon", interrupted=True)
-    assert window.history[-1].content == "Once upon" + INTERRUPTED_SUFFIX
 
 
 def test_chat_size_must_be_positive() -> None:

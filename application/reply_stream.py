@@ -1,9 +1,10 @@
-"""A reply asked for during the pause that may end the turn, before the turn is known to be over.
+"""A reply streamed by the language model on a thread of its own, its deltas buffered.
 
-The speculative transcript of a pause is the whole turn if the silence goes on, so the language
-model can start on it while the end of the turn is still being confirmed. The deltas are kept
-until the turn commits to the request (the same messages, word for word) or the prefetch is
-dropped because the user spoke again.
+Every reply runs this way, so that a provider that hangs holds only its own thread: the turn is
+abandoned (the watchdog, the request timeout) and the next one starts on a new stream. A reply
+may also be asked for during the pause that may end the turn, before the turn is known to be
+over (the transcript of a pause is the whole turn if the silence goes on); it is kept until the
+turn makes exactly that request, or dropped because the user spoke again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from domain.messages import ChatMessage
 from ports import Cancellation, Clock, LanguageModel
 
 
-class Prefetch:
+class ReplyStream:
     def __init__(self, llm: LanguageModel, messages: Sequence[ChatMessage], clock: Clock) -> None:
         self.messages = list(messages)
         self._clock = clock
@@ -26,7 +27,7 @@ class Prefetch:
         self._deltas: list[str] = []
         self._done = False
         self._error: Exception | None = None
-        self._thread = threading.Thread(target=self._run, args=(llm,), name="prefetch")
+        self._thread = threading.Thread(target=self._run, args=(llm,), name="reply-stream")
         self._thread.daemon = True
         self._thread.start()
 

@@ -1,0 +1,57 @@
+"""History compaction in the background, never in a reply's way.
+
+The summary is streamed so that it can be cancelled: a local model serves one request at a time
+(transformers and mlx-lm hold a lock for the whole generation), so a summary still running when
+the user's next reply is asked for would hold that reply back. It is cancelled instead, the
+history stays as it was, and the next reply plans it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from domain.chat_window import CompactionPlan
+from ports import LanguageModel
+
+log = logging.getLogger(__name__)
+
+
+class Compactor:
+    def __init__(
+        self,
+        llm: LanguageModel,
+        apply: Callable[[CompactionPlan, str], None],
+        abandon: Callable[[CompactionPlan], None],
+    ) -> None:
+        self._llm, self._apply, self._abandon = llm, apply, abandon
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, plan: CompactionPlan) -> None:
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(plan, self._cancel), name="compaction", daemon=True
+        )
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def join(self, timeout_s: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self, plan: CompactionPlan, cancel: threading.Event) -> None:
+        try:
+            summary = "".join(self._llm.stream(plan.request, cancel))
+        except Exception as error:
+            log.warning("history compaction failed, history kept as is: %s", error)
+            self._abandon(plan)
+            return
+        if cancel.is_set():
+            log.debug("history compaction gave way to a reply; it will be planned again")
+            self._abandon(plan)
+        else:
+            self._apply(plan, summary)

@@ -1,0 +1,118 @@
+"""The recogniser's thread: transcription jobs in, transcripts handed to the conversation.
+
+Live jobs feed the updating line and are skipped when a newer job waits; a pause job's
+transcript may become the turn's final one (and start the reply early); turn jobs carry the
+turn's own audio. A turn closed meanwhile (the watchdog, stop) gets nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Protocol
+
+from application.turn import Turn
+from domain.messages import FinalTranscript
+from domain.transcription_jobs import (
+    LiveJob,
+    PauseJob,
+    TranscriptionJob,
+    TurnEndJob,
+    TurnPartJob,
+)
+from ports import Clock, Console, SpeechToText
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.05
+
+
+class TranscriptSink(Protocol):
+    """What the conversation does with transcripts."""
+
+    def open_turn(self, turn_id: int) -> Turn | None:
+        """The turn, while it is open."""
+        ...
+
+    def pause_transcribed(self, pause: int, transcript: FinalTranscript) -> None: ...
+
+    def speculation(self, after_pause: bool) -> FinalTranscript | None:
+        """The transcript of the pause the turn ended in, when one is in hand."""
+        ...
+
+    def turn_part_heard(self, turn: Turn, transcript: FinalTranscript) -> None: ...
+
+    def turn_heard(self, turn: Turn, transcript: FinalTranscript) -> None: ...
+
+    def fail(self, turn: Turn, stage: str, error: Exception) -> None: ...
+
+
+class Transcription:
+    def __init__(
+        self,
+        stt: SpeechToText,
+        console: Console,
+        clock: Clock,
+        sink: TranscriptSink,
+        *,
+        live_transcription: bool,
+    ) -> None:
+        self._stt, self._console, self._clock, self._sink = stt, console, clock, sink
+        self._live = live_transcription
+        self.jobs: queue.Queue[TranscriptionJob] = queue.Queue()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                job = self.jobs.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            if isinstance(job, LiveJob):
+                if self.jobs.empty():  # a newer request makes this one stale
+                    self._show_live(job.audio)
+            elif isinstance(job, PauseJob):
+                self._transcribe_pause(job)
+            else:
+                self._transcribe_turn(job)
+
+    @property
+    def idle(self) -> bool:
+        return self.jobs.empty()
+
+    def _show_live(self, audio: bytes) -> None:
+        try:
+            self._console.live(self._stt.transcribe_partial(audio).text)
+        except Exception as error:  # a provisional transcript is a nicety, never a failure
+            log.debug("partial transcription failed: %s", error)
+
+    def _transcribe_pause(self, job: PauseJob) -> None:
+        try:
+            transcript = self._stt.transcribe(job.audio)
+        except Exception as error:  # the turn's own decode will try again
+            log.debug("speculative transcription failed: %s", error)
+            return
+        if self._live:
+            self._console.live(transcript.text)
+        self._sink.pause_transcribed(job.pause, transcript)
+
+    def _transcribe_turn(self, job: TurnPartJob | TurnEndJob) -> None:
+        turn = self._sink.open_turn(job.turn_id)
+        if turn is None:
+            return  # closed meanwhile: nothing of it is wanted any more
+        try:
+            transcript = None
+            if isinstance(job, TurnEndJob):
+                # Transcribed from the whole speech of the turn during the pause that ended
+                # it: the final transcript, early, not a fragment standing in for it.
+                transcript = self._sink.speculation(job.after_pause)
+            if transcript is None:
+                transcript = self._stt.transcribe(job.audio)
+        except Exception as error:
+            self._sink.fail(turn, "stt", error)
+            return
+        turn.stt_end = self._clock.now()
+        if isinstance(job, TurnPartJob):
+            self._sink.turn_part_heard(turn, transcript)
+        else:
+            self._sink.turn_heard(turn, transcript)

@@ -1,0 +1,162 @@
+"""The life of one user turn, from the end of the user's speech to its close, as pure state.
+
+A turn collects its transcript (a long turn arrives in parts, and the transcript of the pause
+that ended it may stand in for a final decode), then the reply the model streams, and closes
+exactly once with an outcome. The outcome decides everything that follows the close: which
+transition re-opens listening, what the history keeps, and whether the user hears an apology.
+
+A stage that fails does not cut the turn short: the apology is queued behind whatever of the
+reply is already on its way to the speaker, and the turn closes as failed once it has played.
+Only the watchdog (something is stuck, maybe the audio itself) and stopping close at once.
+
+The history only ever gains a whole exchange (the user's words and the reply that answered
+them), so it alternates user / assistant whatever happens: a turn that failed, timed out or was
+stopped leaves nothing in it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+import attrs
+
+from domain import listening
+from domain.listening import Transition
+from domain.messages import ChatMessage, FinalTranscript
+
+
+class Outcome(enum.Enum):
+    ANSWERED = "answered"  # the whole reply played
+    EMPTY = "empty"  # nothing intelligible was said: no reply, nothing to apologise for
+    FAILED = "failed"  # a stage failed; the apology played before the close
+    TIMED_OUT = "timed out"  # no progress for the watchdog's delay: closed at once
+    STOPPED = "stopped"  # the agent is shutting down
+
+
+@attrs.frozen
+class Closing:
+    """What closing a turn entails; the application carries it out."""
+
+    outcome: Outcome
+    transition: Transition | None  # how listening re-opens (None: the agent is stopping)
+    exchange: tuple[str, str] | None  # (user text, reply) for the history, or nothing
+    cut_short: bool  # closed at once: drop the turn's audio still queued
+    apologise: bool  # say sorry now (a failed turn already did, before its close)
+
+
+_TRANSITIONS = {
+    Outcome.ANSWERED: listening.RESPONSE_PLAYED,
+    Outcome.EMPTY: listening.EMPTY_TRANSCRIPT,
+    Outcome.FAILED: listening.STAGE_FAILED,
+    Outcome.TIMED_OUT: listening.WATCHDOG_EXPIRED,
+    Outcome.STOPPED: None,
+}
+_AT_ONCE = frozenset({Outcome.TIMED_OUT, Outcome.STOPPED})
+
+
+class TurnLife:
+    """Not thread-safe by itself: the application serialises calls."""
+
+    def __init__(self, turn_id: int) -> None:
+        self.turn_id = turn_id
+        self._parts: list[str] = []
+        self.user_text = ""
+        self.language: str | None = None
+        self.reply = ""
+        self.reply_complete = False
+        self.faulted = False
+        self.outcome: Outcome | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.outcome is not None
+
+    def heard_part(self, transcript: FinalTranscript) -> None:
+        """A long turn cut by `max_speech_ms`: more of the same turn follows."""
+        self._parts.append(transcript.text.strip())
+
+    def heard_final(self, transcript: FinalTranscript) -> str:
+        """The last part; returns the whole user text ("" when nothing was understood)."""
+        self._parts.append(transcript.text.strip())
+        self.user_text = " ".join(part for part in self._parts if part)
+        self.language = transcript.language
+        return self.user_text
+
+    def replied(self, delta: str) -> None:
+        self.reply += delta
+
+    def reply_finished(self) -> None:
+        self.reply_complete = True
+
+    def fault(self) -> bool:
+        """A stage failed. True the first time, while the turn is open: the apology is due,
+        behind what is already queued, and no more of the reply is."""
+        if self.closed or self.faulted:
+            return False
+        self.faulted = True
+        return True
+
+    def played_out(self) -> Closing | None:
+        """Everything queued for the turn has played: the reply, or the apology."""
+        if self.faulted:
+            return self.close(Outcome.FAILED)
+        if not (self.reply_complete and self.reply.strip()):
+            raise ValueError("a turn is answered only by a whole, non-empty reply")
+        return self.close(Outcome.ANSWERED)
+
+    def close(self, outcome: Outcome) -> Closing | None:
+        """The first close wins; later ones (a stage noticing too late) return None."""
+        if self.closed:
+            return None
+        self.outcome = outcome
+        return Closing(
+            outcome=outcome,
+            transition=_TRANSITIONS[outcome],
+            exchange=(self.user_text, self.reply) if outcome is Outcome.ANSWERED else None,
+            cut_short=outcome in _AT_ONCE,
+            apologise=outcome is Outcome.TIMED_OUT,
+        )
+
+
+class Speculation:
+    """The transcript of a pause, which is the whole turn if the silence goes on.
+
+    Each pause gets a number. A transcript that arrives after the user spoke again belongs to
+    half a question: it is not used, and no reply is asked for it.
+    """
+
+    def __init__(self) -> None:
+        self._pause = 0
+        self._valid = False
+        self._transcript: FinalTranscript | None = None
+
+    def paused(self) -> int:
+        self._pause += 1
+        self._valid = True
+        self._transcript = None
+        return self._pause
+
+    def resumed(self) -> None:
+        self._valid = False
+        self._transcript = None
+
+    def transcribed(self, pause: int, transcript: FinalTranscript) -> bool:
+        """Keep the transcript of `pause`; True when a reply may be asked for it now."""
+        if pause != self._pause or not self._valid:
+            return False
+        self._transcript = transcript
+        return not transcript.is_empty
+
+    def take(self, after_pause: bool) -> FinalTranscript | None:
+        """The final transcript of a turn that ended in the last pause, if one is in hand."""
+        transcript = self._transcript if after_pause and self._valid else None
+        self._valid = False
+        self._transcript = None
+        return transcript
+
+
+def reusable(asked: Sequence[ChatMessage], wanted: Sequence[ChatMessage]) -> bool:
+    """A reply asked for ahead of time answers the turn only if it was asked with exactly the
+    request the turn makes: the same history, the same words, the same instructions."""
+    return list(asked) == list(wanted)
