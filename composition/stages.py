@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from adapters.errors import SetupError
 from adapters.metrics_sinks import FanOut, JsonlMetrics, TurnLog
@@ -21,6 +23,9 @@ from ports import (
     TextToSpeech,
     VoiceActivity,
 )
+
+if TYPE_CHECKING:
+    from adapters.model_catalogue import CatalogueModel, GenerationSettings
 
 Config = Mapping[str, Any]
 
@@ -107,14 +112,18 @@ def language_model(config: Config) -> Iterator[LanguageModel]:
 
 
 def _transformers_model(config: Config) -> LanguageModel:
-    from adapters.model_files import smollm2_gguf
+    from adapters.model_catalogue import catalogue_model
+    from adapters.model_files import model_path
     from adapters.transformers_llm import TransformersLanguageModel
 
     device = config["llm_device"] or "cpu"
     # Half precision is what GPUs are fast at; on a CPU bfloat16 keeps float32's range.
     dtype = config["llm_torch_dtype"] or ("bfloat16" if device == "cpu" else "float16")
+    name = config["model_name"]
+    if not name or catalogue_model(name) is not None:
+        name = str(model_path(name).path)  # transformers converts the GGUF once
     return TransformersLanguageModel(
-        model_name=config["model_name"] or str(smollm2_gguf()),
+        model_name=name,
         device=device,
         torch_dtype=dtype,
         gen_kwargs=config["llm_gen"],
@@ -136,22 +145,55 @@ def _mlx_model(config: Config) -> LanguageModel:
 
 def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
     from adapters.llama_server import LlamaServer
+    from adapters.model_files import model_path
     from adapters.openai_chat_completions import ChatCompletionsLanguageModel
 
-    gen = config["llm_gen"]
+    model = model_path(config["model_name"])
+    settings = generation_settings(config, model.entry)
     with LlamaServer(
-        config["model_name"], threads=config["llm_threads"], batch_threads=os.cpu_count()
+        model.path, threads=config["llm_threads"], batch_threads=os.cpu_count()
     ) as server:
         yield ChatCompletionsLanguageModel(
-            model=Path(config["model_name"] or "smollm2").stem,
+            model=model.name,
             api_key=server.api_key,
             base_url=server.base_url,
-            max_output_tokens=gen.get("max_new_tokens"),
-            # Greedy unless sampling was asked for, like the other local backends.
-            temperature=gen.get("temperature", 0.0) if gen.get("do_sample") else 0.0,
-            top_p=gen.get("top_p"),
+            max_output_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            top_k=settings.top_k,
+            repeat_penalty=settings.repeat_penalty,
             timeout_s=config["llm_timeout_s"],
         )
+
+
+def generation_settings(config: Config, entry: CatalogueModel | None) -> GenerationSettings:
+    """What a llama.cpp model is run with: the catalogue entry's settings for speech (greedy,
+    with its authors' repetition penalty), under any `--llm_gen_*` flag the user set. With
+    `--llm_gen_do_sample` the authors' sampling settings replace greedy decoding."""
+    from adapters.model_catalogue import GenerationSettings
+
+    gen = config["llm_gen"]
+    explicit = {name.removeprefix("llm_gen_") for name in config.get("explicit", ())}
+    explicit &= set(gen)
+    sampling = bool(gen.get("do_sample"))
+    if entry is None:
+        # Greedy unless sampling was asked for, like the other local backends.
+        temperature = gen.get("temperature", 0.0) if sampling else 0.0
+        base = GenerationSettings(max_new_tokens=gen["max_new_tokens"], temperature=temperature)
+    else:
+        base = entry.authors_sampling if sampling else entry.generation
+    if not sampling:
+        base = attrs.evolve(base, temperature=0.0)
+    chosen = {
+        "max_new_tokens": gen.get("max_new_tokens") if "max_new_tokens" in explicit else None,
+        "temperature": gen.get("temperature") if sampling and "temperature" in explicit else None,
+        "top_p": gen.get("top_p"),
+        "top_k": gen.get("top_k"),
+        "repeat_penalty": gen.get("repeat_penalty", gen.get("repetition_penalty")),
+    }
+    return attrs.evolve(
+        base, **{name: value for name, value in chosen.items() if value is not None}
+    )
 
 
 def _api_model(config: Config) -> LanguageModel:

@@ -99,3 +99,16 @@ def test_openai_itself_gets_the_effort_but_never_template_kwargs(
 
 class TestProviderContract(ProviderContract):
     model_class = ChatCompletionsLanguageModel
+
+
+def test_top_k_and_the_repeat_penalty_reach_llama_cpp_only_when_given(
+    proxy: RecordingProxy, llama_server: LlamaServer
+) -> None:
+    assert make_model(proxy, llama_server).complete(HISTORY)
+    assert "top_k" not in proxy.last_body and "repeat_penalty" not in proxy.last_body
+
+    model = make_model(proxy, llama_server, temperature=0.0, top_k=20, repeat_penalty=1.1)
+    assert model.complete(HISTORY).strip()
+    assert (proxy.last_body["top_k"], proxy.last_body["repeat_penalty"]) == (20, 1.1)
+    # Beside the thinking switch, not instead of it.
+    assert proxy.last_body["chat_template_kwargs"] == {"enable_thinking": False}

@@ -21,7 +21,7 @@ def test_the_embedded_profile_is_the_offline_default() -> None:
         "embedded", "faster-whisper", "llama-cpp", "piper"
     )  # fmt: skip
     assert values["stt_device"] == values["llm_device"] == values["tts_device"] == "cpu"
-    assert values["model_name"] is None  # the SmolLM2 shipped in its wheel
+    assert values["model_name"] is None  # the catalogue's default, Qwen2.5-Coder-0.5B
 
 
 def test_upstream_defaults_are_kept_where_the_spec_does_not_change_them() -> None:
@@ -33,7 +33,7 @@ def test_upstream_defaults_are_kept_where_the_spec_does_not_change_them() -> Non
     assert values["compact_history"] is True and values["enable_lang_prompt"] is False
     assert values["responses_api_stream"] is True
     assert values["responses_api_disable_thinking"] is True
-    assert values["llm_gen"] == {"max_new_tokens": 1024, "min_new_tokens": 0,
+    assert values["llm_gen"] == {"max_new_tokens": 160, "min_new_tokens": 0,
                                  "temperature": 0.0, "do_sample": False}  # fmt: skip
 
 
