@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from domain.audio import RESPONSE_DONE_MARK, VOICED_MARK
 from domain.chat_window import SUMMARY_QUESTION
 from domain.listening import Phase
-from domain.messages import ChatMessage, FinalTranscript
+from domain.messages import ChatMessage, FinalTranscript, PartialTranscript
 from ports.language_model import Cancellation, LanguageModelError
 from tests.application.harness import Harness, make_harness
 from tests.fakes import (
@@ -122,11 +122,23 @@ def test_live_transcripts_are_shown_but_only_the_final_reaches_the_llm() -> None
         {1: "a long question"},
         ["Sure."],
     )
+
+    class HesitantStt(FakeSpeechToText):
+        def transcribe_partial(self, audio: bytes) -> PartialTranscript:
+            self.partials.append("a long…")
+            return PartialTranscript("a long…")
+
+    harness.stt = HesitantStt({1: "a long question"})
+    harness.agent.adapters.stt.override(harness.stt)
     ref.append(harness)
     harness.run()
-    assert harness.stt.partials, "no partial transcript was requested"
+    # The hypotheses went to the live line, then the final transcript, then the USER line.
+    assert harness.console.live_lines[0] == "a long…"
+    assert harness.console.live_lines.count("a long…") == len(harness.stt.partials) >= 2
+    assert harness.console.live_lines[-1] == "a long question"
+    assert "USER: a long question" in harness.console.lines
     assert harness.stt.finals == ["a long question"]
-    assert harness.llm.requests[0][-1] == ChatMessage("user", "a long question")
+    assert [r[-1] for r in harness.llm.requests] == [ChatMessage("user", "a long question")]
 
 
 def test_an_empty_transcript_makes_no_llm_call_and_listening_resumes() -> None:

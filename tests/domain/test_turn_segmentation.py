@@ -62,7 +62,6 @@ def test_min_silence_default_waits_out_a_natural_pause() -> None:
     probs = [SPEECH] * 20 + [QUIET] * pause + [SPEECH] * 20 + [QUIET] * 40
     ended = [e for e in run(config, probs) if isinstance(e, TurnEnded)]
     assert len(ended) == 1
-    assert config.min_silence_ms >= 300
 
 
 def test_hysteresis_keeps_speech_going_above_thresh_minus_015() -> None:
