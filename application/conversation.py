@@ -330,11 +330,12 @@ class Conversation:
 
     def replied(self, turn: Turn, delta: str) -> bool:
         with self._lock:
-            if turn.life.closed:
-                return False
-            turn.life.replied(delta)
+            goes_on = not turn.life.closed and turn.life.replied(delta)
+            runaway = turn.life.runaway
+        if runaway and not goes_on:
+            log.warning("reply cut short: %s", runaway)
         self._progress()
-        return True
+        return goes_on
 
     def reply_queued(self, turn: Turn) -> bool:
         with self._lock:

@@ -24,6 +24,7 @@ import attrs
 from domain import listening
 from domain.listening import Transition
 from domain.messages import ChatMessage, FinalTranscript
+from domain.runaway import RunawayGuard
 
 
 class Outcome(enum.Enum):
@@ -67,6 +68,7 @@ class TurnLife:
         self.reply_complete = False
         self.faulted = False
         self.outcome: Outcome | None = None
+        self._guard = RunawayGuard()
 
     @property
     def closed(self) -> bool:
@@ -83,8 +85,18 @@ class TurnLife:
         self.language = transcript.language
         return self.user_text
 
-    def replied(self, delta: str) -> None:
+    def replied(self, delta: str) -> bool:
+        """The reply grew by `delta`; False, and `delta` dropped, once it runs away (repeats
+        itself, or grows too long to be spoken): the reply ends with what came before."""
+        if self._guard.feed(delta):
+            return False
         self.reply += delta
+        return True
+
+    @property
+    def runaway(self) -> str | None:
+        """Why the reply was cut short, if it was."""
+        return self._guard.reason
 
     def reply_finished(self) -> None:
         self.reply_complete = True

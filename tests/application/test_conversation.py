@@ -420,3 +420,23 @@ def test_a_bug_in_a_stage_stops_the_conversation_and_says_so() -> None:
     assert harness.conversation.wait(5), "a crashed stage must not leave the agent hanging"
     harness.conversation.stop()
     assert harness.conversation.crashed
+
+
+def test_a_reply_that_loops_is_ended_and_the_agent_listens_again() -> None:
+    ref: list[Harness] = []
+    harness = make_harness(
+        two_turn_script(ref), {1: "Help me.", 2: "Thanks?"},
+        [" ".join(["You're not too helpful."] * 200), "You're welcome."],
+        argv=["--stream_batch_sentences", "1"],
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    looped, answered = harness.metrics.records
+    assert looped.outcome == "answered"
+    # Cut at the third time round (word by word, the third sentence was whole before the
+    # next word showed the loop); what is stored is exactly what was spoken.
+    assert looped.assistant_text == " ".join(["You're not too helpful."] * 3)
+    assert harness.spoken_replies == ["You're not too helpful."] * 3 + ["You're welcome."]
+    assert 0 in harness.llm.cancelled  # the model was told to stop
+    assert harness.conversation.history[1] == ChatMessage("assistant", looped.assistant_text)
+    assert answered.assistant_text == "You're welcome."
