@@ -181,7 +181,7 @@ class Conversation:
             elif isinstance(event, AudioFailed):
                 self._console.notice(event.reason)
                 self._halt(event.reason)
-            if self._input_ended and self._idle():
+            if self._input_ended and self.idle:
                 self._stop.set()
 
     def _hear(self, block: MicBlock) -> None:
@@ -196,7 +196,9 @@ class Conversation:
         probability = self._vad.speech_probability(block.pcm)
         self._on_segmentation(self._segmenter.feed(block.pcm, probability, block.captured_at_s))
 
-    def _idle(self) -> bool:
+    @property
+    def idle(self) -> bool:
+        """Listening, with no turn in flight and nothing left to transcribe."""
         with self._lock:
             quiet = self._turn is None and self._state.phase is Phase.LISTENING
         return quiet and self._transcription.idle
