@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
+import threading
 import time
 import urllib.request
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,24 @@ DEFAULT_CONTEXT_SIZE = 4096
 # Two slots let a background history compaction run beside a reply instead of ahead of it;
 # a unified KV cache lets either slot use the whole context.
 DEFAULT_PARALLEL = 2
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _signals_end_the_process() -> Iterator[None]:
+    """xllamacpp loads the model holding the GIL, so no Python signal handler (and no other
+    thread) runs until it returns, seconds for a large model; and a signal delivered inside it
+    can leave it waiting forever. Meanwhile SIGINT and SIGTERM take their default action: the
+    process ends at once (exit status 130 or 143 in a shell). Only the main thread can do this."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class LlamaServer:
@@ -76,7 +98,8 @@ class LlamaServer:
         params.verbosity = 0
         started = time.perf_counter()
         try:
-            server = xllamacpp.Server(params)
+            with _signals_end_the_process():
+                server = xllamacpp.Server(params)
         except (RuntimeError, ValueError):
             raise SetupError(
                 f"llama.cpp could not load {model.name}: is it a GGUF model?"

@@ -14,8 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composition.flags import FLAGS, GEN_PREFIXES, Flag, parse_bool, parse_float
+from domain.turn_segmentation import HYSTERESIS
 
 API_BACKENDS = ("responses-api", "chat-completions")
+# Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
+TIMED_BACKENDS = (*API_BACKENDS, "llama-cpp")
 API_DEFAULT_MODEL = "gpt-5.4-mini"
 STAGE_DEVICES = ("stt_device", "llm_device", "tts_device")
 
@@ -132,20 +135,71 @@ def _gen_params(prefix: str, values: Mapping[str, Any], gen: Mapping[str, Any]) 
 
 
 def validate(values: Mapping[str, Any]) -> None:
-    """Impossible combinations, caught before anything loads."""
+    """Impossible values and combinations, caught before anything loads, each named in the
+    user's terms (the flags), one line per refusal."""
     if values["input_wav"] is None and values["output_wav"] is not None:
         raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
     latency = values["audio_latency"]
     if latency not in ("low", "high"):
         try:
-            if float(latency) <= 0:
+            if not float(latency) > 0:
                 raise ValueError
         except ValueError:
             raise ConfigError("--audio_latency takes low, high or a number of seconds") from None
-    if values["chat_size"] < 1:
-        raise ConfigError("--chat_size must be at least 1")
-    if values["stream_batch_sentences"] < 1:
-        raise ConfigError("--stream_batch_sentences must be at least 1")
+    _at_least(values, "chat_size", 1)
+    _at_least(values, "stream_batch_sentences", 1)
+    _at_least(values, "llm_threads", 1)
+    _at_least(values, "llm_gen_max_new_tokens", 1)
+    for name in ("init_chat_role", "user_role"):
+        if not str(values[name]).strip():
+            raise ConfigError(f"--{name} must not be empty")
+    thresh = values["thresh"]
+    if not HYSTERESIS < thresh <= 1:
+        raise ConfigError(
+            f"--thresh ({thresh:g}) must be above {HYSTERESIS} and at most 1: speech goes on "
+            f"while the probability stays above thresh - {HYSTERESIS}"
+        )
+    _positive(values, "min_silence_ms", "milliseconds")
+    _positive(values, "watchdog_s", "seconds")
+    _positive(values, "llm_timeout_s", "seconds")
+    for name in ("min_speech_ms", "speech_pad_ms", "live_transcription_update_interval"):
+        if not values[name] >= 0:
+            raise ConfigError(f"--{name} ({values[name]:g}) cannot be negative")
+    if not values["max_speech_ms"] > values["min_speech_ms"]:
+        raise ConfigError(
+            f"--max_speech_ms ({values['max_speech_ms']:g}) must be longer than "
+            f"--min_speech_ms ({values['min_speech_ms']:g})"
+        )
+    if values["llm_backend"] in TIMED_BACKENDS:
+        _timeout_within_watchdog(values["llm_timeout_s"], values["watchdog_s"])
+
+
+def _at_least(values: Mapping[str, Any], name: str, least: int) -> None:
+    if not values[name] >= least:
+        raise ConfigError(f"--{name} must be at least {least} (got {values[name]})")
+
+
+def _positive(values: Mapping[str, Any], name: str, unit: str) -> None:
+    if not values[name] > 0:
+        raise ConfigError(f"--{name} must be more than 0 {unit} (got {values[name]:g})")
+
+
+def _timeout_within_watchdog(timeout_s: float, watchdog_s: float) -> None:
+    """A hung provider must fail (and be apologised for) before the watchdog gives up on the
+    turn in silence."""
+    from adapters.openai_common import longest_wait_s
+
+    longest = longest_wait_s(timeout_s)
+    if longest < watchdog_s:
+        return
+    tenths = range(min(int(timeout_s * 10), int(watchdog_s * 10)), 0, -1)
+    fits = next((t / 10 for t in tenths if longest_wait_s(t / 10) < watchdog_s), None)
+    lower = f"lower --llm_timeout_s to {fits:g} or " if fits else ""
+    raise ConfigError(
+        f"--llm_timeout_s {timeout_s:g} lets a hung language model hold a reply for up to "
+        f"{longest:g} s, not less than --watchdog_s {watchdog_s:g}, which would end the turn "
+        f"without an apology: {lower}raise --watchdog_s"
+    )
 
 
 def known_secrets(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:

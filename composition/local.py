@@ -1,20 +1,29 @@
 """`python -m composition.local`: the voice agent on this machine's microphone and speakers.
 
-Loads every model with a progress line and warms it up before the microphone opens; problems the
-user can fix end with one line on stderr and a non-zero exit, never a traceback.
+Start-up, in order: the whole configuration is validated (every flag, and the settings bundles the
+conversation will be built from), the audio devices or files are checked, then every model loads
+with a progress line and is warmed up before the microphone opens. Problems the user can fix end
+with one line on stderr (`error: ...`) and exit code 2, never a traceback.
+
+Ctrl-C (SIGINT) or SIGTERM at any moment prints "Stopping." once and ends the process within a
+second, with exit code 130 (SIGINT) or 143 (SIGTERM), as shells report a process a signal ended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
 from composition.config import (
+    API_BACKENDS,
     ConfigError,
     build_parser,
     known_secrets,
@@ -24,38 +33,159 @@ from composition.config import (
 )
 
 EXIT_SETUP_ERROR = 2
+# After SIGINT or SIGTERM the process is gone within this, whatever it was doing: a graceful
+# stop (threads joined, devices and servers closed) gets that long, then the process ends.
+STOP_DEADLINE_S = 0.9
 
 # The order stages load in (the language model first: a missing key or server fails before
-# seconds go into the other models), with what the progress line calls them.
+# seconds go into the other models), with what the progress line calls them. The audio devices
+# are checked before any of them.
 STAGES = (("llm", "language model"), ("vad", "voice activity"), ("stt", "speech-to-text"),
-          ("tts", "text-to-speech"), ("audio", "audio"))  # fmt: skip
+          ("tts", "text-to-speech"))  # fmt: skip
+
+
+def exit_code(signum: int) -> int:
+    """128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + signum
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread wherever it was (loading a model, waiting
+    for a server, running). A BaseException, like KeyboardInterrupt, so no `except Exception`
+    in a library swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopOnSignal:
+    """Turns the first SIGINT or SIGTERM into `Interrupted` in the main thread, and makes sure
+    the process ends within `STOP_DEADLINE_S` of it even when the main thread cannot run Python
+    (a model loading in C, a join that hangs, interpreter shutdown): a watcher thread wakes on
+    the signal itself, through the wakeup fd that the C-level handler writes, and ends the
+    process at the deadline. Later signals only wait for that."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        # False once a stop is under way (or the run ended): signals no longer raise.
+        self.raising = True
+        # A progress line ("Loading ...") is open: "Stopping." goes on a new line.
+        self.line_open = False
+        self._announced = False
+        self._lock = threading.Lock()
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        self._previous: dict[int, Any] = {}
+        self._previous_fd = -1
+
+    def install(self) -> StopOnSignal:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, name="stop-on-signal", daemon=True).start()
+        return self
+
+    def uninstall(self) -> None:
+        """Restores the previous handlers (for `main` called inside another program)."""
+        signal.set_wakeup_fd(self._previous_fd)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        os.close(self._write_fd)  # the watcher reads end-of-file and ends
+
+    def __enter__(self) -> StopOnSignal:
+        return self.install()
+
+    def __exit__(self, *_: object) -> None:
+        self.uninstall()
+
+    def announce(self) -> None:
+        """Prints "Stopping." once, whoever gets there first."""
+        with self._lock:
+            if self._announced:
+                return
+            self._announced = True
+        # os.write, not print: this may run in a signal handler, in the middle of a print.
+        os.write(sys.stderr.fileno(), b"\nStopping.\n" if self.line_open else b"Stopping.\n")
+        self.line_open = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self.raising:
+            self.raising = False
+            raise Interrupted(signum)
+        self.announce()
+
+    def _watch(self) -> None:
+        try:
+            received = os.read(self._read_fd, 16)
+        finally:
+            os.close(self._read_fd)
+        if not received:
+            return  # uninstalled without a signal
+        time.sleep(STOP_DEADLINE_S)
+        # Still here: the graceful stop did not finish in time.
+        self.announce()
+        self.exit_now(exit_code(self.signum or received[0]))
+
+    @staticmethod
+    def exit_now(code: int) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # the process ends either way
+                stream.flush()
+        os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    build_parser().parse_known_args(argv)  # --help and bad choices answer before heavy imports
-    from adapters.errors import SetupError
-    from composition.containers import profile_presets
+    """The CLI, callable in-process (tests): signal handlers are restored on return."""
+    with StopOnSignal() as stopper:
+        return start(argv, stopper)
 
+
+def start(argv: Sequence[str] | None, stopper: StopOnSignal) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     config: dict[str, Any] = {}
     try:
-        config = resolve(argv, profile_presets())
-        validate(config)
-        if config["list_devices"]:
-            from adapters.sounddevice_audio import list_devices
+        build_parser().parse_known_args(argv)  # --help and bad choices answer before heavy imports
+        from adapters.errors import SetupError
+        from composition.containers import profile_presets
 
-            print(list_devices())
-            return 0
-        if config["print_config"]:
-            print(json.dumps(describe(config), indent=2, default=str))
-            return 0
-        return run(config)
-    except (SetupError, ConfigError) as error:
-        from composition.logging_setup import SecretRedactor
+        try:
+            config = resolve(argv, profile_presets())
+            check_config(config)
+            if config["list_devices"]:
+                from adapters.sounddevice_audio import list_devices
 
-        scrub = SecretRedactor(known_secrets(config)).scrub
-        print(f"error: {scrub(str(error))}", file=sys.stderr)
-        return EXIT_SETUP_ERROR
+                print(list_devices())
+                return 0
+            if config["print_config"]:
+                print(json.dumps(describe(config), indent=2, default=str))
+                return 0
+            return run(config, stopper)
+        except (SetupError, ConfigError) as error:
+            from composition.logging_setup import SecretRedactor
+
+            scrub = SecretRedactor(known_secrets(config)).scrub
+            print(f"error: {scrub(str(error))}", file=sys.stderr)
+            return EXIT_SETUP_ERROR
+    except Interrupted as interrupted:
+        stopper.announce()
+        return exit_code(interrupted.signum)
+    finally:
+        stopper.raising = False
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Every flag, then the settings bundles the conversation is built from (their own
+    validators), before anything loads: an impossible combination is one `ConfigError`."""
+    from composition.containers import conversation_settings
+
+    validate(config)
+    try:
+        conversation_settings(config)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"these settings do not fit together: {error}") from None
 
 
 def describe(config: dict[str, Any]) -> dict[str, Any]:
@@ -77,50 +207,100 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run(config: dict[str, Any]) -> int:
+def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
     from composition.containers import PROFILES, Core, build_agent
 
     core = Core(config=config)
     core.init_resources()
     adapters = PROFILES[config["profile"]](config=config)
     try:
-        _load_stages(adapters)
+        adapters.audio().check()  # a wrong device or file fails before seconds go into models
+        _load_stages(config, adapters, stopper)
         conversation = build_agent(config, adapters).conversation()
-        _stop_on_sigterm()
         conversation.start()
         try:
             while not conversation.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            print("\nStopping.", file=sys.stderr)
+        except Interrupted:
+            stopper.raising = False
+            stopper.announce()
+            conversation.stop()
+            raise
+        stopper.raising = False  # the run ended by itself: a signal now only hurries it
         conversation.stop()
         return 1 if conversation.crashed else 0
     finally:
+        stopper.raising = False
         adapters.shutdown_resources()
         core.shutdown_resources()
 
 
-def _load_stages(adapters: Any) -> None:
+def _load_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) -> None:
     """Build and warm up every stage before the microphone opens, saying what takes time."""
+    from adapters.errors import SetupError
+    from ports.language_model import LanguageModelError
+
     for name, label in STAGES:
         started = time.monotonic()
         print(f"Loading {label}…", end="", file=sys.stderr, flush=True)
+        stopper.line_open = True
+        adapter = None
         try:
             adapter = getattr(adapters, name)()
             if hasattr(adapter, "warm_up"):
                 adapter.warm_up()
+        except Interrupted:
+            raise  # "Stopping." ends the line
+        except LanguageModelError as error:
+            _end_line(stopper, " failed")
+            raise SetupError(provider_failure(config, adapter, error)) from None
         except BaseException:
-            print(" failed", file=sys.stderr, flush=True)
+            _end_line(stopper, " failed")
             raise
-        print(f" ready in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        _end_line(stopper, f" ready in {time.monotonic() - started:.1f} s")
 
 
-def _stop_on_sigterm() -> None:
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+def _end_line(stopper: StopOnSignal, text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+    stopper.line_open = False
 
-    signal.signal(signal.SIGTERM, interrupt)
+
+def provider_failure(config: dict[str, Any], model: Any, error: Exception) -> str:
+    """One line for a language model that failed its warm-up: where, why, and what to do."""
+    from adapters.openai_common import ProviderTimeout, ProviderUnreachable, is_loopback
+
+    url = getattr(model, "base_url", None) or config["responses_api_base_url"] or "the server"
+    if config["llm_backend"] not in API_BACKENDS:
+        return f"the {config['llm_backend']} language model failed its warm-up: {error}"
+    if isinstance(error, ProviderUnreachable):
+        remedy = "start the server" if is_loopback(url) else "check the network"
+        return (
+            f"cannot reach the language model at {url} ({error.reason}): {remedy} or fix "
+            "--responses_api_base_url"
+        )
+    if isinstance(error, ProviderTimeout):
+        return (
+            f"the language model at {url} accepted the connection but sent nothing for "
+            f"{config['llm_timeout_s']:g} s: is the server stuck or overloaded? "
+            "(--llm_timeout_s, --responses_api_base_url)"
+        )
+    return (
+        f"the language model at {url} refused the warm-up request ({error}): check "
+        "--model_name, the key (--responses_api_api_key or OPENAI_API_KEY) and "
+        "--responses_api_base_url"
+    )
+
+
+def _cli() -> None:
+    # Never uninstalled: a signal while the interpreter shuts down still ends it in time.
+    stopper = StopOnSignal().install()
+    code = start(None, stopper)
+    if stopper.signum is not None:
+        # Stopped by a signal and already cleaned up: skip the interpreter's teardown, during
+        # which Python puts the default handlers back (another Ctrl-C would kill it mid-way).
+        stopper.exit_now(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _cli()

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,17 @@ def test_print_config_is_json_with_the_key_redacted() -> None:
 
 
 def test_a_missing_api_key_fails_at_start_up_in_one_line(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    wav_path = tmp_path / "silence.wav"
+    with wave.open(str(wav_path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(bytes(3200))
     env_key = os.environ.pop("OPENAI_API_KEY", None)
     try:
-        code = main(["--profile", "api", "--input_wav", "/nonexistent.wav", "--log_level", "error"])
+        code = main(["--profile", "api", "--input_wav", str(wav_path), "--log_level", "error"])
     finally:
         if env_key is not None:
             os.environ["OPENAI_API_KEY"] = env_key
@@ -66,6 +73,13 @@ def test_a_missing_api_key_fails_at_start_up_in_one_line(
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "OPENAI_API_KEY" in last
     assert "Traceback" not in err
+
+
+def test_a_wav_that_cannot_be_read_fails_before_any_model_loads() -> None:
+    done = run_cli("--input_wav", "/nonexistent.wav")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "/nonexistent.wav" in done.stderr
+    assert "Loading" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_bad_choice_is_rejected_before_anything_loads() -> None:
