@@ -13,6 +13,7 @@ import pytest
 
 from adapters.errors import SetupError
 from adapters.llama_server import LlamaServer
+from adapters.model_files import smollm2_gguf
 from tests.adapters.llama_fixtures import answers, llama_server, llama_server_process
 
 pytestmark = pytest.mark.slow
@@ -89,3 +90,15 @@ def test_a_missing_or_broken_model_is_a_setup_error(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(SetupError, match="could not load"):
         LlamaServer(broken)
+    truncated = tmp_path / "truncated.gguf"
+    with smollm2_gguf().open("rb") as whole:
+        truncated.write_bytes(whole.read(1_000_000))  # a real header, most tensors missing
+    with pytest.raises(SetupError, match=r"could not load truncated\.gguf"):
+        LlamaServer(truncated)
+
+
+def test_python_gets_its_signal_handlers_back_after_the_load() -> None:
+    # During the load, which holds the GIL, SIGINT and SIGTERM take their default action.
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    with LlamaServer():
+        assert {signum: signal.getsignal(signum) for signum in before} == before
