@@ -118,12 +118,11 @@ class StopOnSignal:
         self.announce()
 
     def _watch(self) -> None:
-        try:
-            received = os.read(self._read_fd, 16)
-        finally:
-            os.close(self._read_fd)
+        received = os.read(self._read_fd, 16)
         if not received:
+            os.close(self._read_fd)
             return  # uninstalled without a signal
+        # The read end stays open: a later signal's byte must not meet a closed pipe.
         time.sleep(STOP_DEADLINE_S)
         # Still here: the graceful stop did not finish in time.
         self.announce()

@@ -293,3 +293,19 @@ def test_ctrl_c_at_any_moment_of_the_embedded_profile_stops_within_a_second(
     else:
         assert agent.process.returncode == 130
         assert agent.output.count("Stopping.") == 1
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_while_the_agent_stops_is_quiet(
+    agents: list[Agent], silence_wav: Path
+) -> None:
+    agent = Agent("--input_wav", str(silence_wav))
+    agents.append(agent)
+    agent.wait_for("Listening.")
+    agent.process.send_signal(signal.SIGINT)
+    time.sleep(0.02)  # inside conversation.stop() and the closing of the stages
+    took = agent.stop_with(signal.SIGINT)
+    assert agent.process.returncode == 130
+    assert took < EXIT_WITHIN_S
+    assert agent.output.count("Stopping.") == 1
+    assert "Traceback" not in agent.output and "Exception ignored" not in agent.output
