@@ -72,8 +72,7 @@ class StopOnSignal:
         self.raising = True
         # A progress line ("Loading ...") is open: "Stopping." goes on a new line.
         self.line_open = False
-        self._announced = False
-        self._lock = threading.Lock()
+        self._announcing = threading.Lock()
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         self._previous: dict[int, Any] = {}
@@ -101,10 +100,10 @@ class StopOnSignal:
 
     def announce(self) -> None:
         """Prints "Stopping." once, whoever gets there first."""
-        with self._lock:
-            if self._announced:
-                return
-            self._announced = True
+        # Taken once and never given back: whoever comes second returns at once, and nobody
+        # waits (a handler that interrupted the first caller would wait forever).
+        if not self._announcing.acquire(blocking=False):
+            return
         # os.write, not print: this may run in a signal handler, in the middle of a print.
         os.write(sys.stderr.fileno(), b"\nStopping.\n" if self.line_open else b"Stopping.\n")
         self.line_open = False
@@ -124,12 +123,14 @@ class StopOnSignal:
             return  # uninstalled without a signal
         # The read end stays open: a later signal's byte must not meet a closed pipe.
         time.sleep(STOP_DEADLINE_S)
-        # Still here: the graceful stop did not finish in time.
+        # Still here: the graceful stop did not finish in time. No flush: the main thread may
+        # hold a stream's lock, blocked on a full pipe.
         self.announce()
-        self.exit_now(exit_code(self.signum or received[0]))
+        os._exit(exit_code(self.signum or received[0]))
 
     @staticmethod
     def exit_now(code: int) -> None:
+        """Ends the process from the main thread once the agent cleaned up after a signal."""
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # the process ends either way
                 stream.flush()

@@ -20,7 +20,7 @@ import pytest
 from composition import containers
 from composition.config import ConfigError, resolve
 from composition.containers import conversation_settings, profile_presets
-from composition.local import check_config, main
+from composition.local import STOP_DEADLINE_S, check_config, main
 from tests.adapters.llama_fixtures import closed_port_url, failing_server, silent_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,3 +309,33 @@ def test_a_second_ctrl_c_while_the_agent_stops_is_quiet(
     assert took < EXIT_WITHIN_S
     assert agent.output.count("Stopping.") == 1
     assert "Traceback" not in agent.output and "Exception ignored" not in agent.output
+
+
+def test_a_stop_that_hangs_is_cut_short_at_the_deadline() -> None:
+    script = (
+        "import time\n"
+        "from composition.local import Interrupted, StopOnSignal\n"
+        "stopper = StopOnSignal().install()\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    time.sleep(30)\n"
+        "except Interrupted:\n"
+        "    stopper.announce()\n"
+        "    time.sleep(30)  # a stage that never stops\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=10)
+        took = time.monotonic() - sent
+        assert child.stderr is not None
+        err = child.stderr.read()
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 130
+    assert STOP_DEADLINE_S <= took < EXIT_WITHIN_S
+    assert err == "Stopping.\n"
