@@ -9,6 +9,13 @@ The callback only counts what goes wrong. A monitor thread watches the stream: i
 callback errors (one summary line at most every 10 s), and when the device is lost (the stream
 stopped, no callback for a second, callback errors piling up) it says so in one line and reopens
 the device; when that fails for 3 s it hands the application `AudioFailed`.
+
+It also restarts a stream whose microphone runs ahead of its speaker. PortAudio's ALSA duplex
+moves input and output in lockstep, so input captured before the output could take any (at the
+start, or while the callback was starved) stays queued for good; a sound server keeps it all
+instead of reporting an overrun. The agent then hears everything that late (seconds, measured
+through PulseAudio), and once the backlog fills PortAudio's capture buffer its audio thread
+polls in a loop (a core at 60-90 %). A restart drops the backlog.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from adapters.cpu_watch import thread_cpu_seconds
 from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
 from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, AudioFailed
@@ -42,6 +50,12 @@ ERRORS_FOR_LOSS = 10
 # Reopening a lost device: attempts every REOPEN_EVERY_S until REOPEN_FOR_S have passed.
 REOPEN_FOR_S = 3.0
 REOPEN_EVERY_S = 0.5
+# A stuck stream, restarted: the audio thread above SPIN_SHARE of a core, or the microphone more
+# than LAG_S late, for two looks STUCK_LOOK_S apart; at most MAX_RESTARTS a minute.
+SPIN_SHARE = 0.15
+LAG_S = 0.5
+STUCK_LOOK_S = 1.0
+MAX_RESTARTS = 5
 SUMMARY_EVERY_S = 10.0  # at most one line about xruns and callback errors per this many seconds
 CLOSE_WAIT_S = 0.4  # what `close` waits for PortAudio to stop a stream before leaving it
 _MONITOR_PERIOD_S = 0.1
@@ -257,7 +271,10 @@ class SounddeviceAudio(CoreBackedAudio):
         self.xruns = 0  # callbacks PortAudio flagged with an overflow or underflow
         self.callback_errors = 0  # exceptions caught in the callback (raising would kill it)
         self._last_error: BaseException | None = None
-        self.reopened = 0  # times the device was lost and reopened
+        self.callback_thread: int | None = None  # PortAudio's audio thread (native id)
+        self.input_lag_s: float | None = None  # how late the last mic block was handed to us
+        self.reopened = 0  # times the stream was reopened (lost, or stuck)
+        self._restarts: deque[float] = deque()  # when a stuck stream was restarted
 
     # Setting up.
 
@@ -329,9 +346,15 @@ class SounddeviceAudio(CoreBackedAudio):
 
     # The audio thread: count, never log, never raise.
 
-    def _callback(self, indata: Any, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _callback(
+        self, indata: Any, outdata: Any, frames: int, time_info: Any, status: Any
+    ) -> None:
         self.callbacks += 1
         try:
+            if self.callback_thread is None:
+                self.callback_thread = threading.get_native_id()
+            if time_info is not None:
+                self.input_lag_s = time_info.currentTime - time_info.inputBufferAdcTime
             if status:
                 self.xruns += 1
             if self._bridge is None:
@@ -349,27 +372,49 @@ class SounddeviceAudio(CoreBackedAudio):
         health = _Health(self, self._clock())
         while not self._closed.wait(_MONITOR_PERIOD_S):
             now = self._clock()
-            reason = health.lost_because(now, _is_active(self._stream))
-            if reason is None:
-                health.summarize(now)
-                continue
-            log.warning("Sound device lost (%s): reopening it", reason)
-            if not self._reopen():
-                return
+            lost = health.lost_because(now, _is_active(self._stream))
+            if lost is not None:
+                log.warning("Sound device lost (%s): reopening it", lost)
+                if not self._reopen(list_devices_again=True):
+                    return
+            else:
+                stuck = health.stuck_because(now)
+                if stuck is None or not self._may_restart(now):
+                    health.summarize(now)
+                    continue
+                log.warning("%s: restarting the sound stream", stuck)
+                if not self._reopen(list_devices_again=False):
+                    return
             health = _Health(self, self._clock())
 
-    def _reopen(self) -> bool:
+    def _may_restart(self, now: float) -> bool:
+        while self._restarts and now - self._restarts[0] > 60.0:
+            self._restarts.popleft()
+        if len(self._restarts) >= MAX_RESTARTS:
+            if len(self._restarts) == MAX_RESTARTS:  # say it once
+                self._restarts.append(now)
+                log.warning(
+                    "The sound stream is still stuck after %d restarts in a minute: left as it is",
+                    MAX_RESTARTS,
+                )
+            return False
+        self._restarts.append(now)
+        return True
+
+    def _reopen(self, list_devices_again: bool) -> bool:
         """Abandon the stream and open the devices afresh, for `reopen_for_s`. False (and
         `AudioFailed` queued) when it could not, or `close` came first."""
         with self._stream_lock:
             stream, self._stream = self._stream, None
         shut = stream is None or _shut(stream, graceful=False, wait_s=CLOSE_WAIT_S)
+        self.callback_thread = None
+        self.input_lag_s = None
         started = self._clock()
         error: Exception | None = None
         while not self._closed.is_set():
             try:
                 sd = _import_sounddevice()
-                if shut:  # PortAudio lists devices once: have it look again (a replugged one)
+                if list_devices_again and shut:  # PortAudio lists devices once (a replugged one)
                     sd._terminate()
                     sd._initialize()
                 devices = self._resolve(sd)
@@ -422,6 +467,34 @@ class _Health:
         self._errors: deque[tuple[float, int]] = deque([(now, audio.callback_errors)])
         self._summary_at = now
         self._summarized = (audio.xruns, audio.callback_errors)
+        self._look_at = now
+        self._thread_cpu: tuple[int, float] | None = None  # (thread, CPU seconds) at the look
+        self._stuck_looks = 0
+
+    def stuck_because(self, now: float) -> str | None:
+        """Every STUCK_LOOK_S: is the audio thread spinning, or the microphone far behind?
+        Said when two looks in a row found it."""
+        audio = self._audio
+        if now - self._look_at < STUCK_LOOK_S:
+            return None
+        elapsed, self._look_at = now - self._look_at, now
+        share = None
+        tid = audio.callback_thread
+        cpu = None if tid is None else thread_cpu_seconds(tid)
+        if tid is not None and cpu is not None:
+            if self._thread_cpu is not None and self._thread_cpu[0] == tid:
+                share = (cpu - self._thread_cpu[1]) / elapsed
+            self._thread_cpu = (tid, cpu)
+        lag = audio.input_lag_s
+        lagging = lag is not None and LAG_S < lag < 3600  # PortAudio's times can be garbage
+        spinning = share is not None and share > SPIN_SHARE
+        self._stuck_looks = self._stuck_looks + 1 if spinning or lagging else 0
+        if self._stuck_looks < 2:
+            return None
+        late = f", the microphone {lag:.2f} s late" if lag is not None and lag < 3600 else ""
+        if spinning:
+            return f"The audio thread spins at {100 * (share or 0):.0f} % of a core{late}"
+        return f"The microphone is {lag:.1f} s late (queued by the sound server)"
 
     def lost_because(self, now: float, active: bool) -> str | None:
         audio = self._audio

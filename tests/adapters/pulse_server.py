@@ -9,10 +9,13 @@ The speaker FIFO is drained continuously into `heard`.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
+import termios
 import threading
 import time
 from collections import deque
@@ -21,6 +24,7 @@ from pathlib import Path
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE
 
 _FORMAT = f"format=s16le rate={SAMPLE_RATE} channels=1"
+_MAX_QUEUED_BYTES = 2 * BLOCK_BYTES  # in the microphone FIFO; see `_feed_mic`
 
 
 class PulseServer:
@@ -105,8 +109,14 @@ class PulseServer:
             start = time.monotonic()
             blocks = 0
             while not self._stopping.is_set():
-                block = self._pending.popleft() if self._pending else silence
-                os.write(fd, block)
+                # The pipe source reads the FIFO only while something records. Were it fed
+                # regardless, the FIFO would fill (2 s), the writes block, and the first
+                # recorder would get that backlog plus the feeder's catch-up burst: PortAudio's
+                # capture then always has a period ready while its playback has no room, and
+                # its ALSA thread polls in a loop (a core at 60-90 %). A microphone nobody
+                # reads loses what it hears: skip the block, keep queued speech for later.
+                if _queued_bytes(fd) < _MAX_QUEUED_BYTES:
+                    os.write(fd, self._pending.popleft() if self._pending else silence)
                 blocks += 1
                 time.sleep(max(0.0, start + blocks * BLOCK_SECONDS - time.monotonic()))
         except BrokenPipeError:  # the daemon went away first
@@ -122,6 +132,13 @@ class PulseServer:
                     self._heard += chunk
         finally:
             os.close(fd)
+
+
+def _queued_bytes(fd: int) -> int:
+    """How many bytes wait in the pipe behind `fd` (either end)."""
+    level = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, level)
+    return level[0]
 
 
 def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -208,6 +209,8 @@ class FakeStream:
         self.active = False
         self.stalled = False
         self.wedged = False
+        self.spinning = sd.spin_new_streams  # polls in a loop between callbacks
+        self.lag_s = sd.lag_s  # how late each mic block comes
         self.out_bytes = 2 * blocksize
         self.closed = False
         self._running = threading.Event()
@@ -226,8 +229,14 @@ class FakeStream:
             if not self.stalled:
                 outdata = memoryview(bytearray(self.out_bytes))
                 status = "output underflow" if self._sd.xrun_every_callback else None
-                self._callback(bytes(2 * self._blocksize), outdata, self._blocksize, None, status)
-            time.sleep(0.004)
+                times = SimpleNamespace(currentTime=10.0, inputBufferAdcTime=10.0 - self.lag_s)
+                self._callback(bytes(2 * self._blocksize), outdata, self._blocksize, times, status)
+            if self.spinning:
+                end = time.perf_counter() + 0.004
+                while time.perf_counter() < end:
+                    pass
+            else:
+                time.sleep(0.004)
 
     def die(self) -> None:
         self._running.clear()
@@ -263,6 +272,8 @@ class FakeSounddevice:
         self.streams: list[FakeStream] = []
         self.refuse_opens = False
         self.xrun_every_callback = False
+        self.spin_new_streams = False
+        self.lag_s = 0.01  # of new streams
         self.reinitialized = 0
 
     def query_devices(self) -> list[dict[str, Any]]:
@@ -305,7 +316,8 @@ def wait_for(
             events.append(event)
             if wanted(event):
                 return events
-    raise AssertionError(f"nothing wanted within {timeout_s} s; last events {events[-3:]}")
+    kinds = [type(event).__name__ for event in events[-3:]]
+    raise AssertionError(f"nothing wanted within {timeout_s} s; {len(events)} events: {kinds}")
 
 
 def audio_log(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -404,6 +416,64 @@ def test_a_device_that_refuses_to_reopen_is_audio_failed(fake_sd: FakeSounddevic
     assert isinstance(failed, AudioFailed)
     assert "(Error starting stream: Device unavailable)" in failed.reason
     assert len(fake_sd.streams) >= 3  # tried more than once
+
+
+@pytest.mark.parametrize(
+    ("stick", "line"),
+    [
+        (
+            lambda sd: setattr(sd, "spin_new_streams", True),
+            r"The audio thread spins at \d+ % of a core, the microphone 0.01 s late",
+        ),
+        (
+            lambda sd: setattr(sd, "lag_s", 1.5),
+            r"The microphone is 1.5 s late \(queued by the sound server\)",
+        ),
+    ],
+    ids=["spinning", "late"],
+)
+def test_a_stuck_stream_is_restarted_once_in_one_line(
+    fake_sd: FakeSounddevice,
+    caplog: pytest.LogCaptureFixture,
+    stick: Callable[[FakeSounddevice], None],
+    line: str,
+) -> None:
+    stick(fake_sd)
+    audio = SounddeviceAudio()
+    audio.open()
+    try:
+        wait_for(audio, is_mic, timeout_s=2)
+        fake_sd.spin_new_streams, fake_sd.lag_s = False, 0.01  # the new stream is fine
+        wait_for(audio, lambda _: len(fake_sd.streams) == 2, timeout_s=5)
+        time.sleep(2.5)  # two more looks: no second restart
+    finally:
+        audio.close()
+    first, second = audio_log(caplog)
+    assert re.fullmatch(line + ": restarting the sound stream", first), first
+    assert second.startswith("Sound device reopened after ")
+    assert fake_sd.reinitialized == 0  # the same devices: no need to list them again
+    assert len(fake_sd.streams) == 2
+
+
+def test_a_stream_that_stays_stuck_is_restarted_at_most_5_times_a_minute(
+    fake_sd: FakeSounddevice, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("adapters.sounddevice_audio.STUCK_LOOK_S", 0.2)
+    fake_sd.lag_s = 2.0
+    audio = SounddeviceAudio()
+    audio.open()
+    try:
+        wait_for(audio, lambda _: len(fake_sd.streams) == 6, timeout_s=10)
+        time.sleep(1.5)
+    finally:
+        audio.close()
+    lines = audio_log(caplog)
+    assert len(fake_sd.streams) == 6
+    assert lines.count("The microphone is 2.0 s late (queued by the sound server): "
+                       "restarting the sound stream") == 5  # fmt: skip
+    assert lines[-1] == (
+        "The sound stream is still stuck after 5 restarts in a minute: left as it is"
+    )
 
 
 def test_close_returns_within_half_a_second_on_a_wedged_device(fake_sd: FakeSounddevice) -> None:
