@@ -35,7 +35,7 @@ from composition.config import (
 EXIT_SETUP_ERROR = 2
 # After SIGINT or SIGTERM the process is gone within this, whatever it was doing: a graceful
 # stop (threads joined, devices and servers closed) gets that long, then the process ends.
-STOP_DEADLINE_S = 0.9
+STOP_DEADLINE_S = 0.8
 
 # The order stages load in (the language model first: a missing key or server fails before
 # seconds go into the other models), with what the progress line calls them. The audio devices
