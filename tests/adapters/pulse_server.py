@@ -24,7 +24,7 @@ from pathlib import Path
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE
 
 _FORMAT = f"format=s16le rate={SAMPLE_RATE} channels=1"
-_MAX_QUEUED_BYTES = 2 * BLOCK_BYTES  # in the microphone FIFO; see `_feed_mic`
+_MAX_QUEUED_BYTES = BLOCK_BYTES  # in the microphone FIFO; see `_feed_mic`
 
 
 class PulseServer:

@@ -3,6 +3,7 @@ same gating as the sound device. Real files in tmp_path, real time (a second or 
 
 from __future__ import annotations
 
+import sys
 import time
 import wave
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 
 from adapters.duplex_core import make_dither
 from adapters.errors import SetupError
-from adapters.wav_replay import WavReplayAudio
+from adapters.wav_replay import WavReplayAudio, read_wav
 from domain.audio import (
     BLOCK_BYTES,
     BLOCK_SECONDS,
@@ -99,9 +100,11 @@ def test_the_output_records_dither_and_the_reply_on_the_input_timeline(tmp_path:
     voiced = next(e for e in events if isinstance(e, PlaybackMark))
     assert voiced.label == VOICED_MARK
     assert done == PlaybackMark(4, RESPONSE_DONE_MARK, voiced.played_at_s + 20 * BLOCK_SECONDS)
-    mic_times = [e.captured_at_s for e in events if isinstance(e, MicBlock)]
-    assert mic_times == [i * BLOCK_SECONDS for i in range(len(mic_times))]
-    assert mic_times[-1] < voiced.played_at_s  # the rest of the input was heard over the reply
+    mic = [e for e in events if isinstance(e, MicBlock)]
+    assert [e.captured_at_s for e in mic] == [i * BLOCK_SECONDS for i in range(8)]
+    # The input went on over the reply, marked as such.
+    assert [e.playing for e in mic] == [e.captured_at_s >= voiced.played_at_s for e in mic]
+    assert mic[-1].playing
 
     out = read_back(tmp_path / "out.wav")
     assert len(out) % BLOCK_BYTES == 0
@@ -113,39 +116,123 @@ def test_the_output_records_dither_and_the_reply_on_the_input_timeline(tmp_path:
     assert len(around) >= 3 * BLOCK_BYTES
 
 
-def test_another_sample_rate_is_resampled(tmp_path: Path) -> None:
-    t = np.arange(44_100 // 2) / 44_100
-    tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
-    audio = WavReplayAudio(write_wav(tmp_path / "in.wav", tone, rate=44_100))
+def replayed(path: Path) -> np.ndarray:
+    audio = WavReplayAudio(path)
     audio.open()
     try:
         events = collect_until_end(audio)
     finally:
         audio.close()
-    pcm = np.frombuffer(b"".join(e.pcm for e in events if isinstance(e, MicBlock)), "<i2")
+    return np.frombuffer(b"".join(e.pcm for e in events if isinstance(e, MicBlock)), "<i2")
+
+
+def dominant_hz(pcm: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+    return float(np.argmax(spectrum) * SAMPLE_RATE / len(pcm))
+
+
+def tone(hz: float, rate: int, seconds: float) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return np.sin(2 * np.pi * hz * t)
+
+
+def test_a_44_1_khz_stereo_wav_is_mixed_down_and_resampled(tmp_path: Path) -> None:
+    left = (8000 * tone(440, 44_100, 0.5)).astype("<i2")
+    right = (8000 * tone(440, 44_100, 0.5) * 0.5).astype("<i2")
+    stereo = np.stack([left, right], axis=1).tobytes()
+    pcm = replayed(write_wav(tmp_path / "in.wav", stereo, rate=44_100, channels=2))
     assert len(pcm) == 16 * 512  # 0.5 s at 16 kHz, padded to whole blocks
-    spectrum = np.abs(np.fft.rfft(pcm[: SAMPLE_RATE // 2].astype(np.float64)))
-    assert np.argmax(spectrum) * SAMPLE_RATE / (SAMPLE_RATE // 2) == pytest.approx(440, abs=2)
+    assert dominant_hz(pcm[: SAMPLE_RATE // 2]) == pytest.approx(440, abs=2)
+    middle = pcm[1000:7000]
+    assert np.abs(middle).max() == pytest.approx(0.75 * 8000, rel=0.02)  # the channels' mean
+
+
+def test_a_float32_wav_is_converted(tmp_path: Path) -> None:
+    import soundfile
+
+    path = tmp_path / "in.wav"
+    samples = (0.5 * tone(1000, SAMPLE_RATE, 0.25)).astype(np.float32)
+    soundfile.write(str(path), samples, SAMPLE_RATE, subtype="FLOAT")
+    assert soundfile.info(str(path)).subtype == "FLOAT"
+    pcm = replayed(path)
+    expected = np.round(samples * 32768).astype("<i2")
+    assert np.abs(pcm[: len(expected)].astype(int) - expected).max() <= 1
+    assert not pcm[len(expected) :].any()
+
+
+@pytest.mark.parametrize("width", [1, 3, 4])
+def test_without_soundfile_the_stdlib_reads_integer_wavs_of_any_width(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # import soundfile -> ImportError
+    samples = 0.5 * tone(440, 22_050, 0.25)
+    scaled = np.round(samples * (2 ** (8 * width - 1) - 1)).astype(np.int64)
+    if width == 1:
+        raw = (scaled + 128).astype(np.uint8).tobytes()
+    else:
+        raw = b"".join(int(v).to_bytes(width, "little", signed=True) for v in scaled)
+    path = tmp_path / "in.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(width)
+        wav.setframerate(22_050)
+        wav.writeframes(raw)
+    pcm = read_wav(path)
+    got = np.frombuffer(pcm, "<i2")[: SAMPLE_RATE // 4]
+    assert dominant_hz(got) == pytest.approx(440, abs=4)
+    assert np.abs(got[500:3500]).max() == pytest.approx(16384, rel=0.03)
+
+
+def test_a_16_bit_mono_16_khz_wav_passes_bit_exact(tmp_path: Path) -> None:
+    pcm = noise(4 * 512, seed=5)
+    assert read_wav(write_wav(tmp_path / "in.wav", pcm)) == pcm
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: write_wav(p, bytes(4 * 1000), channels=2), r"has 2 channel\(s\) of 16-bit"),
         (lambda p: p, "Cannot read the input WAV"),
         (lambda p: (p.write_bytes(b"not a wav at all"), p)[1], "Cannot read the input WAV"),
         (lambda p: write_wav(p, b""), "holds no audio"),
     ],
 )
-def test_unusable_input_is_a_one_line_setup_error(
+def test_unusable_input_is_a_one_line_setup_error_from_check(
     tmp_path: Path, make: Callable[[Path], Path], message: str
 ) -> None:
+    audio = WavReplayAudio(make(tmp_path / "in.wav"))  # reads nothing yet
     with pytest.raises(SetupError, match=message) as error:
-        WavReplayAudio(make(tmp_path / "in.wav"))
+        audio.check()
     assert "\n" not in str(error.value)
+    with pytest.raises(SetupError, match=message):
+        audio.open()  # checks first when check() was not called
 
 
-def test_an_unwritable_output_is_a_setup_error(tmp_path: Path) -> None:
-    audio = WavReplayAudio(write_wav(tmp_path / "in.wav", bytes(1024)), tmp_path / "no" / "o.wav")
-    with pytest.raises(SetupError, match="Cannot write the output WAV"):
-        audio.open()
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("no/o.wav", "the folder .*no does not exist"),
+        (".", "it is a directory"),
+    ],
+)
+def test_an_unwritable_output_fails_the_check_before_anything_starts(
+    tmp_path: Path, output: str, message: str
+) -> None:
+    audio = WavReplayAudio(write_wav(tmp_path / "in.wav", bytes(1024)), tmp_path / output)
+    with pytest.raises(SetupError, match=f"Cannot write the output WAV .*: {message}"):
+        audio.check()
+    assert audio.next_event(timeout_s=0.1) is None  # nothing ticks
+
+
+def test_check_starts_nothing_and_open_uses_what_it_read(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "in.wav", noise(2 * 512, seed=6))
+    audio = WavReplayAudio(path, tmp_path / "out.wav")
+    audio.check()
+    assert audio.next_event(timeout_s=0.1) is None
+    assert not (tmp_path / "out.wav").exists()
+    path.unlink()  # read once, by the check
+    audio.open()
+    try:
+        events = collect_until_end(audio)
+    finally:
+        audio.close()
+    assert sum(isinstance(e, MicBlock) for e in events) == 2
