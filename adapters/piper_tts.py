@@ -58,7 +58,12 @@ def resample_to_pcm(chunks: Iterable[NDArray[np.float32]], source_rate: int) -> 
 
 class PiperTextToSpeech:
     """`TextToSpeech` on Piper. Loads the voice on construction; call `warm_up` before the first
-    reply. `threads` sizes onnxruntime for the cores left beside the STT and the LLM."""
+    reply. `threads` sizes onnxruntime for the cores left beside the STT and the LLM.
+
+    Piper samples its voice: `noise_scale` (the generator's noise) and `noise_w_scale` (the
+    phonemes' durations) scale random draws, so the same text sounds a little different each
+    time. None keeps the voice's own values; 0 for both makes the audio the same on every run
+    (what tests need)."""
 
     def __init__(
         self,
@@ -67,6 +72,8 @@ class PiperTextToSpeech:
         threads: int = 1,
         device: str = "cpu",
         headroom: float = DEFAULT_HEADROOM,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
     ) -> None:
         try:
             import onnxruntime
@@ -95,7 +102,9 @@ class PiperTextToSpeech:
             ),
             config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))),
         )
-        self._syn_config = SynthesisConfig(volume=headroom)
+        self._syn_config = SynthesisConfig(
+            volume=headroom, noise_scale=noise_scale, noise_w_scale=noise_w_scale
+        )
         self._source_rate: int = self._voice.config.sample_rate
         self._voice_name = model.stem
         self._voice_language = normalize_code(self._voice.config.espeak_voice)
