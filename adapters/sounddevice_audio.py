@@ -440,12 +440,13 @@ class SounddeviceAudio(CoreBackedAudio):
             return False
         # PortAudioError's str() appends its code; its first argument is the message.
         detail = str(error.args[0] if error and error.args else error).split("\n")[0]
-        self._core.put_event(
-            AudioFailed(
-                f"The sound device stopped working and could not be reopened ({detail}): "
-                f"check that it is connected, or pick another with --input_device/"
-                f"--output_device ({_LIST_HINT})"
+        if not isinstance(error, SetupError):  # a SetupError says what to do already
+            detail = (
+                f"{detail}: check that it is connected, or pick another with "
+                f"--input_device/--output_device ({_LIST_HINT})"
             )
+        self._core.put_event(
+            AudioFailed(f"The sound device stopped working and could not be reopened: {detail}")
         )
         return False
 

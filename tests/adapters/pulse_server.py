@@ -88,6 +88,21 @@ class PulseServer:
         for thread in self._threads:  # the speaker FIFO reads EOF once the daemon is gone
             thread.join(timeout=5)
 
+    def kill(self) -> None:
+        """The daemon dies at once (as when a sound server crashes); `start` brings it back."""
+        self._stopping.set()
+        if self._pid is not None:
+            os.kill(self._pid, signal.SIGKILL)
+            _wait_gone(self._pid)
+            self._pid = None
+        for thread in self._threads:  # the FIFOs break once the daemon is gone
+            thread.join(timeout=5)
+        self._stopping.clear()
+        # What a dead daemon leaves behind; its pid may live on as a zombie nobody reaps,
+        # which a new daemon would take for a running one.
+        for leftover in (self.folder / "pid", self.socket):
+            leftover.unlink(missing_ok=True)
+
     def say(self, pcm: bytes) -> None:
         """Queue audio for the microphone, played from the next 32 ms block on."""
         for i in range(0, len(pcm), BLOCK_BYTES):
@@ -104,7 +119,10 @@ class PulseServer:
 
     def _feed_mic(self) -> None:
         silence = bytes(BLOCK_BYTES)
-        fd = os.open(self.mic_fifo, os.O_WRONLY)  # the daemon holds the reading end already
+        try:
+            fd = os.open(self.mic_fifo, os.O_WRONLY)  # the daemon holds the reading end already
+        except FileNotFoundError:  # the daemon is already gone (and removed its FIFO)
+            return
         try:
             start = time.monotonic()
             blocks = 0

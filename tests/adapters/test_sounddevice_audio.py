@@ -393,10 +393,8 @@ def test_a_device_that_does_not_come_back_is_audio_failed_after_3_s(
     failed = events[-1]
     assert isinstance(failed, AudioFailed)
     assert failed.reason == (
-        "The sound device stopped working and could not be reopened (No input device found: "
-        "connect one, or run `python -m composition.local --list_devices`): check that it is "
-        "connected, or pick another with --input_device/--output_device (run `python -m "
-        "composition.local --list_devices`)"
+        "The sound device stopped working and could not be reopened: No input device found: "
+        "connect one, or run `python -m composition.local --list_devices`"
     )
     assert 3.0 <= failed_after_s < 4.5
     assert audio_log(caplog) == ["Sound device lost (the stream stopped): reopening it"]
@@ -414,7 +412,11 @@ def test_a_device_that_refuses_to_reopen_is_audio_failed(fake_sd: FakeSounddevic
     finally:
         audio.close()
     assert isinstance(failed, AudioFailed)
-    assert "(Error starting stream: Device unavailable)" in failed.reason
+    assert failed.reason == (
+        "The sound device stopped working and could not be reopened: Error starting stream: "
+        "Device unavailable: check that it is connected, or pick another with --input_device/"
+        "--output_device (run `python -m composition.local --list_devices`)"
+    )
     assert len(fake_sd.streams) >= 3  # tried more than once
 
 
@@ -715,3 +717,40 @@ def test_a_reply_gates_the_microphone_plays_bit_exact_and_dither_fills_the_gaps(
         assert dither in gap
     assert audio.callback_errors == 0
     print(f"xruns: {audio.xruns}")
+
+
+@pytest.mark.slow
+def test_a_sound_server_that_dies_is_reported_reopened_when_back_and_failed_when_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the issue saw ("PaAlsaStream_WaitForFrames ... failed", then silence): the server
+    under the stream goes away."""
+    server = PulseServer(tmp_path)
+    monkeypatch.setenv("PULSE_SERVER", server.server)
+    server.start()
+    reinitialize_portaudio()
+    audio = SounddeviceAudio("pulse", "pulse")
+    try:
+        audio.open()
+        wait_for(audio, is_mic, timeout_s=10)
+        server.kill()
+        time.sleep(1.0)
+        server.start()  # back within the 3 s the adapter gives it
+        blocks_before = audio.reopened
+        wait_for(audio, lambda _: audio.reopened > blocks_before, timeout_s=10)
+        after = wait_for(audio, is_mic, timeout_s=5)
+        server.kill()  # and now for good
+        failed = wait_for(audio, lambda e: isinstance(e, AudioFailed), timeout_s=10)[-1]
+    finally:
+        audio.close()
+        server.stop()
+        reinitialize_portaudio()
+    assert isinstance(after[-1], MicBlock)
+    assert isinstance(failed, AudioFailed)
+    assert failed.reason.startswith("The sound device stopped working and could not be reopened")
+    assert "\n" not in failed.reason
+    lines = audio_log(caplog)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("Sound device lost (")
+    assert lines[1].startswith("Sound device reopened after ")
+    assert lines[2].startswith("Sound device lost (")
