@@ -50,6 +50,9 @@ ERRORS_FOR_LOSS = 10
 # Reopening a lost device: attempts every REOPEN_EVERY_S until REOPEN_FOR_S have passed.
 REOPEN_FOR_S = 3.0
 REOPEN_EVERY_S = 0.5
+# Lost this many times within this many seconds: lost for good, whatever reopening says.
+LOSSES_TO_FAIL = 3
+LOSSES_WITHIN_S = 30.0
 # A stuck stream, restarted: the audio thread above SPIN_SHARE of a core, or the microphone more
 # than LAG_S late, for two looks STUCK_LOOK_S apart; at most MAX_RESTARTS a minute.
 SPIN_SHARE = 0.15
@@ -275,6 +278,7 @@ class SounddeviceAudio(CoreBackedAudio):
         self.input_lag_s: float | None = None  # how late the last mic block was handed to us
         self.reopened = 0  # times the stream was reopened (lost, or stuck)
         self._restarts: deque[float] = deque()  # when a stuck stream was restarted
+        self._losses: deque[float] = deque()  # when the device was lost
 
     # Setting up.
 
@@ -374,6 +378,8 @@ class SounddeviceAudio(CoreBackedAudio):
             now = self._clock()
             lost = health.lost_because(now, _is_active(self._stream))
             if lost is not None:
+                if self._lost_too_often(now, lost):
+                    return
                 log.warning("Sound device lost (%s): reopening it", lost)
                 if not self._reopen(list_devices_again=True):
                     return
@@ -386,6 +392,30 @@ class SounddeviceAudio(CoreBackedAudio):
                 if not self._reopen(list_devices_again=False):
                     return
             health = _Health(self, self._clock())
+
+    def _lost_too_often(self, now: float, reason: str) -> bool:
+        """A device lost again and again right after reopening (a stalled source, a failing
+        card) is lost for good: `AudioFailed` at the LOSSES_TO_FAIL-th loss within
+        LOSSES_WITHIN_S."""
+        self._losses.append(now)
+        while now - self._losses[0] > LOSSES_WITHIN_S:
+            self._losses.popleft()
+        if len(self._losses) < LOSSES_TO_FAIL:
+            return False
+        log.warning(
+            "Sound device lost again (%s), %d times in %.0f s: giving up",
+            reason,
+            LOSSES_TO_FAIL,
+            LOSSES_WITHIN_S,
+        )
+        self._core.put_event(
+            AudioFailed(
+                f"The sound device keeps failing ({reason}, {LOSSES_TO_FAIL} times in "
+                f"{LOSSES_WITHIN_S:.0f} s): check it, or pick another with --input_device/"
+                f"--output_device ({_LIST_HINT})"
+            )
+        )
+        return True
 
     def _may_restart(self, now: float) -> bool:
         while self._restarts and now - self._restarts[0] > 60.0:

@@ -207,7 +207,7 @@ class FakeStream:
         self._callback = callback
         self._blocksize = blocksize
         self.active = False
-        self.stalled = False
+        self.stalled = sd.stall_new_streams
         self.wedged = False
         self.spinning = sd.spin_new_streams  # polls in a loop between callbacks
         self.lag_s = sd.lag_s  # how late each mic block comes
@@ -273,6 +273,7 @@ class FakeSounddevice:
         self.refuse_opens = False
         self.xrun_every_callback = False
         self.spin_new_streams = False
+        self.stall_new_streams = False
         self.lag_s = 0.01  # of new streams
         self.reinitialized = 0
 
@@ -399,6 +400,31 @@ def test_a_device_that_does_not_come_back_is_audio_failed_after_3_s(
     assert 3.0 <= failed_after_s < 4.5
     assert audio_log(caplog) == ["Sound device lost (the stream stopped): reopening it"]
     assert audio.next_event(timeout_s=0.3) is None  # once, and the monitor has ended
+
+
+def test_a_device_lost_again_after_each_reopening_is_audio_failed_at_the_third_loss(
+    fake_sd: FakeSounddevice, caplog: pytest.LogCaptureFixture
+) -> None:
+    audio = SounddeviceAudio(stall_s=0.5)
+    audio.open()
+    try:
+        wait_for(audio, is_mic, timeout_s=2)
+        fake_sd.stall_new_streams = True  # opens fine, then never calls back
+        fake_sd.streams[0].stalled = True
+        failed = wait_for(audio, lambda e: isinstance(e, AudioFailed), timeout_s=6)[-1]
+    finally:
+        audio.close()
+    assert failed == AudioFailed(
+        "The sound device keeps failing (no audio for 0.5 s, 3 times in 30 s): check it, or "
+        "pick another with --input_device/--output_device (run `python -m composition.local "
+        "--list_devices`)"
+    )
+    lines = audio_log(caplog)
+    assert len(lines) == 5, lines
+    assert all(line.startswith("Sound device lost (no audio for 0.5 s)") for line in lines[0:4:2])
+    assert all(line.startswith("Sound device reopened after") for line in lines[1:4:2])
+    assert lines[4] == "Sound device lost again (no audio for 0.5 s), 3 times in 30 s: giving up"
+    assert len(fake_sd.streams) == 3
 
 
 def test_a_device_that_refuses_to_reopen_is_audio_failed(fake_sd: FakeSounddevice) -> None:
