@@ -111,6 +111,7 @@ class StopOnSignal:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
+            self._quiet_from_now_on()
         if self.raising:
             self.raising = False
             raise Interrupted(signum)
@@ -122,11 +123,19 @@ class StopOnSignal:
             os.close(self._read_fd)
             return  # uninstalled without a signal
         # The read end stays open: a later signal's byte must not meet a closed pipe.
+        self._quiet_from_now_on()
         time.sleep(STOP_DEADLINE_S)
         # Still here: the graceful stop did not finish in time. No flush: the main thread may
         # hold a stream's lock, blocked on a full pipe.
         self.announce()
         os._exit(exit_code(self.signum or received[0]))
+
+    @staticmethod
+    def _quiet_from_now_on() -> None:
+        """A thread or a destructor that fails while the agent is being stopped fails because
+        of the stop: no traceback for it."""
+        threading.excepthook = lambda _: None
+        sys.unraisablehook = lambda _: None
 
     @staticmethod
     def exit_now(code: int) -> None:
@@ -164,14 +173,20 @@ def start(argv: Sequence[str] | None, stopper: StopOnSignal) -> int:
                 return 0
             return run(config, stopper)
         except (SetupError, ConfigError) as error:
+            if stopper.signum is not None:
+                raise  # a consequence of the signal (a library that turned it into its own error)
             from composition.logging_setup import SecretRedactor
 
             scrub = SecretRedactor(known_secrets(config)).scrub
             print(f"error: {scrub(str(error))}", file=sys.stderr)
             return EXIT_SETUP_ERROR
-    except Interrupted as interrupted:
+    except BaseException:
+        if stopper.signum is None:
+            raise
+        # Stopped by a signal: whatever the interruption became on its way up (libraries catch
+        # and convert exceptions, an import cut short fails as ImportError), no traceback.
         stopper.announce()
-        return exit_code(interrupted.signum)
+        return exit_code(stopper.signum)
     finally:
         stopper.raising = False
 
@@ -249,13 +264,12 @@ def _load_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) -
             adapter = getattr(adapters, name)()
             if hasattr(adapter, "warm_up"):
                 adapter.warm_up()
-        except Interrupted:
-            raise  # "Stopping." ends the line
-        except LanguageModelError as error:
+        except BaseException as error:
+            if stopper.signum is not None:
+                raise  # stopped by a signal: "Stopping." ends the line
             _end_line(stopper, " failed")
-            raise SetupError(provider_failure(config, adapter, error)) from None
-        except BaseException:
-            _end_line(stopper, " failed")
+            if isinstance(error, LanguageModelError):
+                raise SetupError(provider_failure(config, adapter, error)) from None
             raise
         _end_line(stopper, f" ready in {time.monotonic() - started:.1f} s")
 

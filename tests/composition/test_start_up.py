@@ -339,3 +339,32 @@ def test_a_stop_that_hangs_is_cut_short_at_the_deadline() -> None:
     assert child.returncode == 130
     assert STOP_DEADLINE_S <= took < EXIT_WITHIN_S
     assert err == "Stopping.\n"
+
+
+def test_an_interruption_a_library_turned_into_its_own_error_is_still_a_quiet_stop() -> None:
+    # Seen for real: Ctrl-C during `import faster_whisper` came out as "not installed".
+    script = (
+        "import time\n"
+        "import composition.local as local\n"
+        "from adapters.errors import SetupError\n"
+        "def run(config, stopper):\n"
+        "    print('ready', flush=True)\n"
+        "    try:\n"
+        "        time.sleep(30)\n"
+        "    except BaseException:\n"
+        "        raise SetupError('faster-whisper is not installed') from None\n"
+        "local.run = run\n"
+        "code = local.start(['--log_level', 'warning'], local.StopOnSignal().install())\n"
+        "print('exit code', code, flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+    assert out == "exit code 130\n"
+    assert err == "Stopping.\n"
