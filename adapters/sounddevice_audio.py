@@ -388,8 +388,15 @@ class SounddeviceAudio(CoreBackedAudio):
                 if stuck is None or not self._may_restart(now):
                     health.summarize(now)
                     continue
-                log.warning("%s: restarting the sound stream", stuck)
-                if not self._reopen(list_devices_again=False):
+                # Through PulseAudio a freshly opened stream often starts stuck: the first
+                # restart is routine (info); a stream that gets stuck later is worth a warning.
+                level = (
+                    logging.INFO
+                    if self.reopened == 0 and len(self._restarts) == 1
+                    else logging.WARNING
+                )
+                log.log(level, "%s: restarting the sound stream", stuck)
+                if not self._reopen(list_devices_again=False, level=level):
                     return
             health = _Health(self, self._clock())
 
@@ -431,7 +438,7 @@ class SounddeviceAudio(CoreBackedAudio):
         self._restarts.append(now)
         return True
 
-    def _reopen(self, list_devices_again: bool) -> bool:
+    def _reopen(self, list_devices_again: bool, level: int = logging.WARNING) -> bool:
         """Abandon the stream and open the devices afresh, for `reopen_for_s`. False (and
         `AudioFailed` queued) when it could not, or `close` came first."""
         with self._stream_lock:
@@ -456,7 +463,8 @@ class SounddeviceAudio(CoreBackedAudio):
                     return False
                 self._devices = devices
                 self.reopened += 1
-                log.warning(
+                log.log(
+                    level,
                     "Sound device reopened after %.1f s: %s",
                     self._clock() - started,
                     devices.names,

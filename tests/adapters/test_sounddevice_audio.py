@@ -4,6 +4,7 @@ the domain's turn segmenter."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import threading
@@ -466,6 +467,7 @@ def test_a_stuck_stream_is_restarted_once_in_one_line(
     stick: Callable[[FakeSounddevice], None],
     line: str,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.sounddevice_audio")
     stick(fake_sd)
     audio = SounddeviceAudio()
     audio.open()
@@ -479,6 +481,8 @@ def test_a_stuck_stream_is_restarted_once_in_one_line(
     first, second = audio_log(caplog)
     assert re.fullmatch(line + ": restarting the sound stream", first), first
     assert second.startswith("Sound device reopened after ")
+    # Routine right after opening through PulseAudio: the first restart is only info.
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]
     assert fake_sd.reinitialized == 0  # the same devices: no need to list them again
     assert len(fake_sd.streams) == 2
 
@@ -486,6 +490,7 @@ def test_a_stuck_stream_is_restarted_once_in_one_line(
 def test_a_stream_that_stays_stuck_is_restarted_at_most_5_times_a_minute(
     fake_sd: FakeSounddevice, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.sounddevice_audio")
     monkeypatch.setattr("adapters.sounddevice_audio.STUCK_LOOK_S", 0.2)
     fake_sd.lag_s = 2.0
     audio = SounddeviceAudio()
@@ -743,6 +748,34 @@ def test_a_reply_gates_the_microphone_plays_bit_exact_and_dither_fills_the_gaps(
         assert dither in gap
     assert audio.callback_errors == 0
     print(f"xruns: {audio.xruns}")
+
+
+def process_cpu_s() -> float:
+    from adapters.cpu_watch import TICKS_PER_S, cpu_ticks
+
+    return cpu_ticks(Path("/proc/self/stat").read_text()) / TICKS_PER_S
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_an_idle_stream_on_a_source_that_ran_for_a_while_costs_little_cpu(
+    pulse: PulseServer,
+) -> None:
+    """The idle spin of the issue: the pipe source has run since the module started, and a
+    stream that starts stuck is restarted within a few seconds."""
+    audio = SounddeviceAudio("pulse", "pulse")
+    audio.open()
+    try:
+        for _ in range(5 * 31):  # 5 s of microphone to settle (and restart if stuck)
+            wait_for(audio, is_mic, timeout_s=10)
+        started, cpu = time.monotonic(), process_cpu_s()
+        for _ in range(3 * 31):
+            wait_for(audio, is_mic, timeout_s=10)
+        share = (process_cpu_s() - cpu) / (time.monotonic() - started)
+    finally:
+        audio.close()
+    assert share < 0.25, f"{100 * share:.0f} % of a core while idle"
+    assert audio.input_lag_s is not None and audio.input_lag_s < 0.5
 
 
 @pytest.mark.slow
