@@ -223,6 +223,7 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
+    from adapters.cpu_watch import CpuWatch
     from composition.containers import PROFILES, Core, build_agent
 
     core = Core(config=config)
@@ -233,15 +234,20 @@ def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
         _load_stages(config, adapters, stopper)
         conversation = build_agent(config, adapters).conversation()
         conversation.start()
+        # An idle agent spinning a core is logged with its busiest threads, so it can be caught.
+        cpu_watch = CpuWatch(lambda: conversation.idle)
+        cpu_watch.start()
         try:
             while not conversation.wait(0.5):
                 pass
         except Interrupted:
             stopper.raising = False
             stopper.announce()
+            cpu_watch.stop()
             conversation.stop()
             raise
         stopper.raising = False  # the run ended by itself: a signal now only hurries it
+        cpu_watch.stop()
         conversation.stop()
         return 1 if conversation.crashed else 0
     finally:
