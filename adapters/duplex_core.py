@@ -69,6 +69,10 @@ class DuplexCore:
     def clear_playback(self) -> None:
         self._playback.clear()
 
+    def has_playback(self) -> bool:
+        """Reply audio or marks are still queued."""
+        return bool(self._playback)
+
     def next_event(self, timeout_s: float) -> AudioEvent | None:
         try:
             return self._events.get(timeout=timeout_s)

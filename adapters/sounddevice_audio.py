@@ -385,7 +385,8 @@ class SounddeviceAudio(CoreBackedAudio):
                     return
             else:
                 stuck = health.stuck_because(now)
-                if stuck is None or not self._may_restart(now):
+                # Never cut a reply short to unstick the stream: restart once it has played.
+                if stuck is None or self._core.has_playback() or not self._may_restart(now):
                     health.summarize(now)
                     continue
                 # Through PulseAudio a freshly opened stream often starts stuck: the first

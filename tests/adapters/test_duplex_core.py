@@ -115,6 +115,18 @@ def test_clear_playback_drops_queued_audio_and_marks() -> None:
     assert drain(core) == [MicBlock(block(9), 0.0)]
 
 
+def test_has_playback_while_reply_audio_or_marks_are_queued() -> None:
+    core = DuplexCore()
+    assert not core.has_playback()
+    core.play(block(1))
+    core.mark(1, RESPONSE_DONE_MARK)
+    assert core.has_playback()
+    core.tick(block(0))
+    assert core.has_playback()  # the mark is still to be echoed
+    core.tick(block(0))
+    assert not core.has_playback()
+
+
 def test_play_takes_exactly_one_block() -> None:
     with pytest.raises(ValueError, match="1024 bytes"):
         DuplexCore().play(bytes(1000))

@@ -487,6 +487,25 @@ def test_a_stuck_stream_is_restarted_once_in_one_line(
     assert len(fake_sd.streams) == 2
 
 
+def test_a_stuck_stream_is_restarted_only_once_the_reply_has_played(
+    fake_sd: FakeSounddevice,
+) -> None:
+    fake_sd.lag_s = 2.0
+    audio = SounddeviceAudio()
+    audio.open()
+    try:
+        for _ in range(600):  # 2.4 s at the fake's pace, longer than two looks of 1 s
+            audio.play(bytes(BLOCK_BYTES))
+        audio.mark(1, RESPONSE_DONE_MARK)
+        fake_sd.lag_s = 0.01
+        done = wait_for(audio, lambda e: isinstance(e, PlaybackMark), timeout_s=10)[-1]
+        assert len(fake_sd.streams) == 1  # not restarted while the reply played
+        wait_for(audio, lambda _: len(fake_sd.streams) == 2, timeout_s=3)
+    finally:
+        audio.close()
+    assert isinstance(done, PlaybackMark)
+
+
 def test_a_stream_that_stays_stuck_is_restarted_at_most_5_times_a_minute(
     fake_sd: FakeSounddevice, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -696,7 +715,11 @@ def test_a_reply_gates_the_microphone_plays_bit_exact_and_dither_fills_the_gaps(
     audio = SounddeviceAudio("pulse", "pulse")
     audio.open()
     try:
-        events = wait_for(audio, is_mic, timeout_s=10)
+        # 4 s of microphone first: a stream that starts stuck is restarted by then (it would
+        # drop what PortAudio held of the reply).
+        events = []
+        for _ in range(4 * 31):
+            events += wait_for(audio, is_mic, timeout_s=10)
         audio.mark(1, VOICED_MARK)
         for i in range(0, len(reply), BLOCK_BYTES):
             audio.play(reply[i : i + BLOCK_BYTES])
