@@ -288,8 +288,8 @@ class SounddeviceAudio(CoreBackedAudio):
 
     def open(self) -> None:
         sd = _import_sounddevice()
-        if self._devices is None:
-            self._devices = self._resolve(sd)
+        # Resolved again even after `check`: indices can change while the models load.
+        self._devices = self._resolve(sd)
         self._closed.clear()
         try:
             self._start_stream(sd, self._devices)
