@@ -3,8 +3,11 @@ sound server (Debian packages in scripts/apt-packages.txt).
 
 PortAudio reaches it through ALSA's "pulse" device (libasound2-plugins), which connects to
 `PULSE_SERVER`. The microphone FIFO is fed in real time, with silence whenever no test audio is
-pending: a pipe source that gets no data stalls PortAudio's capture, and `stop()` then hangs.
-The speaker FIFO is drained continuously into `heard`.
+pending (a pipe source that gets no data stalls PortAudio's capture, and `stop()` then hangs),
+and never more than a block deep (the pipe source reads only while something records; a backlog
+would reach the first recorder seconds late and make PortAudio's audio thread spin). `kill`
+crashes the daemon, `start` brings it back. The speaker FIFO is drained continuously into
+`heard`.
 """
 
 from __future__ import annotations
