@@ -1,7 +1,13 @@
 """Which embedded LLM reaches the first sentence sooner: transformers on the SmolLM2 GGUF, or
-llama.cpp's server (in-process) through the chat-completions adapter.
+llama.cpp's server (in-process) through the chat-completions adapter; and which llama.cpp
+thread plan suits a catalogue model.
 
     python -m benchmarks.llm_first_batch [--repeats 1] [--beside]
+    python -m benchmarks.llm_first_batch --model_name qwen2.5-coder-0.5b --beside  # llama.cpp only
+
+With `--model_name`, three llama.cpp thread plans are compared: 1 thread, 2 threads, and the
+agent's (the prompt read on every core, generation on one); tokens are counted as streamed
+deltas (llama.cpp sends one token per event).
 
 Per backend, medians over a few spoken-style questions: TTFT (first text delta), time to the
 first complete sentence (what the first TTS batch waits for with --stream_batch_sentences 1),
@@ -42,13 +48,15 @@ SENTENCE_END = re.compile(r"[.!?](\s|$)")
 
 
 def measure(
-    model: LanguageModel, question: str, count_tokens: Callable[[str], int]
+    model: LanguageModel, question: str, count_tokens: Callable[[str], int] | None
 ) -> dict[str, float]:
     messages = [ChatMessage("system", SYSTEM), ChatMessage("user", question)]
     text = ""
+    deltas = 0
     first_delta = first_sentence = None
     started = time.perf_counter()
     for delta in model.stream(messages, threading.Event()):
+        deltas += 1
         now = time.perf_counter() - started
         first_delta = first_delta if first_delta is not None else now
         text += delta
@@ -56,7 +64,7 @@ def measure(
             first_sentence = now
     total = time.perf_counter() - started
     assert first_delta is not None, "empty reply"
-    tokens = count_tokens(text)
+    tokens = count_tokens(text) if count_tokens is not None else deltas
     return {
         "ttft_ms": first_delta * 1000,
         "first_sentence_ms": (first_sentence if first_sentence is not None else total) * 1000,
@@ -89,7 +97,11 @@ def one_busy_core(enabled: bool) -> Iterator[None]:
 
 
 def run(
-    name: str, model: LanguageModel, count_tokens: Callable[[str], int], repeats: int, beside: bool
+    name: str,
+    model: LanguageModel,
+    count_tokens: Callable[[str], int] | None,
+    repeats: int,
+    beside: bool,
 ) -> None:
     for busy in (False, True) if beside else (False,):
         with one_busy_core(busy):
@@ -109,7 +121,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--beside", action="store_true", help="also run beside one busy core")
     parser.add_argument("--dtypes", nargs="+", default=["bfloat16", "float32"])
+    parser.add_argument("--model_name", default=None,
+                        help="a catalogue model or .gguf: llama.cpp thread plans only")  # fmt: skip
     args = parser.parse_args()
+    if args.model_name:
+        thread_plans(args.model_name, args.repeats, args.beside)
+        return
 
     from tokenizers import Tokenizer
 
@@ -144,6 +161,29 @@ def main() -> None:
         )
         name = f"transformers {dtype}, 2 threads (load {time.perf_counter() - started:.1f} s)"
         run(name, transformers_model, count_tokens, args.repeats, args.beside)
+
+
+def thread_plans(model_name: str, repeats: int, beside: bool) -> None:
+    import os
+
+    from adapters.model_files import model_path
+
+    resolved = model_path(model_name)
+    cores = os.cpu_count() or 1
+    print(f"{resolved.name}, medians over {len(QUESTIONS) * repeats} replies")
+    print(f"  {'plan':<58} {'TTFT ms':>8} {'1st sentence ms':>16} {'tokens/s':>10}")
+    for threads, batch in ((1, 1), (cores, cores), (1, cores)):
+        started = time.perf_counter()
+        with LlamaServer(resolved.path, threads=threads, batch_threads=batch) as server:
+            ready_s = time.perf_counter() - started
+            model = ChatCompletionsLanguageModel(
+                base_url=server.base_url,
+                api_key=server.api_key,
+                max_output_tokens=MAX_TOKENS,
+                temperature=0.0,
+            )
+            name = f"generate on {threads}, prompt on {batch} (ready {ready_s:.2f} s)"
+            run(name, model, None, repeats, beside)
 
 
 if __name__ == "__main__":

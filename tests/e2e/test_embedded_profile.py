@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.model_files import models_dir
 from benchmarks.spoken_questions import QUESTIONS, synthesise_questions
 from tests.adapters.wer import word_error_rate
 
@@ -24,7 +25,10 @@ def test_the_embedded_profile_answers_every_turn_offline(tmp_path: Path) -> None
          "--output_wav", str(replies), "--metrics_jsonl", str(metrics),
          "--llm_gen_max_new_tokens", "24", "--log_level", "warning"],
         cwd=ROOT, capture_output=True, text=True, timeout=duration + 120,
-        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path)},
+        # A home of its own, but the models assembled by setup.sh (the default, Qwen2.5-Coder
+        # 0.5B, lives in the user's cache, not in a wheel).
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path),
+             "XDG_CACHE_HOME": str(models_dir().parents[1])},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
