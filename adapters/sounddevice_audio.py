@@ -39,9 +39,10 @@ from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, AudioFailed
 log = logging.getLogger(__name__)
 
 DeviceSpec = int | str | None
-# PortAudio's "low" latency through ALSA's PulseAudio plugin busy-waits: one core at 82-98 %
-# while idle (measured here), against 2 % with "high", which gave the same 64/96 ms there.
-# Settable (--audio_latency) for a device where "high" means a long buffer.
+# Through ALSA's PulseAudio plugin "low" and "high" both give 64/96 ms (input/output). The busy
+# wait once blamed on "low" is the stuck duplex described above, which either can start in
+# (measured here: 1 start in 4 with "low", as with "high" on the same rig); the monitor restarts
+# it. Settable (--audio_latency) for a device where "high" means a long buffer.
 DEFAULT_LATENCY = "high"
 
 # Device loss: no callback for STALL_S, or ERRORS_FOR_LOSS callback errors within one second.
