@@ -40,9 +40,9 @@ log = logging.getLogger(__name__)
 
 DeviceSpec = int | str | None
 # Through ALSA's PulseAudio plugin "low" and "high" both give 64/96 ms (input/output). The busy
-# wait once blamed on "low" is the stuck duplex described above, which either can start in
-# (measured here: 1 start in 4 with "low", as with "high" on the same rig); the monitor restarts
-# it. Settable (--audio_latency) for a device where "high" means a long buffer.
+# wait once blamed on "low" is the stuck duplex described above: measured here, some starts
+# with either setting begin stuck (1 in 4 with "low", 1 to 4 in 6 with "high"), and the monitor
+# restarts them. Settable (--audio_latency) for a device where "high" means a long buffer.
 DEFAULT_LATENCY = "high"
 
 # Device loss: no callback for STALL_S, or ERRORS_FOR_LOSS callback errors within one second.
