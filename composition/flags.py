@@ -87,10 +87,11 @@ FLAGS: tuple[Flag, ...] = (
     _f("audio", "input_device", None, "microphone: index or name substring (--list_devices)"),
     _f("audio", "output_device", None, "speaker: index or name substring (--list_devices)"),
     _f("audio", "audio_latency", "high",
-       "PortAudio latency: low, high or seconds (low busy-waits on PulseAudio's ALSA plugin)"),
+       "PortAudio latency: low, high or a number of seconds"),
     _f("audio", "list_devices", False, "list audio devices and exit", parse_bool),
     _f("audio", "input_wav", None,
-       "play this 16 kHz mono WAV as the microphone, in real time, instead of a device"),
+       "play this WAV as the microphone, in real time, instead of a device (any rate and "
+       "channel count: mixed to mono and resampled to 16 kHz)"),
     _f("audio", "output_wav", None,
        "record what the agent plays to this WAV instead of a speaker"),
     # -- voice activity --------------------------------------------------------------------
