@@ -13,8 +13,6 @@ import queue
 import random
 from collections import deque
 
-import attrs
-
 from domain.audio import (
     BLOCK_BYTES,
     BLOCK_SAMPLES,
@@ -22,13 +20,8 @@ from domain.audio import (
     AudioEvent,
     MicBlock,
     PlaybackMark,
+    ReplyMark,
 )
-
-
-@attrs.frozen
-class _Mark:
-    turn_id: int
-    label: str
 
 
 def make_dither() -> bytes:
@@ -52,7 +45,7 @@ class DuplexCore:
 
     def __init__(self) -> None:
         self.dither = make_dither()
-        self._playback: deque[bytes | _Mark] = deque()
+        self._playback: deque[bytes | ReplyMark] = deque()
         self._events: queue.SimpleQueue[AudioEvent] = queue.SimpleQueue()
         self._ticks = 0
 
@@ -63,8 +56,8 @@ class DuplexCore:
             raise ValueError(f"a playback block is {BLOCK_BYTES} bytes, got {len(block)}")
         self._playback.append(block)
 
-    def mark(self, turn_id: int, label: str) -> None:
-        self._playback.append(_Mark(turn_id, label))
+    def mark(self, mark: ReplyMark) -> None:
+        self._playback.append(mark)
 
     def clear_playback(self) -> None:
         self._playback.clear()
@@ -101,7 +94,7 @@ class DuplexCore:
                 played = item
                 break
             # Everything queued before the mark has been played by earlier ticks.
-            self._events.put(PlaybackMark(item.turn_id, item.label, at_s))
+            self._events.put(PlaybackMark(item, at_s))
         if mic is not None:
             self._events.put(MicBlock(mic, at_s, playing=played is not None))
         return self.dither if played is None else played
@@ -119,8 +112,8 @@ class CoreBackedAudio:
     def play(self, block: bytes) -> None:
         self._core.play(block)
 
-    def mark(self, turn_id: int, label: str) -> None:
-        self._core.mark(turn_id, label)
+    def mark(self, mark: ReplyMark) -> None:
+        self._core.mark(mark)
 
     def clear_playback(self) -> None:
         self._core.clear_playback()

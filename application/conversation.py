@@ -27,12 +27,12 @@ from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
 from domain.audio import (
-    RESPONSE_DONE_MARK,
-    VOICED_MARK,
     AudioFailed,
     EndOfInput,
     MicBlock,
     PlaybackMark,
+    ReplyDone,
+    ReplyVoiced,
 )
 from domain.chat_window import ChatWindow, CompactionPlan
 from domain.language import reply_language_prompt
@@ -236,13 +236,13 @@ class Conversation:
             self._turn.speech_end_s = ended.speech_end_s
             return self._turn
 
-    def _on_mark(self, mark: PlaybackMark) -> None:
-        turn = self.open_turn(mark.turn_id)
+    def _on_mark(self, echo: PlaybackMark) -> None:
+        turn = self.open_turn(echo.mark.turn_id)
         if turn is None:
             return  # the echo of a turn already closed (watchdog, stop)
-        if mark.label == VOICED_MARK and turn.voiced_played_s is None:
-            turn.voiced_played_s = mark.played_at_s
-        elif mark.label == RESPONSE_DONE_MARK:
+        if isinstance(echo.mark, ReplyVoiced):
+            turn.voiced_played_s = echo.played_at_s
+        elif isinstance(echo.mark, ReplyDone):
             with self._lock:
                 closing = turn.life.played_out()
             self._carry_out(turn, closing)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from application.turn import Turn
-from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, RESPONSE_DONE_MARK, VOICED_MARK, Reblocker
+from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, Reblocker, ReplyDone, ReplyVoiced
 from ports import AudioDuplex, Clock, TextToSpeech
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Playback:
                 first_voiced = turn.id not in self._voiced and is_voiced(block)
                 if first_voiced:
                     self._voiced.add(turn.id)
-                    self._audio.mark(turn.id, VOICED_MARK)
+                    self._audio.mark(ReplyVoiced(turn.id))
                 self._audio.play(block)
                 # Queued audio plays in real time after this: the watchdog waits for it.
                 turn.playback_until = max(turn.playback_until, self._clock.now()) + BLOCK_SECONDS
@@ -68,7 +68,7 @@ class Playback:
         """Everything of the reply is queued: its close waits for this mark to play."""
         with self._lock:
             if turn.id not in self._sealed:
-                self._audio.mark(turn.id, RESPONSE_DONE_MARK)
+                self._audio.mark(ReplyDone(turn.id))
 
     def apologise(self, turn: Turn) -> None:
         """The apology behind what is queued, then the mark the turn's close waits for."""

@@ -14,10 +14,6 @@ BYTES_PER_SAMPLE = 2
 BLOCK_BYTES = BLOCK_SAMPLES * BYTES_PER_SAMPLE
 BLOCK_SECONDS = BLOCK_SAMPLES / SAMPLE_RATE  # 32 ms
 
-# Labels of the marks the application queues behind reply audio (see `PlaybackMark`).
-VOICED_MARK = "voiced"
-RESPONSE_DONE_MARK = "response-done"
-
 
 def samples_to_ms(n_samples: int) -> float:
     return n_samples * 1000.0 / SAMPLE_RATE
@@ -42,15 +38,28 @@ class MicBlock:
 
 
 @attrs.frozen
-class PlaybackMark:
-    """A mark queued behind reply audio, echoed back when the output reached it.
-
-    `turn_id` ties it to a turn; `label` says what it marks (`VOICED_MARK`: the first non-silent
-    block of the reply is being played; `RESPONSE_DONE_MARK`: everything queued before it played).
-    """
+class ReplyVoiced:
+    """Queued before the first non-silent block of turn `turn_id`'s reply."""
 
     turn_id: int
-    label: str
+
+
+@attrs.frozen
+class ReplyDone:
+    """Queued behind the last block of turn `turn_id`'s reply (or of its apology)."""
+
+    turn_id: int
+
+
+ReplyMark = ReplyVoiced | ReplyDone
+
+
+@attrs.frozen
+class PlaybackMark:
+    """A mark queued behind reply audio, echoed back when the output reached it: everything
+    queued before it has played, at `played_at_s` on the audio clock."""
+
+    mark: ReplyMark
     played_at_s: float
 
 

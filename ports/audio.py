@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from domain.audio import AudioEvent
+from domain.audio import AudioEvent, ReplyMark
 
 
 class AudioDuplex(Protocol):
@@ -33,7 +33,7 @@ class AudioDuplex(Protocol):
 
     def play(self, block: bytes) -> None: ...
 
-    def mark(self, turn_id: int, label: str) -> None: ...
+    def mark(self, mark: ReplyMark) -> None: ...
 
     def clear_playback(self) -> None:
         """Drop queued reply audio and marks (stop, or an interruption)."""

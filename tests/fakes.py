@@ -18,6 +18,9 @@ from domain.audio import (
     EndOfInput,
     MicBlock,
     PlaybackMark,
+    ReplyDone,
+    ReplyMark,
+    ReplyVoiced,
 )
 from domain.chat_window import SUMMARY_INSTRUCTIONS
 from domain.messages import ChatMessage, FinalTranscript, PartialTranscript, TurnMetrics
@@ -69,7 +72,7 @@ class FakeAudio:
         drop: Callable[[], bool] = lambda: False,
     ) -> None:
         self._script: deque[bytes | Callable[[], bool]] = deque(script)
-        self._output: deque[bytes | tuple[int, str]] = deque()
+        self._output: deque[bytes | ReplyMark] = deque()
         self._lock = threading.Lock()
         self._ticks = 0
         self._ended = False
@@ -93,9 +96,9 @@ class FakeAudio:
             self._output.append(block)
             self._note("queued", block)
 
-    def mark(self, turn_id: int, label: str) -> None:
+    def mark(self, mark: ReplyMark) -> None:
         with self._lock:
-            self._output.append((turn_id, label))
+            self._output.append(mark)
 
     def clear_playback(self) -> None:
         with self._lock:
@@ -111,10 +114,10 @@ class FakeAudio:
         with self._lock:
             now = self._ticks * BLOCK_SECONDS
             head = self._output.popleft() if self._output else None
-            if isinstance(head, tuple):
-                mark = PlaybackMark(head[0], head[1], now)
-                self.marks.append(mark)
-                return mark
+            if isinstance(head, ReplyVoiced | ReplyDone):
+                echo = PlaybackMark(head, now)
+                self.marks.append(echo)
+                return echo
             self._ticks += 1
             if head is not None:
                 self.played.append(head)

@@ -10,11 +10,11 @@ from adapters.duplex_core import DuplexCore, make_dither
 from domain.audio import (
     BLOCK_BYTES,
     BLOCK_SECONDS,
-    RESPONSE_DONE_MARK,
-    VOICED_MARK,
     AudioEvent,
     MicBlock,
     PlaybackMark,
+    ReplyDone,
+    ReplyVoiced,
 )
 
 
@@ -72,13 +72,13 @@ def test_marks_are_echoed_when_the_output_reaches_them_and_take_no_time() -> Non
     core = DuplexCore()
     core.tick(block(0))  # t = 0
     drain(core)
-    core.mark(7, VOICED_MARK)
+    core.mark(ReplyVoiced(7))
     core.play(block(1))
     core.play(block(2))
-    core.mark(7, RESPONSE_DONE_MARK)
+    core.mark(ReplyDone(7))
     assert core.tick(block(10)) == block(1)  # t = 0.032: the voiced mark, then its block
     assert drain(core) == [
-        PlaybackMark(7, VOICED_MARK, BLOCK_SECONDS),
+        PlaybackMark(ReplyVoiced(7), BLOCK_SECONDS),
         MicBlock(block(10), BLOCK_SECONDS, playing=True),
     ]
     assert core.tick(block(11)) == block(2)
@@ -86,30 +86,30 @@ def test_marks_are_echoed_when_the_output_reaches_them_and_take_no_time() -> Non
     # The block after the last reply block: done, and listening again in the same tick.
     assert core.tick(block(12)) == core.dither
     assert drain(core) == [
-        PlaybackMark(7, RESPONSE_DONE_MARK, 3 * BLOCK_SECONDS),
+        PlaybackMark(ReplyDone(7), 3 * BLOCK_SECONDS),
         MicBlock(block(12), 3 * BLOCK_SECONDS),
     ]
 
 
 def test_a_mark_alone_is_echoed_on_the_next_tick() -> None:
     core = DuplexCore()
-    core.mark(3, RESPONSE_DONE_MARK)
+    core.mark(ReplyDone(3))
     assert core.tick(block(5)) == core.dither
-    assert drain(core) == [PlaybackMark(3, RESPONSE_DONE_MARK, 0.0), MicBlock(block(5), 0.0)]
+    assert drain(core) == [PlaybackMark(ReplyDone(3), 0.0), MicBlock(block(5), 0.0)]
 
 
 def test_without_a_mic_source_marks_still_echo_but_no_mic_block_is_made() -> None:
     core = DuplexCore()
     core.play(block(1))
-    core.mark(1, RESPONSE_DONE_MARK)
+    core.mark(ReplyDone(1))
     assert [core.tick(None), core.tick(None), core.tick(None)] == [block(1)] + [core.dither] * 2
-    assert drain(core) == [PlaybackMark(1, RESPONSE_DONE_MARK, BLOCK_SECONDS)]
+    assert drain(core) == [PlaybackMark(ReplyDone(1), BLOCK_SECONDS)]
 
 
 def test_clear_playback_drops_queued_audio_and_marks() -> None:
     core = DuplexCore()
     core.play(block(1))
-    core.mark(1, RESPONSE_DONE_MARK)
+    core.mark(ReplyDone(1))
     core.clear_playback()
     assert core.tick(block(9)) == core.dither
     assert drain(core) == [MicBlock(block(9), 0.0)]
@@ -119,7 +119,7 @@ def test_has_playback_while_reply_audio_or_marks_are_queued() -> None:
     core = DuplexCore()
     assert not core.has_playback()
     core.play(block(1))
-    core.mark(1, RESPONSE_DONE_MARK)
+    core.mark(ReplyDone(1))
     assert core.has_playback()
     core.tick(block(0))
     assert core.has_playback()  # the mark is still to be echoed

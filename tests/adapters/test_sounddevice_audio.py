@@ -32,13 +32,13 @@ from domain.audio import (
     BLOCK_BYTES,
     BLOCK_SAMPLES,
     BLOCK_SECONDS,
-    RESPONSE_DONE_MARK,
     SAMPLE_RATE,
-    VOICED_MARK,
     AudioEvent,
     AudioFailed,
     MicBlock,
     PlaybackMark,
+    ReplyDone,
+    ReplyVoiced,
     silence,
 )
 from domain.turn_segmentation import TurnEnded, TurnSegmenter, VadConfig
@@ -340,7 +340,7 @@ def lose_and_recover(audio: SounddeviceAudio, sd: FakeSounddevice, lose: Callabl
         wait_for(audio, lambda _: len(sd.streams) == 2, timeout_s=5)
         # Reply audio queued across the loss still plays, and the mic comes back.
         audio.play(bytes(BLOCK_BYTES))
-        audio.mark(1, RESPONSE_DONE_MARK)
+        audio.mark(ReplyDone(1))
         events = wait_for(audio, lambda e: isinstance(e, PlaybackMark), timeout_s=2)
         recovered_s = time.monotonic() - started
         events += wait_for(audio, is_mic, timeout_s=2)
@@ -496,7 +496,7 @@ def test_a_stuck_stream_is_restarted_only_once_the_reply_has_played(
     try:
         for _ in range(600):  # 2.4 s at the fake's pace, longer than two looks of 1 s
             audio.play(bytes(BLOCK_BYTES))
-        audio.mark(1, RESPONSE_DONE_MARK)
+        audio.mark(ReplyDone(1))
         fake_sd.lag_s = 0.01
         done = wait_for(audio, lambda e: isinstance(e, PlaybackMark), timeout_s=10)[-1]
         assert len(fake_sd.streams) == 1  # not restarted while the reply played
@@ -720,13 +720,13 @@ def test_a_reply_gates_the_microphone_plays_bit_exact_and_dither_fills_the_gaps(
         events = []
         for _ in range(4 * 31):
             events += wait_for(audio, is_mic, timeout_s=10)
-        audio.mark(1, VOICED_MARK)
+        audio.mark(ReplyVoiced(1))
         for i in range(0, len(reply), BLOCK_BYTES):
             audio.play(reply[i : i + BLOCK_BYTES])
-        audio.mark(1, RESPONSE_DONE_MARK)
+        audio.mark(ReplyDone(1))
         pulse.say(said_during_reply)
         events += wait_for(
-            audio, lambda e: isinstance(e, PlaybackMark) and e.label == RESPONSE_DONE_MARK, 20
+            audio, lambda e: isinstance(e, PlaybackMark) and isinstance(e.mark, ReplyDone), 20
         )
         pulse.say(said_after_reply + silence(SAMPLE_RATE))
         while pulse.saying:  # the feeder is still writing it into the pipe source
@@ -736,7 +736,7 @@ def test_a_reply_gates_the_microphone_plays_bit_exact_and_dither_fills_the_gaps(
     finally:
         audio.close()
     marks = [e for e in events if isinstance(e, PlaybackMark)]
-    assert [(m.turn_id, m.label) for m in marks] == [(1, VOICED_MARK), (1, RESPONSE_DONE_MARK)]
+    assert [m.mark for m in marks] == [ReplyVoiced(1), ReplyDone(1)]
     started, done = (m.played_at_s for m in marks)
     assert done - started == pytest.approx(94 * BLOCK_SECONDS)
 

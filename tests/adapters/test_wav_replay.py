@@ -18,13 +18,13 @@ from adapters.wav_replay import WavReplayAudio, read_wav
 from domain.audio import (
     BLOCK_BYTES,
     BLOCK_SECONDS,
-    RESPONSE_DONE_MARK,
     SAMPLE_RATE,
-    VOICED_MARK,
     AudioEvent,
     EndOfInput,
     MicBlock,
     PlaybackMark,
+    ReplyDone,
+    ReplyVoiced,
 )
 
 
@@ -87,10 +87,10 @@ def test_the_output_records_dither_and_the_reply_on_the_input_timeline(tmp_path:
     audio.open()
     try:
         first = audio.next_event(timeout_s=1)
-        audio.mark(4, VOICED_MARK)
+        audio.mark(ReplyVoiced(4))
         for i in range(0, len(reply), BLOCK_BYTES):
             audio.play(reply[i : i + BLOCK_BYTES])
-        audio.mark(4, RESPONSE_DONE_MARK)
+        audio.mark(ReplyDone(4))
         events = [first, *collect_until_end(audio)]
         # The input ended mid-reply: the reply still plays to its end.
         done = audio.next_event(timeout_s=1.0)
@@ -98,8 +98,8 @@ def test_the_output_records_dither_and_the_reply_on_the_input_timeline(tmp_path:
     finally:
         audio.close()
     voiced = next(e for e in events if isinstance(e, PlaybackMark))
-    assert voiced.label == VOICED_MARK
-    assert done == PlaybackMark(4, RESPONSE_DONE_MARK, voiced.played_at_s + 20 * BLOCK_SECONDS)
+    assert voiced.mark == ReplyVoiced(4)
+    assert done == PlaybackMark(ReplyDone(4), voiced.played_at_s + 20 * BLOCK_SECONDS)
     mic = [e for e in events if isinstance(e, MicBlock)]
     assert [e.captured_at_s for e in mic] == [i * BLOCK_SECONDS for i in range(8)]
     # The input went on over the reply, marked as such.

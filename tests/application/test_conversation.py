@@ -4,7 +4,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from domain.audio import RESPONSE_DONE_MARK, VOICED_MARK
+from domain.audio import ReplyDone, ReplyVoiced
 from domain.chat_window import SUMMARY_QUESTION
 from domain.listening import Phase
 from domain.messages import ChatMessage, FinalTranscript, PartialTranscript
@@ -65,8 +65,8 @@ def test_two_turns_end_to_end() -> None:
     assert all(len(b) == 1024 for b in harness.audio.played)
     samples_played = b"".join(harness.audio.played).count(level)
     assert samples_played == 640 * (4 + 3 + 1)
-    assert [(m.turn_id, m.label) for m in harness.audio.marks] == [
-        (1, VOICED_MARK), (1, RESPONSE_DONE_MARK), (2, VOICED_MARK), (2, RESPONSE_DONE_MARK)
+    assert [echo.mark for echo in harness.audio.marks] == [
+        ReplyVoiced(1), ReplyDone(1), ReplyVoiced(2), ReplyDone(2)
     ]  # fmt: skip
     assert "USER: What is the capital of France?" in harness.console.lines
     assert "ASSISTANT: Madrid." in harness.console.lines
