@@ -26,18 +26,27 @@ class Compactor:
         abandon: Callable[[CompactionPlan], None],
     ) -> None:
         self._llm, self._apply, self._abandon = llm, apply, abandon
+        self._lock = threading.Lock()  # start and cancel come from different threads
         self._cancel = threading.Event()
+        self._plan: CompactionPlan | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, plan: CompactionPlan) -> None:
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(plan, self._cancel), name="compaction", daemon=True
-        )
-        self._thread.start()
+        with self._lock:
+            self._cancel, self._plan = threading.Event(), plan
+            self._thread = threading.Thread(
+                target=self._run, args=(plan, self._cancel), name="compaction", daemon=True
+            )
+            self._thread.start()
 
     def cancel(self) -> None:
-        self._cancel.set()
+        """Abandoned at once, so the next reply can plan again; the summary, if it still
+        comes, is not applied."""
+        with self._lock:
+            self._cancel.set()
+            plan, self._plan = self._plan, None
+        if plan is not None:
+            self._abandon(plan)
 
     def join(self, timeout_s: float) -> None:
         if self._thread is not None:
@@ -52,6 +61,5 @@ class Compactor:
             return
         if cancel.is_set():
             log.debug("history compaction gave way to a reply; it will be planned again")
-            self._abandon(plan)
         else:
             self._apply(plan, summary)

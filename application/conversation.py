@@ -128,10 +128,17 @@ class Conversation:
             prefetch.cancel()
         self._compactor.cancel()
         deadline = time.monotonic() + STOP_BUDGET_S
-        for thread in self._threads + [t for t, _ in self._replies]:
+
+        def remaining() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        for thread in self._threads:
             if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        self._compactor.join(max(0.0, deadline - time.monotonic()))
+                thread.join(remaining())
+        for worker, stream in self._replies:
+            worker.join(remaining())
+            stream.join(remaining())
+        self._compactor.join(remaining())
         self._audio.close()
 
     @property

@@ -135,7 +135,10 @@ class ChatWindow:
 
     def apply_summary(self, plan: CompactionPlan, summary: str) -> None:
         """Replace what the plan covered by a question/answer pair holding the summary. Entries
-        added since the plan (or evicted meanwhile) are respected."""
+        added since the plan (or evicted meanwhile) are respected; a plan abandoned meanwhile
+        is not applied."""
+        if self._compacting is not plan:  # identity: an equal plan made later is another one
+            return
         self._compacting = None
         summary = summary.strip()
         if not summary:
@@ -149,7 +152,7 @@ class ChatWindow:
 
     def abandon_summary(self, plan: CompactionPlan) -> None:
         """The summary failed: the history stays as it was, and a later reply may try again."""
-        if self._compacting == plan:
+        if self._compacting is plan:
             self._compacting = None
 
     def _append(self, message: ChatMessage) -> None:

@@ -75,6 +75,21 @@ def test_a_failed_summary_leaves_the_history_unchanged(failure: str) -> None:
     assert window.after_reply() is not None  # and a later reply may try again
 
 
+def test_a_summary_of_an_abandoned_plan_is_not_applied() -> None:
+    window = ChatWindow(ChatConfig(chat_size=1))
+    talk(window, 2)
+    before = window.history
+    stale = window.after_reply()
+    assert stale is not None
+    window.abandon_summary(stale)  # cancelled for a reply
+    fresh = window.after_reply()
+    window.apply_summary(stale, "A summary nobody waits for.")  # arrives anyway
+    assert window.history == before and window.compacting
+    assert fresh is not None
+    window.apply_summary(fresh, "They talked.")
+    assert window.history[1].content == "They talked."
+
+
 def test_the_hard_cap_evicts_when_compaction_lags() -> None:
     window = ChatWindow(ChatConfig(chat_size=2))
     talk(window, 3)
