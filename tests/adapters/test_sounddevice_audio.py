@@ -797,7 +797,9 @@ def test_an_idle_stream_on_a_source_that_ran_for_a_while_costs_little_cpu(
         share = (process_cpu_s() - cpu) / (time.monotonic() - started)
     finally:
         audio.close()
-    assert share < 0.25, f"{100 * share:.0f} % of a core while idle"
+    # The spin costs 80-100 % of a core; a healthy idle stream 2-5 %. Half a core between them
+    # leaves room for a loaded machine.
+    assert share < 0.5, f"{100 * share:.0f} % of a core while idle"
     assert audio.input_lag_s is not None and audio.input_lag_s < 0.5
 
 
