@@ -33,7 +33,7 @@ sys.exit(0 if path.is_file() and path.stat().st_size == m.size else 1)" "$name";
     -r "$requirements"
   $py -m adapters.model_files "$name"
   if [ -z "${KEEP_MODEL_PARTS:-}" ]; then
-    mapfile -t parts < <(grep -v '^#' "$requirements" | cut -d= -f1 | sed '/^$/d')
-    $py -m pip uninstall -q -y "${parts[@]}"
+    # Package names have no spaces; no mapfile, which macOS's bash 3.2 lacks.
+    $py -m pip uninstall -q -y $(grep -v '^#' "$requirements" | cut -d= -f1)
   fi
 done
