@@ -213,13 +213,24 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
             "audio": "wav replay" if shown["input_wav"] else "sounddevice",
             "vad": "silero (onnxruntime)",
             "stt": {"engine": shown["stt"], "device": shown["stt_device"]},
-            "llm": {"backend": shown["llm_backend"], "model": shown["model_name"],
+            "llm": {"backend": shown["llm_backend"], "model": llm_model(shown),
                     "device": shown["llm_device"]},
             "tts": {"engine": shown["tts"], "device": shown["tts_device"]},
         },
         "settings": {k: v for k, v in shown.items() if k != "explicit"},
         "explicit": shown["explicit"],
     }  # fmt: skip
+
+
+def llm_model(config: dict[str, Any]) -> str | None:
+    """The model the language-model backend will load: the catalogue's default when none is
+    named for a backend that has one."""
+    from adapters.model_catalogue import DEFAULT_MODEL
+
+    named: str | None = config["model_name"]
+    if named or config["llm_backend"] not in ("llama-cpp", "transformers"):
+        return named
+    return DEFAULT_MODEL
 
 
 def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
@@ -314,7 +325,11 @@ def provider_failure(config: dict[str, Any], model: Any, error: Exception) -> st
 def _cli() -> None:
     # Never uninstalled: a signal while the interpreter shuts down still ends it in time.
     stopper = StopOnSignal().install()
-    code = start(None, stopper)
+    try:
+        code = start(None, stopper)
+    except BrokenPipeError:  # `... | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     if stopper.signum is not None:
         # Stopped by a signal and already cleaned up: skip the interpreter's teardown, during
         # which Python puts the default handlers back (another Ctrl-C would kill it mid-way).
