@@ -155,7 +155,12 @@ class Conversation:
         with self._lock:
             return self._state.phase
 
-    def _spawn(self, name: str, loop: Callable[[], None]) -> threading.Thread:
+    def _spawn(self, name: str, loop: Callable[[], None]) -> None:
+        thread = threading.Thread(target=self._guarded(name, loop), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _guarded(self, name: str, loop: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 loop()
@@ -163,10 +168,7 @@ class Conversation:
                 log.exception("the %s stage crashed; stopping the conversation", name)
                 self._halt(f"the {name} stage crashed (a bug): see the log above")
 
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return thread
+        return run
 
     def _halt(self, fault: str) -> None:
         self.fault = self.fault or fault
@@ -330,7 +332,8 @@ class Conversation:
             turn, stream, self._tts, self._playback, self._console, self._clock,
             self._settings.batching, self,
         )  # fmt: skip
-        thread = threading.Thread(target=worker.run, name=f"reply-{turn.id}", daemon=True)
+        name = f"reply-{turn.id}"
+        thread = threading.Thread(target=self._guarded(name, worker.run), name=name, daemon=True)
         self._replies = [(t, s) for t, s in self._replies if t.is_alive()]
         self._replies.append((thread, stream))
         thread.start()

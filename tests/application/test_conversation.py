@@ -4,6 +4,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
+import pytest
+
 from domain.audio import ReplyDone, ReplyVoiced
 from domain.chat_window import SUMMARY_QUESTION
 from domain.listening import Phase
@@ -404,22 +406,24 @@ def test_prefetching_can_be_turned_off() -> None:
     assert harness.spoken_replies == ["Uno.", "Dos."]
 
 
-def test_a_bug_in_a_stage_stops_the_conversation_and_says_so() -> None:
+@pytest.mark.parametrize("broken", ["user", "assistant"])  # the recogniser's thread, a reply's
+def test_a_bug_in_a_stage_stops_the_conversation_and_says_so(broken: str) -> None:
     harness = make_harness(
         [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8), lambda: False],
         {1: "hi"},
         ["Hello."],
     )
 
-    class BrokenConsole(FakeConsole):
-        def user(self, text: str) -> None:
-            raise AttributeError("a bug")
+    def bug(text: str) -> None:
+        raise AttributeError("a bug")
 
-    harness.agent.adapters.console.override(BrokenConsole())
+    console = FakeConsole()
+    setattr(console, broken, bug)
+    harness.agent.adapters.console.override(console)
     harness.conversation.start()
     assert harness.conversation.wait(5), "a crashed stage must not leave the agent hanging"
     harness.conversation.stop()
-    assert harness.conversation.crashed
+    assert harness.conversation.fault is not None and "crashed" in harness.conversation.fault
 
 
 def test_a_reply_that_loops_is_ended_and_the_agent_listens_again() -> None:
