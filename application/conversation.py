@@ -1,7 +1,7 @@
 """The conversation: moves audio and text between the ports, and asks the domain what to do.
 
-    audio --listen--> mute policy -> VAD -> segmenter --jobs--> transcription
-          <--speak-- reply worker (per turn) <-- reply stream (per turn, LLM) <-- transcript
+    audio --hearing--> mute policy -> VAD -> segmenter --jobs--> transcription
+          <--playback-- reply worker (per turn) <-- reply stream (per turn, LLM) <-- transcript
 
 The decisions are the domain's: the mute policy (what the VAD hears), the segmenter (when a
 turn ends), the `should_listen` machine, the life of a turn (its transcript, its close and what
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from application.compaction import Compactor
+from application.hearing import Hearing
 from application.playback import Playback
 from application.reply_stream import ReplyStream
 from application.replying import ReplyWorker
@@ -38,7 +39,6 @@ from domain.chat_window import ChatWindow, CompactionPlan
 from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
-from domain.mute_policy import Admission, HalfDuplex
 from domain.transcription_jobs import LiveJob, PauseJob, TurnEndJob, TurnPartJob
 from domain.turn import Closing, Outcome, Speculation, reusable
 from domain.turn_segmentation import (
@@ -48,7 +48,6 @@ from domain.turn_segmentation import (
     SpeechResumed,
     SpeechStarted,
     TurnEnded,
-    TurnSegmenter,
 )
 from ports import (
     AudioDuplex,
@@ -81,11 +80,10 @@ class Conversation:
         metrics: MetricsSink,
         settings: ConversationSettings,
     ) -> None:
-        self._audio, self._vad, self._llm, self._tts = audio, vad, llm, tts
+        self._audio, self._llm, self._tts = audio, llm, tts
         self._console, self._clock, self._metrics = console, clock, metrics
         self._settings = settings
-        self._segmenter = TurnSegmenter(settings.vad)
-        self._mute = HalfDuplex()
+        self._hearing = Hearing(vad, settings.vad)
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
         self._window = ChatWindow(settings.chat)
         self._state = ListeningStateMachine(settings.watchdog_s)
@@ -186,7 +184,7 @@ class Conversation:
                 self._on_mark(event)
             elif isinstance(event, EndOfInput):
                 self._input_ended = True
-                self._on_segmentation(self._segmenter.end_of_input())
+                self._on_segmentation(self._hearing.end_of_input())
             elif isinstance(event, AudioFailed):
                 self._console.notice(event.reason)
                 self._halt(event.reason)
@@ -196,14 +194,7 @@ class Conversation:
     def _hear(self, block: MicBlock) -> None:
         with self._lock:
             should_listen = self._state.should_listen
-        admission = self._mute.admit(playing=block.playing, should_listen=should_listen)
-        if admission is Admission.DROP:
-            return
-        if admission is Admission.HEAR_AFRESH:
-            self._segmenter.reset()
-            self._vad.reset()
-        probability = self._vad.speech_probability(block.pcm)
-        self._on_segmentation(self._segmenter.feed(block.pcm, probability, block.captured_at_s))
+        self._on_segmentation(self._hearing.hear(block, should_listen=should_listen))
 
     @property
     def idle(self) -> bool:
