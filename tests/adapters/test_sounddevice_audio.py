@@ -645,16 +645,6 @@ def vad() -> SileroVad:
     return SileroVad()
 
 
-def collect(audio: SounddeviceAudio, seconds: float) -> list[AudioEvent]:
-    events = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        event = audio.next_event(timeout_s=0.1)
-        if event is not None:
-            events.append(event)
-    return events
-
-
 def turns(vad: SileroVad, events: list[AudioEvent]) -> list[TurnEnded]:
     """The turns in what the VAD hears under half duplex: mic blocks while nothing played."""
     vad.reset()
@@ -690,16 +680,27 @@ def test_speech_into_the_microphone_becomes_the_expected_turns(
     audio = SounddeviceAudio("pulse", "pulse")
     audio.open()
     try:
+        # 4 s of microphone first: a stream that starts stuck is restarted by then.
+        for _ in range(4 * 31):
+            wait_for(audio, is_mic, timeout_s=10)
         pulse.say(speech)
-        events = collect(audio, len(speech) / 2 / SAMPLE_RATE + 0.5)
+        # Counted in blocks, not seconds: a loaded machine only makes it slower.
+        events = []
+        for _ in range(len(speech) // BLOCK_BYTES + 16):
+            events += wait_for(audio, is_mic, timeout_s=10)
     finally:
         audio.close()
     mic = [e for e in events if isinstance(e, MicBlock)]
-    assert [e.captured_at_s for e in mic] == [i * BLOCK_SECONDS for i in range(len(mic))]
+    start = mic[0].captured_at_s
+    assert [e.captured_at_s - start for e in mic] == pytest.approx(
+        [i * BLOCK_SECONDS for i in range(len(mic))]
+    )
     heard = turns(vad, events)
     assert len(heard) == len(expected) == 6  # "Ever tried." ... "Fail better."
+    # A stream restarted for spinning (PulseAudio's ALSA plugin, see the adapter) loses the
+    # blocks of the restart, up to ~0.2 s; the turns must still be the same six.
     for got, want in zip(relative_spans(heard), relative_spans(expected), strict=True):
-        assert got == pytest.approx(want, abs=0.1)
+        assert got == pytest.approx(want, abs=0.25)
     assert audio.callback_errors == 0
 
 
