@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from dependency_injector import providers
 
+from application.conversation import Conversation
 from domain.audio import BLOCK_SAMPLES, BLOCK_SECONDS
 from domain.chat_window import SUMMARY_QUESTION
 from domain.listening import Phase
@@ -146,19 +147,14 @@ class SoakTextToSpeech:
         yield level_block(TURN_LEVEL + n)
 
 
-class Journal:
-    """Audio queued, played and cleared, and turns closed, in the order they happened."""
-
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, object]] = []
-
-
 class JournalMetrics(FakeMetrics):
+    """Notes each turn's close in the journal the fake audio writes its queue and output to."""
+
     def __init__(self, journal: list[tuple[str, object]]) -> None:
         super().__init__()
         self._journal = journal
 
-    def record(self, metrics):  # type: ignore[no-untyped-def]
+    def record(self, metrics: TurnMetrics) -> None:
         super().record(metrics)
         self._journal.append(("closed", metrics))
 
@@ -187,9 +183,9 @@ def check_invariants(
     closed: set[int] = set()
     apologies_due = apology_blocks = 0
     for what, item in journal:
-        if what == "closed":
-            closed.add(turn_number(item))  # type: ignore[arg-type]
-            apologies_due += item.outcome in ("failed", "timed out")  # type: ignore[attr-defined]
+        if what == "closed" and isinstance(item, TurnMetrics):
+            closed.add(turn_number(item))
+            apologies_due += item.outcome in ("failed", "timed out")
         elif what in ("queued", "played") and isinstance(item, bytes):
             of = turn_of(item)
             assert of is None or of not in closed, f"audio of turn {of} {what} after its close"
@@ -211,18 +207,18 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     release = threading.Event()
     journal: list[tuple[str, object]] = []
     metrics = JournalMetrics(journal)
-    conversation_ref: list[object] = []
+    conversation_ref: list[Conversation] = []
     turns_done = [0]
     violations: list[str] = []
 
     def between_turns(n: int) -> Callable[[], bool]:
         def ready() -> bool:
             conversation = conversation_ref[0]
-            if len(metrics.records) < n or conversation.phase is not Phase.LISTENING:  # type: ignore[attr-defined]
+            if len(metrics.records) < n or conversation.phase is not Phase.LISTENING:
                 return False
             turns_done[0] = n
             try:
-                check_invariants(journal, metrics, conversation.history, plan, n)  # type: ignore[attr-defined]
+                check_invariants(journal, metrics, conversation.history, plan, n)
             except AssertionError as violation:
                 violations.append(f"after turn {n}: {violation}")
                 raise
@@ -230,12 +226,12 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
 
         return ready
 
-    script: list[object] = []
+    script: list[bytes | Callable[[], bool]] = []
     for n in range(TURNS):
         speech = [level_block(TURN_LEVEL + n)] * round(0.5 / BLOCK_SECONDS)
         script += [*silence_blocks(0.2), *speech, *silence_blocks(0.7), between_turns(n + 1)]
     drops = random.Random(SEED + 1)
-    audio = FakeAudio(script, journal=journal, drop=lambda: drops.random() < 0.02)  # type: ignore[arg-type]
+    audio = FakeAudio(script, journal=journal, drop=lambda: drops.random() < 0.02)
     fakes = {
         "audio": audio, "vad": SoakVoiceActivity(), "stt": SoakSpeechToText(plan),
         "llm": SoakLanguageModel(plan, release), "tts": SoakTextToSpeech(plan, release),
