@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 from dependency_injector import containers, providers
 
 from application.conversation import Conversation
@@ -16,22 +15,9 @@ from application.settings import ConversationSettings
 from composition import stages
 from composition.config import known_secrets
 from composition.logging_setup import configure_logging
-from domain.audio import BLOCK_SAMPLES, SAMPLE_RATE
 from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig
 from domain.sentence_batching import BatchingConfig
 from domain.turn_segmentation import VadConfig
-
-# The speculative pause (transcribe, and ask for the reply, while the turn's end is being
-# confirmed) must come before the silence that ends the turn; under one block it cannot.
-PAUSE_MS: float = attrs.fields(VadConfig).pause_ms.default or 0.0
-PAUSE_SHARE_OF_SILENCE = 0.5
-
-
-def speculative_pause_ms(min_silence_ms: float) -> float:
-    """160 ms, or half of a shorter `--min_silence_ms` (upstream's 64 ms gives 32 ms, one
-    block); 0 (no speculation) when that is less than a block."""
-    pause = min(PAUSE_MS, min_silence_ms * PAUSE_SHARE_OF_SILENCE)
-    return pause if pause >= BLOCK_SAMPLES * 1000 / SAMPLE_RATE else 0.0
 
 
 def conversation_settings(config: Mapping[str, Any]) -> ConversationSettings:
@@ -44,7 +30,6 @@ def conversation_settings(config: Mapping[str, Any]) -> ConversationSettings:
             min_silence_ms=config["min_silence_ms"],
             speech_pad_ms=config["speech_pad_ms"],
             max_speech_ms=config["max_speech_ms"],
-            pause_ms=speculative_pause_ms(config["min_silence_ms"]),
             partial_interval_ms=(
                 config["live_transcription_update_interval"] * 1000
                 if config["enable_live_transcription"]

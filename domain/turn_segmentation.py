@@ -19,6 +19,17 @@ from domain.audio import BLOCK_SECONDS
 HYSTERESIS = 0.15
 
 
+PAUSE_MS = 160.0
+PAUSE_SHARE_OF_SILENCE = 0.5
+
+
+def speculative_pause_ms(min_silence_ms: float) -> float:
+    """The default pause before the speculative transcript: it must come before the silence
+    that ends the turn."""
+    pause = min(PAUSE_MS, min_silence_ms * PAUSE_SHARE_OF_SILENCE)
+    return pause if pause >= BLOCK_SECONDS * 1000 else 0.0
+
+
 def _blocks(ms: float) -> float:
     """Whole blocks needed to cover `ms` (infinite stays infinite)."""
     return ms if math.isinf(ms) else math.ceil(ms / 1000 / BLOCK_SECONDS)
@@ -42,8 +53,12 @@ class VadConfig:
     partial_interval_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
     # After this much silence the whole speech so far is offered for a speculative final
     # transcript, so the recogniser works while the turn's end is still being confirmed; 0
-    # disables it.
-    pause_ms: float = attrs.field(default=160, validator=attrs.validators.ge(0))
+    # disables it. By default 160 ms, or half of a shorter `min_silence_ms` (upstream's 64 ms
+    # gives 32 ms), and none under one block, where there is no pause to use.
+    pause_ms: float = attrs.field(
+        default=attrs.Factory(lambda self: speculative_pause_ms(self.min_silence_ms), True),
+        validator=attrs.validators.ge(0),
+    )
 
     @pause_ms.validator
     def _shorter_than_min_silence(self, _: attrs.Attribute[float], value: float) -> None:

@@ -183,3 +183,10 @@ def test_a_turn_cut_by_the_end_of_input_mid_word_did_not_follow_a_pause() -> Non
 def test_pause_must_be_shorter_than_min_silence() -> None:
     with pytest.raises(ValueError):
         VadConfig(pause_ms=600, min_silence_ms=500)
+
+
+@pytest.mark.parametrize(("min_silence_ms", "pause_ms"), [(500, 160), (150, 75), (64, 32), (40, 0)])
+def test_the_default_pause_stays_inside_a_short_min_silence(
+    min_silence_ms: float, pause_ms: float
+) -> None:
+    assert VadConfig(min_silence_ms=min_silence_ms).pause_ms == pause_ms
