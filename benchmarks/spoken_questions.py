@@ -25,12 +25,9 @@ def synthesise_questions(
     """A 16 kHz mono WAV: `lead_s` of silence, then each question followed by `gap_s` of
     silence (long enough for the reply: the agent is half duplex and does not hear while it
     speaks). Returns its duration in seconds."""
-    from adapters.piper_tts import PiperTextToSpeech
-
-    tts = PiperTextToSpeech()
     pcm = bytearray(bytes(int(2 * SAMPLE_RATE * lead_s)))
-    for question in QUESTIONS[:count]:
-        pcm += b"".join(tts.synthesize(question, "en"))
+    for _, spoken in spoken_questions(count):
+        pcm += spoken
         pcm += bytes(int(2 * SAMPLE_RATE * gap_s))
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -38,3 +35,11 @@ def synthesise_questions(
         out.setframerate(SAMPLE_RATE)
         out.writeframes(bytes(pcm))
     return len(pcm) / 2 / SAMPLE_RATE
+
+
+def spoken_questions(count: int) -> list[tuple[str, bytes]]:
+    """The first `count` questions, each with its 16 kHz int16 speech."""
+    from adapters.piper_tts import PiperTextToSpeech
+
+    tts = PiperTextToSpeech()
+    return [(question, b"".join(tts.synthesize(question, "en"))) for question in QUESTIONS[:count]]

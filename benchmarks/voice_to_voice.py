@@ -1,12 +1,16 @@
 """Voice-to-voice latency of the whole agent, measured from outside, as a user would meet it.
 
 Spoken questions (synthesised once with the Piper voice) are played to the agent through WAV
-replay in real time, or through a private PulseAudio server with `--through_pulse`. The agent's
-own per-turn metrics (`--metrics_jsonl`) give each stage's latency; this script adds cold start
-(command -> listening), peak RSS and CPU while idle, and prints medians and p90.
+replay in real time, or through a private PulseAudio server with `--through_pulse`, or, with
+`--person`, by a simulated person at that server's microphone and speaker who asks a question,
+waits for the whole reply and then asks the next: voice-to-voice is then also timed at the
+speaker, where a person hears it (benchmarks/simulated_user.py). The agent's own per-turn metrics
+(`--metrics_jsonl`) give each stage's latency; this script adds cold start (command ->
+listening), peak RSS and CPU while idle, and prints medians and p90.
 
+    .venv/bin/python -m benchmarks.voice_to_voice --person        # the headline figure
     .venv/bin/python -m benchmarks.voice_to_voice                 # WAV replay, embedded profile
-    .venv/bin/python -m benchmarks.voice_to_voice --through_pulse # a real sound server
+    .venv/bin/python -m benchmarks.voice_to_voice --through_pulse # fixed gaps, a sound server
     .venv/bin/python -m benchmarks.voice_to_voice -- --stream_batch_sentences 1
 """
 
@@ -26,7 +30,7 @@ import time
 import wave
 from pathlib import Path
 
-from benchmarks.spoken_questions import synthesise_questions
+from benchmarks.spoken_questions import spoken_questions, synthesise_questions
 
 STAGES = ("stt_ms", "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms", "voice_to_voice_ms")
 IDLE_WINDOW_S = 4.0  # within the silence before the first question
@@ -70,6 +74,10 @@ class Agent:
         return 100 * (cpu_seconds(self.process.pid) - before) / (time.monotonic() - t0)
 
 
+def count_lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -84,6 +92,8 @@ def run(options: argparse.Namespace) -> dict[str, object]:
     common = ["--metrics_jsonl", str(metrics), "--log_level", "warning", *options.agent_args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     pulse = None
+    if options.person:
+        return run_person(options, work, metrics, common, env)
     if options.through_pulse:
         from tests.adapters.pulse_server import PulseServer
 
@@ -110,13 +120,56 @@ def run(options: argparse.Namespace) -> dict[str, object]:
             agent.process.kill()
         if pulse is not None:
             pulse.stop()
+    return report(options, agent, metrics, [], idle_cpu)
+
+
+def run_person(
+    options: argparse.Namespace, work: Path, metrics: Path, common: list[str], env: dict[str, str]
+) -> dict[str, object]:
+    from benchmarks.simulated_user import SimulatedUser
+    from tests.adapters.pulse_server import PulseServer
+
+    questions = spoken_questions(options.turns)
+    pulse = PulseServer(work)
+    pulse.start()
+    env = {**env, "PULSE_SERVER": pulse.server}
+    agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
+    at_speaker: list[float | None] = []
+    try:
+        if not agent.listening.wait(300):
+            raise RuntimeError("the agent never started listening:\n" + "".join(agent.stderr))
+        idle_cpu = agent.idle_cpu_percent()
+        user = SimulatedUser(pulse, lambda: count_lines(metrics))
+        for question, pcm in questions:
+            exchange = user.ask(question, pcm)
+            at_speaker.append(exchange.voice_to_voice_ms)
+            print(f"  {exchange.voice_to_voice_ms} ms, reply {exchange.reply_s:.1f} s: {question}")
+        agent.process.send_signal(signal.SIGTERM)
+        agent.process.wait(timeout=60)
+    finally:
+        if agent.process.poll() is None:
+            agent.process.kill()
+        pulse.stop()
+    return report(options, agent, metrics, at_speaker, idle_cpu)
+
+
+def report(
+    options: argparse.Namespace,
+    agent: Agent,
+    metrics: Path,
+    at_speaker: list[float | None],
+    idle_cpu: float,
+) -> dict[str, object]:
     records = (
         [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
     )
     assert agent.listening_at is not None
+    columns = {stage: [r[stage] for r in records if r[stage] is not None] for stage in STAGES}
+    columns["at_the_speaker_ms"] = [value for value in at_speaker if value is not None]
     return {
         "turns_asked": options.turns,
         "turns_answered": sum(1 for r in records if r["voice_to_voice_ms"] is not None),
+        "replies_heard": len(columns["at_the_speaker_ms"]),
         "cold_start_s": round(agent.listening_at - agent.started, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "idle_cpu_percent": round(idle_cpu, 1),
@@ -126,16 +179,16 @@ def run(options: argparse.Namespace) -> dict[str, object]:
                 "p90": round(percentile(values, 0.9), 1),
                 "n": len(values),
             }
-            for stage in STAGES
-            if (values := [r[stage] for r in records if r[stage] is not None])
+            for stage, values in columns.items()
+            if values
         },
         "exit_code": agent.process.returncode,
         "records": str(metrics),
     }
 
 
-def print_report(report: dict[str, object], through_pulse: bool) -> None:
-    print(f"\nvoice-to-voice benchmark ({'PulseAudio' if through_pulse else 'WAV replay'})")
+def print_report(report: dict[str, object], mode: str) -> None:
+    print(f"\nvoice-to-voice benchmark ({mode})")
     print(f"  turns answered   {report['turns_answered']}/{report['turns_asked']}")
     print(f"  cold start       {report['cold_start_s']} s (command -> listening)")
     print(f"  peak RSS         {report['peak_rss_mb']} MB")
@@ -156,6 +209,12 @@ def main() -> int:
         action="store_true",
         help="through a private PulseAudio server instead of WAV replay",
     )
+    parser.add_argument(
+        "--person",
+        action="store_true",
+        help="a simulated person through a private PulseAudio server: asks, waits for the whole"
+        " reply, asks again; voice-to-voice timed at the speaker",
+    )
     parser.add_argument("--out", help="folder for the WAVs and metrics (default: a temp folder)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("agent_args", nargs="*", help="extra agent flags, after --")
@@ -164,7 +223,9 @@ def main() -> int:
     if options.json:
         print(json.dumps(report, indent=2))
     else:
-        print_report(report, options.through_pulse)
+        mode = "a person at a PulseAudio device" if options.person else (
+            "PulseAudio, fixed gaps" if options.through_pulse else "WAV replay")  # fmt: skip
+        print_report(report, mode)
     return 0 if report["turns_answered"] == options.turns else 1
 
 

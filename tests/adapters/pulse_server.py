@@ -40,6 +40,10 @@ class PulseServer:
         self._pending: deque[bytes] = deque()
         self._heard = bytearray()
         self._heard_lock = threading.Lock()
+        # When each queued block went into the microphone FIFO, and when each chunk the speaker
+        # played arrived (with the byte count heard by then): what a simulated user times.
+        self._said_at: list[float] = []
+        self._heard_at: list[tuple[float, int]] = []
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pid: int | None = None
@@ -107,7 +111,9 @@ class PulseServer:
             leftover.unlink(missing_ok=True)
 
     def say(self, pcm: bytes) -> None:
-        """Queue audio for the microphone, played from the next 32 ms block on."""
+        """Queue audio for the microphone, played from the next 32 ms block on; `said_at` then
+        tells when each of its blocks went in."""
+        self._said_at = []
         for i in range(0, len(pcm), BLOCK_BYTES):
             self._pending.append(pcm[i : i + BLOCK_BYTES].ljust(BLOCK_BYTES, b"\0"))
 
@@ -119,6 +125,20 @@ class PulseServer:
         """Everything the speaker played so far."""
         with self._heard_lock:
             return bytes(self._heard)
+
+    def said_at(self) -> list[float]:
+        """The monotonic time each block of the last `say` went into the microphone FIFO."""
+        return list(self._said_at)
+
+    def heard_at(self, offset: int) -> float | None:
+        """The monotonic time the speaker played byte `offset` of `heard()`: the arrival of the
+        chunk holding it, less the audio after it in that chunk."""
+        with self._heard_lock:
+            arrivals = list(self._heard_at)
+        for arrived, end in arrivals:
+            if end > offset:
+                return arrived - (end - offset) / (2 * SAMPLE_RATE)
+        return None
 
     def _feed_mic(self) -> None:
         silence = bytes(BLOCK_BYTES)
@@ -137,7 +157,11 @@ class PulseServer:
                 # its ALSA thread polls in a loop (a core at 60-90 %). A microphone nobody
                 # reads loses what it hears: skip the block, keep queued speech for later.
                 if _queued_bytes(fd) < _MAX_QUEUED_BYTES:
-                    os.write(fd, self._pending.popleft() if self._pending else silence)
+                    if self._pending:
+                        os.write(fd, self._pending.popleft())
+                        self._said_at.append(time.monotonic())
+                    else:
+                        os.write(fd, silence)
                 blocks += 1
                 time.sleep(max(0.0, start + blocks * BLOCK_SECONDS - time.monotonic()))
         except BrokenPipeError:  # the daemon went away first
@@ -151,6 +175,7 @@ class PulseServer:
             while chunk := os.read(fd, 65536):
                 with self._heard_lock:
                     self._heard += chunk
+                    self._heard_at.append((time.monotonic(), len(self._heard)))
         finally:
             os.close(fd)
 
