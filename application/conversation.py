@@ -24,6 +24,7 @@ from application.playback import Playback
 from application.reply_stream import ReplyStream
 from application.replying import ReplyWorker
 from application.settings import ConversationSettings
+from application.speaking_ahead import Prefetched, SpeakingAhead
 from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
@@ -90,7 +91,7 @@ class Conversation:
         self._speculation = Speculation()
         self._turn: Turn | None = None
         self._next_turn_id = 1
-        self._prefetch: ReplyStream | None = None
+        self._prefetch: Prefetched | None = None
         self._stop = threading.Event()
         self._input_ended = False
         self._transcription = Transcription(
@@ -270,8 +271,11 @@ class Conversation:
             request = self._request(transcript)
             self._compactor.cancel()
             stream = ReplyStream(self._llm, request, self._clock)
+            ahead = SpeakingAhead(
+                stream, self._tts, self._settings.batching, transcript.language, self._clock
+            )
             with self._lock:
-                stale, self._prefetch = self._prefetch, stream
+                stale, self._prefetch = self._prefetch, Prefetched(stream, ahead)
             if stale is not None:
                 stale.cancel()
 
@@ -306,12 +310,18 @@ class Conversation:
     # -- replies ---------------------------------------------------------------------------
 
     def _start_reply(self, turn: Turn, request: list[ChatMessage]) -> None:
-        """The prefetched reply when it was asked with exactly this request, else a new one."""
+        """The prefetched reply, and what of it was spoken ahead, when it was asked with exactly
+        this request (and for the same language), else a new one."""
         with self._lock:
             prefetch, self._prefetch = self._prefetch, None
-        if prefetch is not None and reusable(prefetch.messages, request):
-            stream = prefetch
-            turn.llm_first_delta = prefetch.first_delta_at
+        ahead = None
+        if prefetch is not None and reusable(prefetch.stream.messages, request):
+            stream = prefetch.stream
+            turn.llm_first_delta = stream.first_delta_at
+            if prefetch.ahead.language == turn.life.language:
+                ahead = prefetch.ahead
+            else:
+                prefetch.ahead.cancel()
         else:
             if prefetch is not None:
                 prefetch.cancel()
@@ -321,7 +331,7 @@ class Conversation:
         turn.reply = stream
         worker = ReplyWorker(
             turn, stream, self._tts, self._playback, self._console, self._clock,
-            self._settings.batching, self,
+            self._settings.batching, self, ahead,
         )  # fmt: skip
         name = f"reply-{turn.id}"
         thread = threading.Thread(target=self._guarded(name, worker.run), name=name, daemon=True)

@@ -52,10 +52,10 @@ class ReplyStream:
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout_s)
 
-    def deltas(self, cancel: Cancellation) -> Iterator[str]:
-        """The reply: what was buffered, then the rest as it comes; a provider failure is
-        raised here, as `LanguageModel.stream` would."""
-        taken = 0
+    def deltas(self, cancel: Cancellation, start: int = 0) -> Iterator[str]:
+        """The reply from delta `start` on: what was buffered, then the rest as it comes; a
+        provider failure is raised here, as `LanguageModel.stream` would."""
+        taken = start
         while True:
             with self._changed:
                 while taken == len(self._deltas) and not self._done and not cancel.is_set():

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from application.playback import Playback
 from application.reply_stream import ReplyStream
+from application.speaking_ahead import Head, SpeakingAhead
 from application.turn import Turn
 from domain.audio import Reblocker
 from domain.sentence_batching import BatchingConfig, SentenceBatcher
@@ -45,15 +46,24 @@ class ReplyWorker:
         clock: Clock,
         batching: BatchingConfig,
         control: TurnControl,
+        ahead: SpeakingAhead | None = None,
     ) -> None:
+        """`ahead`: the first batch of `stream`, spoken while the turn was still going on."""
         self._turn, self._stream, self._tts, self._playback = turn, stream, tts, playback
         self._console, self._clock, self._control = console, clock, control
         self._batcher = SentenceBatcher(batching)
         self._reblocker = Reblocker()
+        self._ahead = ahead
 
     def run(self) -> None:
         turn = self._turn
-        deltas = self._stream.deltas(turn.cancel)
+        start = 0
+        if self._ahead is not None:
+            head = self._ahead.head(turn.cancel)
+            if head is None or not self._take_over(head):
+                return
+            start = len(head.deltas)
+        deltas = self._stream.deltas(turn.cancel, start)
         while not turn.cancel.is_set():
             try:
                 delta = next(deltas, None)
@@ -73,6 +83,28 @@ class ReplyWorker:
             return
         if self._playback.play(turn, self._reblocker.flush()) and self._control.reply_queued(turn):
             self._playback.finish(turn)
+
+    def _take_over(self, head: Head) -> bool:
+        """Account for what was done ahead and play its speech; False once the turn is over.
+        A reply told to stop here (it ran away) goes on to its end as in `run`."""
+        turn = self._turn
+        for delta in head.deltas:
+            if turn.llm_first_delta is None:
+                turn.llm_first_delta = self._clock.now()
+            if not self._control.replied(turn, delta):
+                self._stream.cancel()
+                break
+        self._batcher, self._reblocker = head.batcher, head.reblocker
+        turn.first_batch, turn.tts_start = head.first_batch_at, head.tts_start
+        turn.tts_first_chunk = head.tts_first_chunk
+        if head.tts_error is not None:
+            self._control.fail(turn, "tts", head.tts_error)
+            return False
+        if head.spoken_text:
+            self._console.assistant(head.spoken_text)
+            if not self._playback.play(turn, head.blocks):
+                return False
+        return self._speak_all(head.batches[1:])
 
     def _speak_all(self, batches: list[str]) -> bool:
         """Synthesise and queue each batch; False once the turn is over."""

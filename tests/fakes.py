@@ -11,6 +11,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+import attrs
+
 from application.settings import DEFAULT_APOLOGY
 from domain.audio import (
     BLOCK_SAMPLES,
@@ -55,23 +57,41 @@ def utterance_codes(audio: bytes) -> list[int]:
     return codes
 
 
+@attrs.frozen
+class Frozen:
+    """A script step: the audio clock stands still (no callback at all) until `until()` is
+    true or `timeout_s` has passed; `met` tells which."""
+
+    until: Callable[[], bool]
+    timeout_s: float = 5.0
+    met: threading.Event = attrs.field(factory=threading.Event)
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while not self.until():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+        self.met.set()
+
+
 class FakeAudio:
     """A duplex device driven as fast as the agent asks: each `next_event` is one callback.
 
-    `script` holds mic blocks, and callables: the mic holds (sending silence) until the
-    callable returns True, e.g. "until the agent listens again". Every mic block is delivered,
-    with `playing` set when a reply block went out in the same tick; played blocks are
-    recorded in `played`, marks echoed as the output reaches them, exactly like the real stream.
+    `script` holds mic blocks, `Frozen` steps, and callables: the mic holds (sending silence)
+    until the callable returns True, e.g. "until the agent listens again". Every mic block is
+    delivered, with `playing` set when a reply block went out in the same tick; played blocks
+    are recorded in `played`, marks echoed as the output reaches them, like the real stream.
     `journal`, when given, gets ("queued" | "played", block) and ("cleared", None) entries.
     """
 
     def __init__(
         self,
-        script: Sequence[bytes | Callable[[], bool]],
+        script: Sequence[bytes | Frozen | Callable[[], bool]],
         journal: list[tuple[str, object]] | None = None,
         drop: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._script: deque[bytes | Callable[[], bool]] = deque(script)
+        self._script: deque[bytes | Frozen | Callable[[], bool]] = deque(script)
         self._output: deque[bytes | ReplyMark] = deque()
         self._lock = threading.Lock()
         self._ticks = 0
@@ -111,6 +131,9 @@ class FakeAudio:
 
     def next_event(self, timeout_s: float) -> MicBlock | PlaybackMark | EndOfInput | None:
         time.sleep(0.0005)  # let the other stages run, as a real 32 ms callback would
+        if self._script and isinstance(frozen := self._script[0], Frozen):
+            frozen.wait()
+            self._script.popleft()
         with self._lock:
             now = self._ticks * BLOCK_SECONDS
             head = self._output.popleft() if self._output else None
@@ -126,8 +149,8 @@ class FakeAudio:
             return None if isinstance(event, MicBlock) and self._drop() else event
 
     def _mic(self, now: float, *, playing: bool) -> MicBlock | EndOfInput | None:
-        while self._script and callable(self._script[0]):
-            if not self._script[0]():
+        while self._script and callable(step := self._script[0]):
+            if not step():
                 return MicBlock(bytes(2 * BLOCK_SAMPLES), now, playing)
             self._script.popleft()
         if self._script:

@@ -19,6 +19,7 @@ from tests.fakes import (
     FakeLanguageModel,
     FakeSpeechToText,
     FakeTextToSpeech,
+    Frozen,
     silence_blocks,
     speech,
 )
@@ -27,6 +28,11 @@ from tests.fakes import (
 def apology_blocks(harness: Harness) -> int:
     words = len(harness.agent.settings().apology.split())
     return -(-640 * words // 512)
+
+
+def assistant_lines(harness: Harness) -> list[str]:
+    return [line.removeprefix("ASSISTANT: ") for line in harness.console.lines
+            if line.startswith("ASSISTANT: ")]  # fmt: skip
 
 
 def listening_again(harness_ref: list[Harness]) -> object:
@@ -391,7 +397,36 @@ def test_a_prefetched_reply_is_dropped_when_the_user_goes_on() -> None:
     harness.run()
     assert harness.llm.requests[0][-1] == ChatMessage("user", "Tell me")
     assert 0 in harness.llm.cancelled
-    assert harness.spoken_replies == ["It is far."]
+    # It may have been synthesised ahead, but never said nor played.
+    assert assistant_lines(harness) == ["It is far."]
+    assert harness.heard() == ["reply"] * -(-640 * len(["It", "is", "far."]) // 512)
+
+
+def test_the_first_sentence_is_synthesised_before_the_turn_is_over() -> None:
+    ref: list[Harness] = []
+    # The audio clock stops 0.25 s into the final silence (past the pause, before its end).
+    synthesised_ahead = Frozen(lambda: len(ref[0].tts.spoken) > 1)
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.25), synthesised_ahead,
+         *silence_blocks(0.6)],
+        {1: "What time is it?"},
+        ["Noon, more or less. It is twelve."],
+        argv=["--enable_live_transcription", "false"],
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    assert synthesised_ahead.met.is_set()
+    assert harness.console.lines[-3:] == [
+        "USER: What time is it?", "ASSISTANT: Noon, more or less.", "ASSISTANT: It is twelve."
+    ]  # fmt: skip
+    # Each batch synthesised once: the turn's worker took over what was spoken ahead.
+    assert harness.spoken_replies == ["Noon, more or less.", "It is twelve."]
+    assert len(harness.llm.requests) == 1 and harness.llm.cancelled == []
+    assert harness.conversation.history[-1] == ChatMessage(
+        "assistant", "Noon, more or less. It is twelve."
+    )
+    (record,) = harness.metrics.records
+    assert record.outcome == "answered" and record.first_batch_ms is not None
 
 
 def test_prefetching_can_be_turned_off() -> None:
