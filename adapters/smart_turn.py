@@ -61,6 +61,10 @@ class SmartTurn:
             chunk_length=WINDOW_SECONDS,
         )  # fmt: skip
 
+    def warm_up(self) -> None:
+        """The first run allocates onnxruntime's buffers: done before the microphone opens."""
+        self.complete_probability(bytes(2 * SAMPLE_RATE))
+
     def complete_probability(self, audio: bytes) -> float:
         samples = np.frombuffer(audio, dtype="<i2")[-_WINDOW_SAMPLES:].astype(np.float32) / 32768
         window = np.zeros(_WINDOW_SAMPLES, dtype=np.float32)  # left-padded with silence

@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composition.flags import FLAGS, GEN_PREFIXES, Flag, parse_bool, parse_float
+from domain.audio import BLOCK_SECONDS
 from domain.turn_segmentation import HYSTERESIS
+
+BLOCK_MS = BLOCK_SECONDS * 1000
 
 API_BACKENDS = ("responses-api", "chat-completions")
 # Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
@@ -160,6 +163,13 @@ def validate(values: Mapping[str, Any]) -> None:
             f"while the probability stays above thresh - {HYSTERESIS}"
         )
     _positive(values, "min_silence_ms", "milliseconds")
+    _positive(values, "smart_turn_pause_ms", "milliseconds")
+    if not values["smart_turn_max_silence_ms"] > values["smart_turn_pause_ms"] + BLOCK_MS:
+        raise ConfigError(
+            f"--smart_turn_max_silence_ms ({values['smart_turn_max_silence_ms']:g}) must exceed "
+            f"--smart_turn_pause_ms ({values['smart_turn_pause_ms']:g}) by more than a "
+            f"{BLOCK_MS:g} ms block, or the model is never asked"
+        )
     _positive(values, "watchdog_s", "seconds")
     _positive(values, "llm_timeout_s", "seconds")
     for name in ("min_speech_ms", "speech_pad_ms", "live_transcription_update_interval"):

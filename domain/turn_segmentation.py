@@ -136,9 +136,9 @@ class TurnMayEnd:
     audio: bytes
 
 
-SegmentationEvent = (
-    SpeechStarted | SpeechOngoing | SpeechPaused | SpeechResumed | TurnMayEnd | TurnEnded
-)
+# What the rest of the agent sees; `TurnMayEnd` is answered inside the listening stage.
+TurnEvent = SpeechStarted | SpeechOngoing | SpeechPaused | SpeechResumed | TurnEnded
+SegmentationEvent = TurnEvent | TurnMayEnd
 
 
 class TurnSegmenter:
@@ -183,7 +183,7 @@ class TurnSegmenter:
             return self._feed_idle(block, probability, at_s)
         return self._feed_speech(block, probability, at_s)
 
-    def judge(self, probability: float) -> list[SegmentationEvent]:
+    def judge(self, probability: float) -> list[TurnEvent]:
         """The model's answer to the last `TurnMayEnd`: the turn ends now if it is complete.
         An answer nobody waits for any more (the user spoke again) changes nothing."""
         if not self._asked or self._model is None:
@@ -191,7 +191,7 @@ class TurnSegmenter:
         self._asked = False
         return [self._end_turn()] if self._model.is_complete(probability) else []
 
-    def end_of_input(self) -> list[SegmentationEvent]:
+    def end_of_input(self) -> list[TurnEvent]:
         """The source ran out: a turn in progress ends here rather than being lost."""
         if self._in_speech and self._confirmed:
             return [self._end_turn()]
