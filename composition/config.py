@@ -14,10 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composition.flags import FLAGS, GEN_PREFIXES, Flag, parse_bool, parse_float
-from domain.audio import BLOCK_SECONDS
 from domain.turn_segmentation import HYSTERESIS
-
-BLOCK_MS = BLOCK_SECONDS * 1000
 
 API_BACKENDS = ("responses-api", "chat-completions")
 # Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
@@ -164,11 +161,11 @@ def validate(values: Mapping[str, Any]) -> None:
         )
     _positive(values, "min_silence_ms", "milliseconds")
     _positive(values, "smart_turn_pause_ms", "milliseconds")
-    if not values["smart_turn_max_silence_ms"] > values["smart_turn_pause_ms"] + BLOCK_MS:
+    if not values["smart_turn_max_silence_ms"] > values["smart_turn_pause_ms"]:
         raise ConfigError(
-            f"--smart_turn_max_silence_ms ({values['smart_turn_max_silence_ms']:g}) must exceed "
-            f"--smart_turn_pause_ms ({values['smart_turn_pause_ms']:g}) by more than a "
-            f"{BLOCK_MS:g} ms block, or the model is never asked"
+            f"--smart_turn_max_silence_ms ({values['smart_turn_max_silence_ms']:g}) must be "
+            f"longer than --smart_turn_pause_ms ({values['smart_turn_pause_ms']:g}), or the "
+            "end-of-turn model is never asked"
         )
     _positive(values, "watchdog_s", "seconds")
     _positive(values, "llm_timeout_s", "seconds")
