@@ -466,6 +466,8 @@ def test_a_turn_the_model_hears_as_complete_ends_after_a_short_silence() -> None
         "Thanks.",
     ]
     assert harness.end_of_turn.asked[0] == [1]
+    # The speculative transcript, started at the pause before the question, was the final one.
+    assert harness.stt.finals == ["What time is it?", "Thanks."]
 
 
 def test_a_pause_the_model_hears_as_unfinished_does_not_cut_the_user_off() -> None:
