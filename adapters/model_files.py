@@ -34,9 +34,12 @@ from adapters.errors import SetupError
 from adapters.model_catalogue import (
     CATALOGUE,
     DEFAULT_MODEL,
+    MODEL_FILES,
     CatalogueModel,
+    ModelFile,
     ModelPart,
     catalogue_model,
+    model_file,
 )
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -104,7 +107,7 @@ def model_path(name: str | None, *, cache_dir: Path | None = None) -> ResolvedMo
 
 
 def catalogue_file(
-    model: CatalogueModel,
+    model: ModelFile,
     *,
     cache_dir: Path | None = None,
     search_path: Sequence[str] | None = None,
@@ -126,16 +129,14 @@ def catalogue_file(
     return assemble(model, final.parent, search_path=search_path, progress=progress)
 
 
-def _is_assembled(path: Path, model: CatalogueModel) -> bool:
+def _is_assembled(path: Path, model: ModelFile) -> bool:
     try:
         return path.stat().st_size == model.size
     except OSError:
         return False
 
 
-def part_file(
-    model: CatalogueModel, part: ModelPart, search_path: Sequence[str] | None = None
-) -> Path:
+def part_file(model: ModelFile, part: ModelPart, search_path: Sequence[str] | None = None) -> Path:
     """Where the installed wheel `part` keeps its slice. Looks the distribution up by name
     (in `search_path`, default sys.path) without importing it."""
     where = list(sys.path if search_path is None else search_path)
@@ -168,7 +169,7 @@ ProgressFactory = Callable[[int, str], Progress]
 
 
 def assemble(
-    model: CatalogueModel,
+    model: ModelFile,
     cache_dir: Path,
     *,
     search_path: Sequence[str] | None = None,
@@ -330,12 +331,12 @@ def _choose_gguf(repo_id: str, *, local_only: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Assemble catalogue models now (scripts/install-model.sh), instead of at first start."""
+    """Assemble model files now (scripts/install-model.sh), instead of at first start."""
     names = list(sys.argv[1:] if argv is None else argv) or [DEFAULT_MODEL]
     for name in names:
-        entry = catalogue_model(name)
+        entry = model_file(name)
         if entry is None:
-            print(f"Unknown model {name!r}: choose from {', '.join(CATALOGUE)}", file=sys.stderr)
+            print(f"Unknown model {name!r}: choose from {', '.join(MODEL_FILES)}", file=sys.stderr)
             return 2
         try:
             path = catalogue_file(entry)

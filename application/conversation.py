@@ -43,17 +43,18 @@ from domain.messages import ChatMessage, FinalTranscript
 from domain.transcription_jobs import LiveJob, PauseJob, TurnEndJob, TurnPartJob
 from domain.turn import Closing, Outcome, Speculation, reusable
 from domain.turn_segmentation import (
-    SegmentationEvent,
     SpeechOngoing,
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
     TurnEnded,
+    TurnEvent,
 )
 from ports import (
     AudioDuplex,
     Clock,
     Console,
+    EndOfTurn,
     LanguageModel,
     MetricsSink,
     SpeechToText,
@@ -80,11 +81,12 @@ class Conversation:
         clock: Clock,
         metrics: MetricsSink,
         settings: ConversationSettings,
+        end_of_turn: EndOfTurn | None = None,
     ) -> None:
         self._audio, self._llm, self._tts = audio, llm, tts
         self._console, self._clock, self._metrics = console, clock, metrics
         self._settings = settings
-        self._hearing = Hearing(vad, settings.vad)
+        self._hearing = Hearing(vad, settings.vad, end_of_turn)
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
         self._window = ChatWindow(settings.chat)
         self._state = ListeningStateMachine(settings.watchdog_s)
@@ -204,7 +206,7 @@ class Conversation:
             quiet = self._turn is None and self._state.phase is Phase.LISTENING
         return quiet and self._transcription.idle
 
-    def _on_segmentation(self, events: list[SegmentationEvent]) -> None:
+    def _on_segmentation(self, events: list[TurnEvent]) -> None:
         jobs = self._transcription.jobs
         for event in events:
             if isinstance(event, SpeechStarted):

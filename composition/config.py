@@ -160,6 +160,13 @@ def validate(values: Mapping[str, Any]) -> None:
             f"while the probability stays above thresh - {HYSTERESIS}"
         )
     _positive(values, "min_silence_ms", "milliseconds")
+    _positive(values, "smart_turn_pause_ms", "milliseconds")
+    if not values["smart_turn_max_silence_ms"] > values["smart_turn_pause_ms"]:
+        raise ConfigError(
+            f"--smart_turn_max_silence_ms ({values['smart_turn_max_silence_ms']:g}) must be "
+            f"longer than --smart_turn_pause_ms ({values['smart_turn_pause_ms']:g}), or the "
+            "end-of-turn model is never asked"
+        )
     _positive(values, "watchdog_s", "seconds")
     _positive(values, "llm_timeout_s", "seconds")
     for name in ("min_speech_ms", "speech_pad_ms", "live_transcription_update_interval"):

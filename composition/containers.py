@@ -16,6 +16,7 @@ from composition import stages
 from composition.config import known_secrets
 from composition.logging_setup import configure_logging
 from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig
+from domain.end_of_turn import ModelTurnConfig
 from domain.sentence_batching import BatchingConfig
 from domain.turn_segmentation import VadConfig
 
@@ -35,6 +36,7 @@ def conversation_settings(config: Mapping[str, Any]) -> ConversationSettings:
                 if config["enable_live_transcription"]
                 else 0
             ),
+            model_turn=model_turn(config),
         ),
         chat=ChatConfig(
             chat_size=config["chat_size"],
@@ -51,6 +53,16 @@ def conversation_settings(config: Mapping[str, Any]) -> ConversationSettings:
         enable_lang_prompt=config["enable_lang_prompt"],
         prefetch_replies=config["prefetch_replies"],
         watchdog_s=config["watchdog_s"],
+    )
+
+
+def model_turn(config: Mapping[str, Any]) -> ModelTurnConfig | None:
+    """With `--turn_detection smart-turn`, when its model is asked; None: silence decides."""
+    if config["turn_detection"] != "smart-turn":
+        return None
+    return ModelTurnConfig(
+        first_ask_ms=config["smart_turn_pause_ms"],
+        max_silence_ms=config["smart_turn_max_silence_ms"],
     )
 
 
@@ -77,6 +89,7 @@ class Adapters(containers.DeclarativeContainer):
     metrics = providers.Singleton(stages.metrics, config.metrics_jsonl, secrets)
     audio = providers.Singleton(stages.audio, config)
     vad = providers.Singleton(stages.vad, config)
+    end_of_turn = providers.Singleton(stages.end_of_turn, config)
     stt = providers.Singleton(stages.speech_to_text, config)
     llm = providers.Resource(stages.language_model, config)
     tts = providers.Singleton(stages.text_to_speech, config)
@@ -142,6 +155,7 @@ class Application(containers.DeclarativeContainer):
         clock=adapters.clock,
         metrics=adapters.metrics,
         settings=settings,
+        end_of_turn=adapters.end_of_turn,
     )
 
 

@@ -58,6 +58,7 @@ STT_CHOICES = ("faster-whisper", "whisper", "parakeet-tdt")
 LLM_CHOICES = ("llama-cpp", "transformers", "mlx-lm", "responses-api", "chat-completions")
 TTS_CHOICES = ("piper", "qwen3")
 PROFILE_CHOICES = ("embedded", "api", "mac", "cuda")
+TURN_DETECTION_CHOICES = ("silence", "smart-turn")
 
 FLAGS: tuple[Flag, ...] = (
     # -- general ---------------------------------------------------------------------------
@@ -104,6 +105,16 @@ FLAGS: tuple[Flag, ...] = (
     _f("vad", "speech_pad_ms", 500.0, "audio kept before speech starts", parse_float),
     _f("vad", "max_speech_ms", math.inf,
        "a longer turn is cut and transcribed in parts (never discarded)", parse_float),
+    # -- end of turn (issue 12) ------------------------------------------------------------
+    _f("vad", "turn_detection", "silence",
+       "what ends a turn: silence (--min_silence_ms of it) or smart-turn (a model judges from "
+       "the audio whether the user finished; bash scripts/install-model.sh smart-turn-v3.2)",
+       choices=TURN_DETECTION_CHOICES),
+    _f("vad", "smart_turn_pause_ms", 200.0,
+       "with smart-turn: the silence after which the model is first asked (then again every "
+       "300 ms)", parse_float),
+    _f("vad", "smart_turn_max_silence_ms", 1800.0,
+       "with smart-turn: the silence that ends a turn whatever the model says", parse_float),
     # -- speech to text --------------------------------------------------------------------
     _f("stt", "stt", "faster-whisper", "speech-to-text engine", choices=STT_CHOICES),
     _f("stt", "faster_whisper_stt_model_name", None,

@@ -40,7 +40,8 @@ STOP_DEADLINE_S = 0.8
 # The order stages load in (the language model first: a missing key or server fails before
 # seconds go into the other models), with what the progress line calls them. The audio devices
 # are checked before any of them.
-STAGES = (("llm", "language model"), ("vad", "voice activity"), ("stt", "speech-to-text"),
+STAGES = (("llm", "language model"), ("vad", "voice activity"),
+          ("end_of_turn", "end-of-turn model"), ("stt", "speech-to-text"),
           ("tts", "text-to-speech"))  # fmt: skip
 
 
@@ -273,6 +274,8 @@ def _load_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) -
     from ports.language_model import LanguageModelError
 
     for name, label in STAGES:
+        if name == "end_of_turn" and config["turn_detection"] == "silence":
+            continue  # nothing to load
         started = time.monotonic()
         print(f"Loading {label}…", end="", file=sys.stderr, flush=True)
         stopper.line_open = True

@@ -17,6 +17,7 @@ from adapters.terminal_console import TerminalConsole
 from composition.logging_setup import SecretRedactor
 from ports import (
     AudioDuplex,
+    EndOfTurn,
     LanguageModel,
     MetricsSink,
     SpeechToText,
@@ -62,6 +63,15 @@ def vad(config: Config) -> VoiceActivity:
     from adapters.silero_vad import SileroVad
 
     return SileroVad()
+
+
+def end_of_turn(config: Config) -> EndOfTurn | None:
+    """The end-of-turn model, or None when silence alone ends a turn."""
+    if config["turn_detection"] != "smart-turn":
+        return None
+    from adapters.smart_turn import SmartTurn
+
+    return SmartTurn()
 
 
 def speech_to_text(config: Config) -> SpeechToText:

@@ -13,6 +13,7 @@ from collections import deque
 import attrs
 
 from domain.audio import BLOCK_SECONDS
+from domain.end_of_turn import ModelTurnConfig
 
 # The hysteresis of Silero's own segmenter: once speech started it continues while the
 # probability stays above thresh - HYSTERESIS, so a soft syllable does not end the turn.
@@ -49,20 +50,32 @@ class VadConfig:
     speech_pad_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
     # An over-long turn is cut here and the rest continues as the next turn (never discarded).
     max_speech_ms: float = attrs.field(default=math.inf)
+    # When set, an end-of-turn model decides when the turn ends (`TurnMayEnd`), and
+    # `min_silence_ms` only ends bursts too short to be speech; None: the silence alone does.
+    model_turn: ModelTurnConfig | None = None
     # How often a growing turn is offered for provisional transcription; 0 disables it.
     partial_interval_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
     # After this much silence the whole speech so far is offered for a speculative final
     # transcript, so the recogniser works while the turn's end is still being confirmed; 0
     # disables it. By default 160 ms, or half of a shorter `min_silence_ms` (upstream's 64 ms
-    # gives 32 ms), and none under one block, where there is no pause to use.
+    # gives 32 ms), and none under one block, where there is no pause to use. With a model,
+    # no later than its first question, so the transcript is under way when the turn may end.
     pause_ms: float = attrs.field(
-        default=attrs.Factory(lambda self: speculative_pause_ms(self.min_silence_ms), True),
+        default=attrs.Factory(lambda self: self._default_pause_ms(), True),
         validator=attrs.validators.ge(0),
     )
 
+    def _default_pause_ms(self) -> float:
+        if self.model_turn is not None:
+            return min(PAUSE_MS, self.model_turn.first_ask_ms)
+        return speculative_pause_ms(self.min_silence_ms)
+
     @pause_ms.validator
-    def _shorter_than_min_silence(self, _: attrs.Attribute[float], value: float) -> None:
-        if value >= self.min_silence_ms:
+    def _before_the_turn_may_end(self, _: attrs.Attribute[float], value: float) -> None:
+        if self.model_turn is not None:
+            if value > self.model_turn.first_ask_ms:
+                raise ValueError(f"pause_ms ({value}) must not come after the model's first ask")
+        elif value >= self.min_silence_ms:
             raise ValueError(f"pause_ms ({value}) must be shorter than min_silence_ms")
 
     @max_speech_ms.validator
@@ -114,7 +127,18 @@ class SpeechResumed:
     """The user spoke again after a `SpeechPaused`: the turn was not over after all."""
 
 
-SegmentationEvent = SpeechStarted | SpeechOngoing | SpeechPaused | SpeechResumed | TurnEnded
+@attrs.frozen
+class TurnMayEnd:
+    """With an end-of-turn model: the user has been silent long enough to ask whether the turn
+    is over. `audio` is the turn so far, trailing silence included; the answer goes back through
+    `TurnSegmenter.judge` before the next block."""
+
+    audio: bytes
+
+
+# What the rest of the agent sees; `TurnMayEnd` is answered inside the listening stage.
+TurnEvent = SpeechStarted | SpeechOngoing | SpeechPaused | SpeechResumed | TurnEnded
+SegmentationEvent = TurnEvent | TurnMayEnd
 
 
 class TurnSegmenter:
@@ -124,6 +148,7 @@ class TurnSegmenter:
         self._config = config
         self._pad_blocks = int(_blocks(config.speech_pad_ms))
         self._min_speech_blocks = _blocks(config.min_speech_ms)
+        self._model = config.model_turn
         self._min_silence_blocks = _blocks(config.min_silence_ms)
         self._max_blocks = _blocks(config.max_speech_ms)
         self._partial_blocks = _blocks(config.partial_interval_ms)
@@ -141,6 +166,7 @@ class TurnSegmenter:
         self._speech_start_s = 0.0
         self._speech_end_s = 0.0
         self._blocks_since_partial = 0
+        self._asked = False
 
     def reset(self) -> None:
         """Forget everything, pre-roll included: what was heard before listening re-opened (the
@@ -157,7 +183,15 @@ class TurnSegmenter:
             return self._feed_idle(block, probability, at_s)
         return self._feed_speech(block, probability, at_s)
 
-    def end_of_input(self) -> list[SegmentationEvent]:
+    def judge(self, probability: float) -> list[TurnEvent]:
+        """The model's answer to the last `TurnMayEnd`: the turn ends now if it is complete.
+        An answer nobody waits for any more (the user spoke again) changes nothing."""
+        if not self._asked or self._model is None:
+            return []
+        self._asked = False
+        return [self._end_turn()] if self._model.is_complete(probability) else []
+
+    def end_of_input(self) -> list[TurnEvent]:
         """The source ran out: a turn in progress ends here rather than being lost."""
         if self._in_speech and self._confirmed:
             return [self._end_turn()]
@@ -187,20 +221,38 @@ class TurnSegmenter:
                 events.append(SpeechResumed())
             self._voiced_blocks += 1
             self._silent_run = 0
+            self._asked = False  # the user went on: an answer about that silence is moot
             self._speech_end_s = at_s + BLOCK_SECONDS
         else:
             self._silent_run += 1
-        if self._silent_run >= self._min_silence_blocks:
+        if self._silence_ends_turn():
             if not self._confirmed:  # a burst too short to be speech
                 self._reset_turn()
                 return []
             return [self._end_turn()]
-        if self._confirmed and self._silent_run == self._pause_blocks:
-            return [SpeechPaused(b"".join(self._turn))]
+        if self._confirmed and self._silent_run:
+            pending = self._pause_or_question()
+            if pending:
+                return pending
         events += self._confirm_if_long_enough()
         if self._confirmed and len(self._turn) >= self._max_blocks:
             return [*events, self._split_turn(at_s)]
         return events + self._partial_if_due()
+
+    def _silence_ends_turn(self) -> bool:
+        if self._model is None or not self._confirmed:  # a burst is never worth a question
+            return self._silent_run >= self._min_silence_blocks
+        return self._model.gives_up(self._silent_run)
+
+    def _pause_or_question(self) -> list[SegmentationEvent]:
+        """The speculative pause comes first when both fall on the same block."""
+        events: list[SegmentationEvent] = []
+        if self._silent_run == self._pause_blocks:
+            events.append(SpeechPaused(b"".join(self._turn)))
+        if self._model is not None and self._model.asks_after(self._silent_run):
+            self._asked = True
+            events.append(TurnMayEnd(b"".join(self._turn)))
+        return events
 
     def _confirm_if_long_enough(self) -> list[SegmentationEvent]:
         if self._confirmed or self._voiced_blocks < self._min_speech_blocks:

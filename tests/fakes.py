@@ -172,6 +172,19 @@ class FakeVoiceActivity:
         self.resets += 1
 
 
+class FakeEndOfTurn:
+    """Hears a turn as complete when the last utterance in it is one of `complete_codes`."""
+
+    def __init__(self, complete_codes: set[int]) -> None:
+        self.complete_codes = complete_codes
+        self.asked: list[list[int]] = []  # the utterances heard at each question
+
+    def complete_probability(self, audio: bytes) -> float:
+        codes = utterance_codes(audio)
+        self.asked.append(codes)
+        return 0.9 if codes and codes[-1] in self.complete_codes else 0.1
+
+
 class FakeSpeechToText:
     def __init__(self, transcripts: Mapping[int, str], language: str | None = "en") -> None:
         self._transcripts = transcripts

@@ -19,7 +19,9 @@ from adapters.errors import SetupError
 from adapters.model_catalogue import (
     CATALOGUE,
     DEFAULT_MODEL,
+    MODEL_FILES,
     QWEN25_CODER_05B,
+    SMART_TURN,
     CatalogueModel,
     GenerationSettings,
     ModelPart,
@@ -230,7 +232,7 @@ def test_every_catalogue_entry_is_whole_and_suits_speech() -> None:
 
 
 def test_the_requirement_files_pin_the_catalogues_wheels() -> None:
-    for model in CATALOGUE.values():
+    for model in MODEL_FILES.values():
         if model.assembled_in_place:
             continue
         lines = (ROOT / "scripts" / f"model-wheels-{model.name}.txt").read_text().splitlines()
@@ -293,3 +295,17 @@ def test_the_real_default_is_qwens_file() -> None:
         while chunk := file.read(1 << 22):
             digest.update(chunk)
     assert digest.hexdigest() == QWEN25_CODER_05B.sha256
+
+
+def test_a_single_wheel_file_marked_for_the_cache_is_copied(site: Path, tmp_path: Path) -> None:
+    model = fake_model(site, [SLICES[0]], copied_to_cache=True)
+
+    path = catalogue_file(model, cache_dir=tmp_path, search_path=[str(site)], progress=Recorder())
+
+    assert path == tmp_path / "fake-model.gguf" and path.read_bytes() == SLICES[0]
+
+
+def test_the_end_of_turn_model_is_installable_but_no_language_model() -> None:
+    assert SMART_TURN.name not in CATALOGUE and MODEL_FILES[SMART_TURN.name] is SMART_TURN
+    assert not SMART_TURN.assembled_in_place  # the pipecat-ai wheel is removed after the copy
+    assert (ROOT / SMART_TURN.licence_file).read_text().startswith("BSD 2-Clause License")

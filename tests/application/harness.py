@@ -28,6 +28,7 @@ class FakeAdapters(containers.DeclarativeContainer):
 
     audio: providers.Dependency[Any] = providers.Dependency()
     vad: providers.Dependency[Any] = providers.Dependency()
+    end_of_turn: providers.Dependency[Any] = providers.Dependency()
     stt: providers.Dependency[Any] = providers.Dependency()
     llm: providers.Dependency[Any] = providers.Dependency()
     tts: providers.Dependency[Any] = providers.Dependency()
@@ -47,6 +48,7 @@ class Harness:
     console: FakeConsole
     clock: FakeClock
     metrics: FakeMetrics
+    end_of_turn: Any = None
 
     @property
     def conversation(self) -> Conversation:
@@ -86,11 +88,13 @@ def make_harness(
     transcripts: dict[int, str],
     replies: Sequence[Any],
     argv: Sequence[str] = (),
+    end_of_turn: Any = None,
     **llm_kwargs: Any,
 ) -> Harness:
     fakes = {
         "audio": FakeAudio(script),
         "vad": FakeVoiceActivity(),
+        "end_of_turn": end_of_turn,
         "stt": FakeSpeechToText(transcripts),
         "llm": FakeLanguageModel(replies, **llm_kwargs),
         "tts": FakeTextToSpeech(),
@@ -100,4 +104,4 @@ def make_harness(
     }
     adapters = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
     agent = build_agent(resolve(argv, profile_presets(), environ={}), adapters=adapters)
-    return Harness(agent, **fakes)  # type: ignore[arg-type]
+    return Harness(agent, **fakes)

@@ -16,6 +16,7 @@ from tests.fakes import (
     Failing,
     FakeClock,
     FakeConsole,
+    FakeEndOfTurn,
     FakeLanguageModel,
     FakeSpeechToText,
     FakeTextToSpeech,
@@ -479,3 +480,53 @@ def test_a_reply_that_loops_is_ended_and_the_agent_listens_again() -> None:
     assert 0 in harness.llm.cancelled  # the model was told to stop
     assert harness.conversation.history[1] == ChatMessage("assistant", looped.assistant_text)
     assert answered.assistant_text == "You're welcome."
+
+
+SMART_TURN = ["--turn_detection", "smart-turn", "--enable_live_transcription", "false"]
+
+
+def test_a_turn_the_model_hears_as_complete_ends_after_a_short_silence() -> None:
+    ref: list[Harness] = []
+    # 0.3 s of silence: the silence policy (500 ms) would have joined the two utterances.
+    script = [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.3), listening_again(ref),
+              *speech(2, 1.0), *silence_blocks(0.5)]  # fmt: skip
+    harness = make_harness(
+        script, {1: "What time is it?", 2: "Thanks."}, ["Noon.", "You're welcome."],
+        argv=SMART_TURN, end_of_turn=FakeEndOfTurn(complete_codes={1, 2}),
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    assert [m.content for m in harness.conversation.history if m.role == "user"] == [
+        "What time is it?",
+        "Thanks.",
+    ]
+    assert harness.end_of_turn.asked[0] == [1]
+    # The speculative transcript, started at the pause before the question, was the final one.
+    assert harness.stt.finals == ["What time is it?", "Thanks."]
+
+
+def test_a_pause_the_model_hears_as_unfinished_does_not_cut_the_user_off() -> None:
+    # 1.2 s of thinking in the middle: the silence policy would have ended the turn there.
+    script = [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(1.2), *speech(2, 1.0),
+              *silence_blocks(0.5)]  # fmt: skip
+    end_of_turn = FakeEndOfTurn(complete_codes={2})
+    harness = make_harness(
+        script, {1: "I'd like a table for", 2: "four."}, ["For four, done."],
+        argv=SMART_TURN, end_of_turn=end_of_turn,
+    )  # fmt: skip
+    harness.run()
+    assert harness.conversation.history[0] == ChatMessage("user", "I'd like a table for four.")
+    # Asked four times during the pause (at 224 ms, then every 320 ms), once at the end.
+    assert end_of_turn.asked == [[1]] * 4 + [[1, 2]]
+
+
+def test_the_model_is_overruled_by_the_longest_silence() -> None:
+    end_of_turn = FakeEndOfTurn(complete_codes=set())  # never sure the user finished
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(2.0)],
+        {1: "Hmm."}, ["Take your time."],
+        argv=[*SMART_TURN, "--smart_turn_max_silence_ms", "1000"], end_of_turn=end_of_turn,
+    )  # fmt: skip
+    harness.run()
+    assert harness.conversation.history[0] == ChatMessage("user", "Hmm.")
+    assert len(end_of_turn.asked) == 3  # at 224, 544 and 864 ms; the turn ended at 1024 ms

@@ -236,6 +236,7 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
         "audio": audio, "vad": SoakVoiceActivity(), "stt": SoakSpeechToText(plan),
         "llm": SoakLanguageModel(plan, release), "tts": SoakTextToSpeech(plan, release),
         "console": FakeConsole(), "clock": RealClock(), "metrics": metrics,
+        "end_of_turn": None,
     }  # fmt: skip
     adapters = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
     argv = ["--watchdog_s", str(WATCHDOG_S), "--stream_batch_sentences", "1",

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from composition.config import ConfigError, redacted, resolve, validate
-from composition.containers import profile_presets
+from composition.containers import conversation_settings, profile_presets
 from composition.flags import FLAGS
 
 PRESETS = profile_presets()
@@ -109,3 +109,21 @@ def test_every_flag_of_the_seeds_exists() -> None:
         "list_devices", "stt_model_name", "stt_device", "stt_torch_dtype",
     }  # fmt: skip
     assert seeds <= names
+
+
+def test_silence_ends_turns_unless_smart_turn_is_chosen() -> None:
+    assert config()["turn_detection"] == "silence"
+    assert conversation_settings(config()).vad.model_turn is None
+    chosen = config("--turn_detection", "smart-turn", "--smart_turn_max_silence_ms", "1500")
+    model_turn = conversation_settings(chosen).vad.model_turn
+    assert model_turn is not None
+    assert (model_turn.first_ask_ms, model_turn.max_silence_ms) == (200, 1500)
+    # The speculative transcript starts no later than the model's first question.
+    assert conversation_settings(chosen).vad.pause_ms <= model_turn.first_ask_ms
+
+
+def test_smart_turn_timings_that_would_never_ask_the_model_are_refused() -> None:
+    with pytest.raises(ConfigError, match="smart_turn_max_silence_ms"):
+        validate(config("--smart_turn_pause_ms", "400", "--smart_turn_max_silence_ms", "300"))
+    with pytest.raises(ConfigError, match="smart_turn_pause_ms"):
+        validate(config("--smart_turn_pause_ms", "0"))
