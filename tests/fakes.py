@@ -238,6 +238,7 @@ class FakeLanguageModel:
             yield self._summarise(messages, cancel)
             return
         self.requests.append(list(messages))
+        index = len(self.requests) - 1
         reply = self._replies.popleft() if self._replies else "OK."
         if isinstance(reply, Exception):
             raise reply
@@ -250,7 +251,7 @@ class FakeLanguageModel:
             if fail_after is not None and i == fail_after:
                 raise LanguageModelError("connection lost mid-stream")
             if cancel.is_set():
-                self.cancelled.append(len(self.requests) - 1)
+                self.cancelled.append(index)
                 return
             time.sleep(self._delay)
             yield word if i == 0 else " " + word
