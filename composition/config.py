@@ -13,18 +13,22 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from composition.flags import FLAGS, GEN_PREFIXES, Flag, parse_bool, parse_float
-from domain.turn_segmentation import HYSTERESIS
+from composition.settings import (
+    GEN_PREFIXES,
+    SETTINGS,
+    STAGE_DEVICES,
+    ConfigError,
+    Setting,
+    check_each,
+    parse_bool,
+    parse_float,
+    profile_presets,
+)
+from composition.stages import CHOSEN_BY, LLM_BACKENDS, explicit_gen
 
 API_BACKENDS = ("responses-api", "chat-completions")
 # Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
 TIMED_BACKENDS = (*API_BACKENDS, "llama-cpp")
-API_DEFAULT_MODEL = "gpt-5.4-mini"
-STAGE_DEVICES = ("stt_device", "llm_device", "tts_device")
-
-
-class ConfigError(ValueError):
-    """A flag or environment value that cannot be used; the message says which and why."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for flag in FLAGS:
+    for flag in SETTINGS:
         group = groups.setdefault(flag.group, parser.add_argument_group(flag.group))
         shown = "inf" if flag.default == float("inf") else flag.default
         kwargs: dict[str, Any] = {"help": f"{flag.help} (default: {shown})"}
@@ -77,7 +81,7 @@ def _guess_type(raw: str) -> Any:
     return raw
 
 
-def _from_env(flag: Flag, environ: Mapping[str, str]) -> Any:
+def _from_env(flag: Setting, environ: Mapping[str, str]) -> Any:
     raw = environ.get(flag.env_var)
     if raw is None:
         return None
@@ -92,17 +96,18 @@ def _from_env(flag: Flag, environ: Mapping[str, str]) -> Any:
 
 def resolve(
     argv: Sequence[str],
-    presets: Mapping[str, Mapping[str, Any]],
     environ: Mapping[str, str] | None = None,
+    presets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The configuration for `argv`: every flag's value, plus `llm_gen` / `stt_gen` dicts of
+    """The configuration for `argv`: every setting's value, plus `llm_gen` / `stt_gen` dicts of
     generation parameters and `explicit`, the names the user set. `presets` maps each profile
-    to the defaults it supplies."""
+    to the defaults it supplies (the declaration's, unless a test says otherwise)."""
     environ = os.environ if environ is None else environ
+    presets = profile_presets() if presets is None else presets
     namespace, extra = build_parser().parse_known_args(list(argv))
     explicit: dict[str, Any] = vars(namespace)
     gen = _parse_gen_overrides(extra)
-    for flag in FLAGS:
+    for flag in SETTINGS:
         if flag.name not in explicit and (value := _from_env(flag, environ)) is not None:
             explicit[flag.name] = value
 
@@ -112,7 +117,7 @@ def resolve(
     profile = given("profile")
     if profile is None:
         profile = "mac" if given("local_mac_optimal_settings") else "embedded"
-    values: dict[str, Any] = {f.name: f.default for f in FLAGS}
+    values: dict[str, Any] = {f.name: f.default for f in SETTINGS}
     values.update(presets[profile])
     values["profile"] = profile
     values.update(explicit)
@@ -120,8 +125,9 @@ def resolve(
         for name in STAGE_DEVICES:
             if given(name) is None:
                 values[name] = values["device"]
-    if given("model_name") is None and values["llm_backend"] in API_BACKENDS:
-        values["model_name"] = API_DEFAULT_MODEL
+    backend_model = LLM_BACKENDS[values["llm_backend"]].default_model
+    if given("model_name") is None and backend_model is not None:
+        values["model_name"] = backend_model
     values["llm_gen"] = _gen_params("llm_gen_", values, gen)
     values["stt_gen"] = _gen_params("stt_gen_", values, gen)
     values["explicit"] = sorted(explicit) + sorted(gen)
@@ -136,35 +142,11 @@ def _gen_params(prefix: str, values: Mapping[str, Any], gen: Mapping[str, Any]) 
 
 def validate(values: Mapping[str, Any]) -> None:
     """Impossible values and combinations, caught before anything loads, each named in the
-    user's terms (the flags), one line per refusal."""
+    user's terms (the flags), one line per refusal: every setting's own validation (declared
+    with it), then the rules that span settings."""
+    check_each(values)
     if values["input_wav"] is None and values["output_wav"] is not None:
         raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
-    latency = values["audio_latency"]
-    if latency not in ("low", "high"):
-        try:
-            if not float(latency) > 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigError("--audio_latency takes low, high or a number of seconds") from None
-    _at_least(values, "chat_size", 1)
-    _at_least(values, "stream_batch_sentences", 1)
-    _at_least(values, "llm_threads", 1)
-    _at_least(values, "llm_gen_max_new_tokens", 1)
-    for name in ("init_chat_role", "user_role"):
-        if not str(values[name]).strip():
-            raise ConfigError(f"--{name} must not be empty")
-    thresh = values["thresh"]
-    if not HYSTERESIS < thresh <= 1:
-        raise ConfigError(
-            f"--thresh ({thresh:g}) must be above {HYSTERESIS} and at most 1: speech goes on "
-            f"while the probability stays above thresh - {HYSTERESIS}"
-        )
-    _positive(values, "min_silence_ms", "milliseconds")
-    _positive(values, "watchdog_s", "seconds")
-    _positive(values, "llm_timeout_s", "seconds")
-    for name in ("min_speech_ms", "speech_pad_ms", "live_transcription_update_interval"):
-        if not values[name] >= 0:
-            raise ConfigError(f"--{name} ({values[name]:g}) cannot be negative")
     if not values["max_speech_ms"] > values["min_speech_ms"]:
         raise ConfigError(
             f"--max_speech_ms ({values['max_speech_ms']:g}) must be longer than "
@@ -172,16 +154,27 @@ def validate(values: Mapping[str, Any]) -> None:
         )
     if values["llm_backend"] in TIMED_BACKENDS:
         _timeout_within_watchdog(values["llm_timeout_s"], values["watchdog_s"])
+    refuse_unhonoured_options(values)
 
 
-def _at_least(values: Mapping[str, Any], name: str, least: int) -> None:
-    if not values[name] >= least:
-        raise ConfigError(f"--{name} must be at least {least} (got {values[name]})")
-
-
-def _positive(values: Mapping[str, Any], name: str, unit: str) -> None:
-    if not values[name] > 0:
-        raise ConfigError(f"--{name} must be more than 0 {unit} (got {values[name]:g})")
+def refuse_unhonoured_options(config: Mapping[str, Any]) -> None:
+    """Every generation option the user set must be one the chosen backend honours: upstream
+    dropped the others in silence."""
+    for setting, (backends, prefix) in CHOSEN_BY.items():
+        if prefix is None:
+            continue
+        name = config[setting]
+        honoured = backends[name].gen_options
+        if honoured is None:
+            continue
+        refused = sorted(set(explicit_gen(config, prefix)) - honoured)
+        if refused:
+            takes = ", ".join(f"--{prefix}{option}" for option in sorted(honoured))
+            raise ConfigError(
+                f"--{setting} {name} cannot honour "
+                f"{', '.join(f'--{prefix}{option}' for option in refused)}: "
+                + (f"it takes {takes}" if takes else f"it takes no --{prefix}* option")
+            )
 
 
 def _timeout_within_watchdog(timeout_s: float, watchdog_s: float) -> None:
