@@ -18,10 +18,11 @@ from composition.config import known_secrets
 from composition.logging_setup import configure_logging
 from composition.settings import BUNDLES, bundle_fields
 
-# The stages in the order they open (the language model first among the models: a missing key
-# or server fails before seconds go into the others), each with what the progress line calls it.
-# They close in the reverse order.
-STAGES = (("audio", "audio"), ("llm", "language model"), ("vad", "voice activity"),
+# The stages in the order they open, each with what its progress line calls it: the audio
+# devices or files first, checked without a progress line (a wrong one fails at once), then the
+# models, the language model first (a missing key or server fails before seconds go into the
+# others). They close in the reverse order.
+STAGES = (("audio", None), ("llm", "language model"), ("vad", "voice activity"),
           ("stt", "speech-to-text"), ("tts", "text-to-speech"))  # fmt: skip
 
 

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -232,65 +232,68 @@ def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
 
     core = Core(config=config)
     core.init_resources()
-    adapters = Adapters(config=config)
-    opened: list[Any] = []
     try:
-        _open_stages(config, adapters, opened, stopper)
-        conversation = build_agent(config, adapters).conversation()
-        conversation.start()
-        # An idle agent spinning a core is logged with its busiest threads, so it can be caught.
-        cpu_watch = CpuWatch(lambda: conversation.idle)
-        cpu_watch.start()
-        try:
-            while not conversation.wait(0.5):
-                pass
-        except Interrupted:
-            stopper.raising = False
-            stopper.announce()
+        with open_stages(config, Adapters(config=config), stopper) as adapters:
+            conversation = build_agent(config, adapters).conversation()
+            conversation.start()
+            # An idle agent spinning a core is logged with its busiest threads, to be caught.
+            cpu_watch = CpuWatch(lambda: conversation.idle)
+            cpu_watch.start()
+            try:
+                while not conversation.wait(0.5):
+                    pass
+            except Interrupted:
+                stopper.raising = False
+                stopper.announce()
+                cpu_watch.stop()
+                conversation.stop()
+                raise
+            stopper.raising = False  # the run ended by itself: a signal now only hurries it
             cpu_watch.stop()
             conversation.stop()
-            raise
-        stopper.raising = False  # the run ended by itself: a signal now only hurries it
-        cpu_watch.stop()
-        conversation.stop()
-        return 1 if conversation.crashed else 0
+            return 1 if conversation.crashed else 0
     finally:
         stopper.raising = False
-        for resource in reversed(opened):  # the audio device last, a server after its model
-            resource.shutdown()
         core.shutdown_resources()
 
 
-def _open_stages(
-    config: dict[str, Any], adapters: Any, opened: list[Any], stopper: StopOnSignal
-) -> None:
-    """Open every stage's Resource, in order, before the microphone opens: the audio devices
+@contextlib.contextmanager
+def open_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) -> Iterator[Any]:
+    """Opens every stage's Resource, in order, before the microphone opens: the audio devices
     or files are checked first (a wrong one fails before seconds go into models), then each
-    model loads and warms up with a progress line. `opened` gets each Resource as it opens."""
+    model loads and warms up with a progress line. On the way out, whatever opened is closed in
+    the reverse order: the models, a server after the model that used it, the audio last."""
     from adapters.errors import SetupError
     from composition.containers import STAGES, opened_resource
     from ports.language_model import LanguageModelError
 
-    for name, label in STAGES:
-        resource = opened_resource(adapters, name)
-        if name == "audio":
-            resource()
+    opened: list[Any] = []
+    try:
+        for name, label in STAGES:
+            resource = opened_resource(adapters, name)
+            if label is None:
+                resource()
+                opened.append(resource)
+                continue
+            started = time.monotonic()
+            print(f"Loading {label}…", end="", file=sys.stderr, flush=True)
+            stopper.line_open = True
+            try:
+                resource()
+            except BaseException as error:
+                if stopper.signum is not None:
+                    raise  # stopped by a signal: "Stopping." ends the line
+                _end_line(stopper, " failed")
+                if isinstance(error, LanguageModelError):
+                    raise SetupError(provider_failure(config, error)) from None
+                raise
             opened.append(resource)
-            continue
-        started = time.monotonic()
-        print(f"Loading {label}…", end="", file=sys.stderr, flush=True)
-        stopper.line_open = True
-        try:
-            resource()
-        except BaseException as error:
-            if stopper.signum is not None:
-                raise  # stopped by a signal: "Stopping." ends the line
-            _end_line(stopper, " failed")
-            if isinstance(error, LanguageModelError):
-                raise SetupError(provider_failure(config, error)) from None
-            raise
-        opened.append(resource)
-        _end_line(stopper, f" ready in {time.monotonic() - started:.1f} s")
+            _end_line(stopper, f" ready in {time.monotonic() - started:.1f} s")
+        yield adapters
+    finally:
+        stopper.raising = False
+        for resource in reversed(opened):
+            resource.shutdown()
 
 
 def _end_line(stopper: StopOnSignal, text: str) -> None:
