@@ -45,7 +45,7 @@ class Core(containers.DeclarativeContainer):
     )
 
 
-def _select(
+def adapter_selector(
     key: Any, backends: Mapping[str, stages.Backend], config: Any, warm: bool
 ) -> providers.Selector[Any]:
     """A provider that opens, on first use, the one adapter `key` names: a `Resource`, so it is
@@ -67,13 +67,13 @@ class Adapters(containers.DeclarativeContainer):
     clock = providers.Singleton(stages.clock)
     console = providers.Singleton(stages.console)
     metrics = providers.Singleton(stages.metrics, config.metrics_jsonl, secrets)
-    audio = _select(
+    audio = adapter_selector(
         providers.Callable(stages.audio_source, config), stages.AUDIO_BACKENDS, config, False
     )
-    vad = _select(providers.Object("silero"), stages.VAD_BACKENDS, config, True)
-    stt = _select(config.stt, stages.STT_BACKENDS, config, True)
-    llm = _select(config.llm_backend, stages.LLM_BACKENDS, config, True)
-    tts = _select(config.tts, stages.TTS_BACKENDS, config, True)
+    vad = adapter_selector(providers.Object("silero"), stages.VAD_BACKENDS, config, True)
+    stt = adapter_selector(config.stt, stages.STT_BACKENDS, config, True)
+    llm = adapter_selector(config.llm_backend, stages.LLM_BACKENDS, config, True)
+    tts = adapter_selector(config.tts, stages.TTS_BACKENDS, config, True)
 
 
 def opened_resource(adapters: containers.Container, name: str) -> providers.Resource[Any]:
