@@ -24,7 +24,7 @@ from composition.settings import (
     parse_float,
     profile_presets,
 )
-from composition.stages import CHOSEN_BY, LLM_BACKENDS, explicit_gen
+from composition.stages import GEN_OPTIONS_OF, LLM_BACKENDS, explicit_gen
 
 API_BACKENDS = ("responses-api", "chat-completions")
 # Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
@@ -41,15 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for flag in SETTINGS:
-        group = groups.setdefault(flag.group, parser.add_argument_group(flag.group))
-        shown = "inf" if flag.default == float("inf") else flag.default
-        kwargs: dict[str, Any] = {"help": f"{flag.help} (default: {shown})"}
-        if flag.is_bool:
+    for setting in SETTINGS:
+        group = groups.setdefault(setting.group, parser.add_argument_group(setting.group))
+        shown = "inf" if setting.default == float("inf") else setting.default
+        kwargs: dict[str, Any] = {"help": f"{setting.help} (default: {shown})"}
+        if setting.is_bool:
             kwargs.update(nargs="?", const=True, type=parse_bool, metavar="BOOL")
         else:
-            kwargs.update(type=flag.parse, choices=flag.choices)
-        group.add_argument(f"--{flag.name}", **kwargs)
+            kwargs.update(type=setting.parse, choices=setting.choices)
+        group.add_argument(f"--{setting.name}", **kwargs)
     return parser
 
 
@@ -81,16 +81,16 @@ def _guess_type(raw: str) -> Any:
     return raw
 
 
-def _from_env(flag: Setting, environ: Mapping[str, str]) -> Any:
-    raw = environ.get(flag.env_var)
+def _from_env(setting: Setting, environ: Mapping[str, str]) -> Any:
+    raw = environ.get(setting.env_var)
     if raw is None:
         return None
     try:
-        value = flag.parse(raw)
+        value = setting.parse(raw)
     except ValueError as error:
-        raise ConfigError(f"{flag.env_var}={raw!r}: {error}") from None
-    if flag.choices and value not in flag.choices:
-        raise ConfigError(f"{flag.env_var}={raw!r}: choose from {', '.join(flag.choices)}")
+        raise ConfigError(f"{setting.env_var}={raw!r}: {error}") from None
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"{setting.env_var}={raw!r}: choose from {', '.join(setting.choices)}")
     return value
 
 
@@ -107,9 +107,9 @@ def resolve(
     namespace, extra = build_parser().parse_known_args(list(argv))
     explicit: dict[str, Any] = vars(namespace)
     gen = _parse_gen_overrides(extra)
-    for flag in SETTINGS:
-        if flag.name not in explicit and (value := _from_env(flag, environ)) is not None:
-            explicit[flag.name] = value
+    for setting in SETTINGS:
+        if setting.name not in explicit and (value := _from_env(setting, environ)) is not None:
+            explicit[setting.name] = value
 
     def given(name: str) -> Any:
         return explicit.get(name, gen.get(name))
@@ -117,7 +117,7 @@ def resolve(
     profile = given("profile")
     if profile is None:
         profile = "mac" if given("local_mac_optimal_settings") else "embedded"
-    values: dict[str, Any] = {f.name: f.default for f in SETTINGS}
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     values.update(presets[profile])
     values["profile"] = profile
     values.update(explicit)
@@ -160,9 +160,7 @@ def validate(values: Mapping[str, Any]) -> None:
 def refuse_unhonoured_options(config: Mapping[str, Any]) -> None:
     """Every generation option the user set must be one the chosen backend honours: upstream
     dropped the others in silence."""
-    for setting, (backends, prefix) in CHOSEN_BY.items():
-        if prefix is None:
-            continue
+    for setting, (backends, prefix) in GEN_OPTIONS_OF.items():
         name = config[setting]
         honoured = backends[name].gen_options
         if honoured is None:

@@ -320,9 +320,8 @@ TTS_BACKENDS: Mapping[str, Backend] = {
     "piper": Backend(piper),
     "qwen3": Backend(qwen3),
 }
-# The stages whose adapter a setting chooses, and the prefix of their generation options.
-CHOSEN_BY = {"stt": (STT_BACKENDS, "stt_gen_"), "llm_backend": (LLM_BACKENDS, "llm_gen_"),
-             "tts": (TTS_BACKENDS, None)}  # fmt: skip
+# The settings that choose a backend taking generation options, with those options' prefix.
+GEN_OPTIONS_OF = {"stt": (STT_BACKENDS, "stt_gen_"), "llm_backend": (LLM_BACKENDS, "llm_gen_")}
 
 
 def _codes(csv: str) -> list[str]:
