@@ -3,12 +3,20 @@ names the backend and the options it takes, never dropped in silence."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 
 from composition.config import resolve, validate
 from composition.local import main
 from composition.settings import ConfigError
 from composition.stages import LLM_BACKENDS, STT_BACKENDS
+from domain.messages import ChatMessage
+from ports.language_model import LanguageModelError
+from tests.adapters.llama_fixtures import official_requests
+
+__all__ = ["official_requests"]  # a fixture, used by name
 
 LLAMA_TAKES = (
     "it takes --llm_gen_do_sample, --llm_gen_max_new_tokens, --llm_gen_repeat_penalty, "
@@ -78,3 +86,20 @@ def test_the_declared_defaults_are_never_refused(backend: str) -> None:
 @pytest.mark.parametrize("engine", STT_BACKENDS)
 def test_every_stt_engine_runs_with_no_option(engine: str) -> None:
     validate(resolve(["--stt", engine], environ={}))
+
+
+@pytest.mark.parametrize("backend", ["responses-api", "chat-completions"])
+def test_the_apis_get_the_sampling_the_user_set_and_else_their_own_defaults(
+    backend: str, official_requests: list[dict[str, Any]]
+) -> None:
+    for argv in (["--llm_gen_temperature", "0.3", "--llm_gen_top_p", "0.9"], []):
+        config = resolve(["--llm_backend", backend, "--responses_api_api_key", "sk-test", *argv],
+                         environ={})  # fmt: skip
+        validate(config)
+        opened = contextmanager(LLM_BACKENDS[backend].build)(config)
+        # The recording transport answers 400 once it has the request.
+        with opened as model, pytest.raises(LanguageModelError):
+            model.complete([ChatMessage("user", "Hi")])
+    chosen, defaults = (request["body"] for request in official_requests)
+    assert (chosen["temperature"], chosen["top_p"]) == (0.3, 0.9)
+    assert "temperature" not in defaults and "top_p" not in defaults
