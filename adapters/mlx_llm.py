@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.errors import SetupError
+from adapters.model_catalogue import DEFAULT_GEN_KWARGS
 from domain.messages import ChatMessage
 from ports.language_model import Cancellation
 
@@ -22,12 +23,6 @@ from ports.language_model import Cancellation
 # is held per token, not per reply, so a reply streaming here still lets TTS speak its start.
 MLX_LOCK = threading.Lock()
 
-DEFAULT_GEN_KWARGS: Mapping[str, Any] = {
-    "max_new_tokens": 1024,
-    "min_new_tokens": 0,
-    "temperature": 0.0,
-    "do_sample": False,
-}
 _SAMPLER_OPTIONS = {"temperature", "do_sample", "top_p", "top_k", "min_p"}
 # The `--llm_gen_*` options this backend honours (the composition refuses any other).
 SUPPORTED_GEN_OPTIONS = frozenset(

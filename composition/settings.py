@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from adapters.model_catalogue import SPOKEN_MAX_NEW_TOKENS
+from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
 from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
 from application.settings import ConversationSettings
 from composition.stages import LLM_BACKENDS, STT_BACKENDS, TTS_BACKENDS
@@ -280,13 +280,14 @@ SETTINGS: tuple[Setting, ...] = (
     S("llm", "llm_device", None, "device for transformers / mlx-lm (default: --device, else cpu)"),
     S("llm", "llm_torch_dtype", None,
       "transformers dtype (default: float16 on a GPU, bfloat16 on the CPU)"),
-    S("llm", "llm_gen_max_new_tokens", SPOKEN_MAX_NEW_TOKENS,
+    S("llm", "llm_gen_max_new_tokens", DEFAULT_GEN_KWARGS["max_new_tokens"],
       f"maximum tokens per reply ({SPOKEN_MAX_NEW_TOKENS}: about a minute of speech; upstream's "
       "1024 is minutes)", int, check=at_least(1)),
-    S("llm", "llm_gen_min_new_tokens", 0, "minimum tokens per reply", int, check=not_negative),
-    S("llm", "llm_gen_temperature", 0.0, "sampling temperature; 0 = greedy", float,
-      check=not_negative),
-    S("llm", "llm_gen_do_sample", False,
+    S("llm", "llm_gen_min_new_tokens", DEFAULT_GEN_KWARGS["min_new_tokens"],
+      "minimum tokens per reply", int, check=not_negative),
+    S("llm", "llm_gen_temperature", DEFAULT_GEN_KWARGS["temperature"],
+      "sampling temperature; 0 = greedy", float, check=not_negative),
+    S("llm", "llm_gen_do_sample", DEFAULT_GEN_KWARGS["do_sample"],
       "sample instead of greedy decoding (catalogue models: with their authors' settings)",
       parse_bool),
     S("llm", "llm_is_vlm", False, "load a vision-language model (transformers)", parse_bool),
