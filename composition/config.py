@@ -94,16 +94,11 @@ def _from_env(setting: Setting, environ: Mapping[str, str]) -> Any:
     return value
 
 
-def resolve(
-    argv: Sequence[str],
-    environ: Mapping[str, str] | None = None,
-    presets: Mapping[str, Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
+def resolve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The configuration for `argv`: every setting's value, plus `llm_gen` / `stt_gen` dicts of
-    generation parameters and `explicit`, the names the user set. `presets` maps each profile
-    to the defaults it supplies (the declaration's, unless a test says otherwise)."""
+    generation parameters and `explicit`, the names the user set."""
     environ = os.environ if environ is None else environ
-    presets = profile_presets() if presets is None else presets
+    presets = profile_presets()
     namespace, extra = build_parser().parse_known_args(list(argv))
     explicit: dict[str, Any] = vars(namespace)
     gen = _parse_gen_overrides(extra)
