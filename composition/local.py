@@ -262,7 +262,7 @@ def open_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) ->
     """Opens every stage's Resource, in order, before the microphone opens: the audio devices
     or files are checked first (a wrong one fails before seconds go into models), then each
     model loads and warms up with a progress line. On the way out, whatever opened is closed in
-    the reverse order: the models, a server after the model that used it, the audio last."""
+    the reverse order: the models (a llama.cpp server with its model), the audio last."""
     from adapters.errors import SetupError
     from composition.containers import STAGES, opened_resource
     from ports.language_model import LanguageModelError
@@ -271,9 +271,11 @@ def open_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) ->
     try:
         for name, label in STAGES:
             resource = opened_resource(adapters, name)
+            # Listed before it opens: a signal just after it opened must still close it (closing
+            # one that never opened does nothing).
+            opened.append(resource)
             if label is None:
                 resource()
-                opened.append(resource)
                 continue
             started = time.monotonic()
             print(f"Loading {label}…", end="", file=sys.stderr, flush=True)
@@ -287,7 +289,6 @@ def open_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) ->
                 if isinstance(error, LanguageModelError):
                     raise SetupError(provider_failure(config, error)) from None
                 raise
-            opened.append(resource)
             _end_line(stopper, f" ready in {time.monotonic() - started:.1f} s")
         yield adapters
     finally:
