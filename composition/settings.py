@@ -329,10 +329,11 @@ def profile_presets() -> dict[str, dict[str, Any]]:
 
 
 def check_each(values: Mapping[str, Any]) -> None:
-    """Every setting's own validation, in declaration order."""
+    """Every setting's own validation, in declaration order (None: not set, nothing to check)."""
     for setting in SETTINGS:
-        if setting.check is not None:
-            setting.check(setting.name, values[setting.name])
+        value = values[setting.name]
+        if setting.check is not None and value is not None:
+            setting.check(setting.name, value)
 
 
 def bundle_fields(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
