@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.errors import SetupError
+from adapters.model_catalogue import DEFAULT_GEN_KWARGS
 from domain.messages import ChatMessage
 from ports.language_model import Cancellation
 
@@ -22,14 +23,11 @@ from ports.language_model import Cancellation
 # is held per token, not per reply, so a reply streaming here still lets TTS speak its start.
 MLX_LOCK = threading.Lock()
 
-DEFAULT_GEN_KWARGS: Mapping[str, Any] = {
-    "max_new_tokens": 1024,
-    "min_new_tokens": 0,
-    "temperature": 0.0,
-    "do_sample": False,
-}
 _SAMPLER_OPTIONS = {"temperature", "do_sample", "top_p", "top_k", "min_p"}
-_SUPPORTED = _SAMPLER_OPTIONS | {"max_new_tokens", "min_new_tokens", "repetition_penalty"}
+# The `--llm_gen_*` options this backend honours (the composition refuses any other).
+SUPPORTED_GEN_OPTIONS = frozenset(
+    _SAMPLER_OPTIONS | {"max_new_tokens", "min_new_tokens", "repetition_penalty"}
+)
 
 
 def _config_overrides(model_name: str) -> dict[str, Any]:
@@ -62,7 +60,7 @@ class MlxLanguageModel:
                 "mlx-lm cannot read GGUF files: pass an MLX model id or a transformers directory"
             )
         options = {**DEFAULT_GEN_KWARGS, **(gen_kwargs or {})}
-        unsupported = sorted(set(options) - _SUPPORTED)
+        unsupported = sorted(set(options) - SUPPORTED_GEN_OPTIONS)
         if unsupported:
             raise SetupError(f"mlx-lm cannot honour --llm_gen_{', --llm_gen_'.join(unsupported)}")
         try:
@@ -106,6 +104,12 @@ class MlxLanguageModel:
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         return "".join(self.stream(messages, threading.Event()))
+
+    def warm_up(self) -> None:
+        """One short generation, so the first reply does not pay for MLX's first pass."""
+        deltas = self.stream([ChatMessage("user", "Hi")], threading.Event())
+        next(deltas, None)
+        deltas.close()
 
     def _sampler(self) -> Callable[[Any], Any]:
         from mlx_lm.sample_utils import make_sampler

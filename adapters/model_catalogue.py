@@ -10,6 +10,9 @@ official GGUF release. See `adapters/model_files.py` for the assembly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
 
@@ -93,6 +96,15 @@ def _parts(package: str, version: str, hashes: list[str], member: str) -> tuple[
 # Short spoken replies: ~150 tokens is about a minute of speech, far more than a good spoken
 # answer needs, and bounds a reply that will not stop.
 SPOKEN_MAX_NEW_TOKENS = 160
+
+# What the local backends generate with unless told otherwise: greedy, short spoken replies.
+# The `--llm_gen_*` flags take their defaults from here.
+DEFAULT_GEN_KWARGS: Mapping[str, Any] = {
+    "max_new_tokens": SPOKEN_MAX_NEW_TOKENS,
+    "min_new_tokens": 0,
+    "temperature": 0.0,
+    "do_sample": False,
+}
 
 # Qwen2.5's generation_config.json: temperature 0.7, top_p 0.8, top_k 20, repetition penalty
 # 1.05 (1.1 for the 0.5B size).

@@ -52,6 +52,10 @@ class SileroVad:
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._sample_rate = np.array(SAMPLE_RATE, dtype=np.int64)
 
+    def warm_up(self) -> None:
+        self.speech_probability(bytes(BLOCK_BYTES))
+        self.reset()
+
     def speech_probability(self, block: bytes) -> float:
         if len(block) != BLOCK_BYTES:
             raise ValueError(f"a VAD block is {BLOCK_BYTES} bytes, got {len(block)}")

@@ -20,17 +20,12 @@ from typing import Any
 import structlog
 
 from adapters.errors import SetupError
+from adapters.model_catalogue import DEFAULT_GEN_KWARGS
 from domain.messages import ChatMessage
 from ports.language_model import Cancellation, LanguageModelError
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_GEN_KWARGS: Mapping[str, Any] = {
-    "max_new_tokens": 1024,
-    "min_new_tokens": 0,
-    "temperature": 0.0,
-    "do_sample": False,
-}
 # Sampling options that mean nothing to greedy decoding; transformers warns about each one.
 _SAMPLING_ONLY = ("temperature", "top_p", "top_k", "min_p", "typical_p")
 _DTYPES = ("auto", "float32", "float16", "bfloat16")

@@ -1,6 +1,6 @@
 """Are the answers right? Each catalogue model answers short spoken-style questions
 (benchmarks/answer_questions.py) through the agent's own path: the llama.cpp server built by
-`composition.stages.language_model` from the resolved flags (the catalogue's generation settings,
+`composition.stages.LLM_BACKENDS` from the resolved flags (the catalogue's generation settings,
 the agent's thread plan), the chat window with the agent's system prompt, streaming, and the
 RunawayGuard the reply stage applies.
 
@@ -37,8 +37,7 @@ from adapters.model_catalogue import CATALOGUE
 from adapters.model_files import catalogue_file
 from benchmarks.answer_questions import QUESTIONS, Question
 from composition.config import resolve
-from composition.containers import profile_presets
-from composition.stages import generation_settings, language_model
+from composition.stages import LLM_BACKENDS, generation_settings, warmed
 from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig, ChatWindow
 from domain.runaway import RunawayGuard
 from ports.language_model import LanguageModel
@@ -89,12 +88,12 @@ def ask(model: LanguageModel, window: ChatWindow, text: str) -> dict[str, Any]:
 def run_model(
     name: str, argv: Sequence[str], system_prompt: str, questions: Sequence[Question] = QUESTIONS
 ) -> dict[str, Any]:
-    config = resolve(["--model_name", name, "--log_level", "warning", *argv], profile_presets())
+    config = resolve(["--model_name", name, "--log_level", "warning", *argv])
     settings = generation_settings(config, CATALOGUE.get(name))
-    resource = language_model(config)  # a generator: closing it stops the llama.cpp server
-    model = next(resource)
+    # Opened and warmed up as the agent does; a generator: closing it stops the llama.cpp server.
+    resource = warmed(LLM_BACKENDS[config["llm_backend"]].build, config)
+    model: LanguageModel = next(resource)  # type: ignore[assignment]
     try:
-        getattr(model, "warm_up", lambda: None)()  # as the agent does before listening
         answers = []
         for question in questions:
             window = ChatWindow(ChatConfig(init_chat_prompt=system_prompt))
@@ -106,9 +105,7 @@ def run_model(
             mark = "ok " if answers[-1]["right"] else "BAD"
             print(f"  {mark} {question.text[:60]:<60} {judged['reply'][:90]!r}", flush=True)
     finally:
-        close = getattr(resource, "close", None)
-        if close is not None:
-            close()
+        resource.close()
     right = sum(a["right"] for a in answers)
     return {
         "model": name,

@@ -102,6 +102,9 @@ class Replayed:
     def reset(self) -> None:  # never called: the benchmark always listens
         raise AssertionError("unexpected VAD reset")
 
+    def warm_up(self) -> None:  # the probabilities were computed beforehand
+        pass
+
 
 class CachedModel:
     """smart-turn, each distinct audio judged once across policies; times each real call."""
@@ -153,6 +156,9 @@ class _Counting:
     def complete_probability(self, audio: bytes) -> float:
         self.calls += 1
         return self._model.complete_probability(audio)
+
+    def warm_up(self) -> None:  # the cached model warmed up when it loaded
+        pass
 
 
 def policies() -> dict[str, VadConfig]:

@@ -11,24 +11,34 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from composition.flags import FLAGS, GEN_PREFIXES, Flag, parse_bool, parse_float
-from domain.turn_segmentation import HYSTERESIS
+from composition.settings import (
+    GEN_PREFIXES,
+    SETTINGS,
+    STAGE_DEVICES,
+    ConfigError,
+    Setting,
+    check_each,
+    parse_bool,
+    parse_float,
+    profile_presets,
+)
+from composition.stages import GEN_OPTIONS_OF, LLM_BACKENDS, explicit_gen
 
 API_BACKENDS = ("responses-api", "chat-completions")
 # Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
 TIMED_BACKENDS = (*API_BACKENDS, "llama-cpp")
-API_DEFAULT_MODEL = "gpt-5.4-mini"
-STAGE_DEVICES = ("stt_device", "llm_device", "tts_device")
 
 
-class ConfigError(ValueError):
-    """A flag or environment value that cannot be used; the message says which and why."""
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line: argparse's usage would print every one of the flags first."""
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m composition.local",
         description="A local voice agent: microphone -> VAD -> STT -> LLM -> TTS -> speakers. "
         "Runs offline by default. Every flag can also be set as VOICE_AGENT_<FLAG> in the "
@@ -37,15 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for flag in FLAGS:
-        group = groups.setdefault(flag.group, parser.add_argument_group(flag.group))
-        shown = "inf" if flag.default == float("inf") else flag.default
-        kwargs: dict[str, Any] = {"help": f"{flag.help} (default: {shown})"}
-        if flag.is_bool:
+    for setting in SETTINGS:
+        group = groups.setdefault(setting.group, parser.add_argument_group(setting.group))
+        shown = "inf" if setting.default == float("inf") else setting.default
+        kwargs: dict[str, Any] = {"help": f"{setting.help} (default: {shown})"}
+        if setting.is_bool:
             kwargs.update(nargs="?", const=True, type=parse_bool, metavar="BOOL")
         else:
-            kwargs.update(type=flag.parse, choices=flag.choices)
-        group.add_argument(f"--{flag.name}", **kwargs)
+            kwargs.update(type=setting.parse, choices=setting.choices)
+        group.add_argument(f"--{setting.name}", **kwargs)
     return parser
 
 
@@ -77,34 +87,30 @@ def _guess_type(raw: str) -> Any:
     return raw
 
 
-def _from_env(flag: Flag, environ: Mapping[str, str]) -> Any:
-    raw = environ.get(flag.env_var)
+def _from_env(setting: Setting, environ: Mapping[str, str]) -> Any:
+    raw = environ.get(setting.env_var)
     if raw is None:
         return None
     try:
-        value = flag.parse(raw)
+        value = setting.parse(raw)
     except ValueError as error:
-        raise ConfigError(f"{flag.env_var}={raw!r}: {error}") from None
-    if flag.choices and value not in flag.choices:
-        raise ConfigError(f"{flag.env_var}={raw!r}: choose from {', '.join(flag.choices)}")
+        raise ConfigError(f"{setting.env_var}={raw!r}: {error}") from None
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"{setting.env_var}={raw!r}: choose from {', '.join(setting.choices)}")
     return value
 
 
-def resolve(
-    argv: Sequence[str],
-    presets: Mapping[str, Mapping[str, Any]],
-    environ: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The configuration for `argv`: every flag's value, plus `llm_gen` / `stt_gen` dicts of
-    generation parameters and `explicit`, the names the user set. `presets` maps each profile
-    to the defaults it supplies."""
+def resolve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The configuration for `argv`: every setting's value, plus `llm_gen` / `stt_gen` dicts of
+    generation parameters and `explicit`, the names the user set."""
     environ = os.environ if environ is None else environ
+    presets = profile_presets()
     namespace, extra = build_parser().parse_known_args(list(argv))
     explicit: dict[str, Any] = vars(namespace)
     gen = _parse_gen_overrides(extra)
-    for flag in FLAGS:
-        if flag.name not in explicit and (value := _from_env(flag, environ)) is not None:
-            explicit[flag.name] = value
+    for setting in SETTINGS:
+        if setting.name not in explicit and (value := _from_env(setting, environ)) is not None:
+            explicit[setting.name] = value
 
     def given(name: str) -> Any:
         return explicit.get(name, gen.get(name))
@@ -112,7 +118,7 @@ def resolve(
     profile = given("profile")
     if profile is None:
         profile = "mac" if given("local_mac_optimal_settings") else "embedded"
-    values: dict[str, Any] = {f.name: f.default for f in FLAGS}
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     values.update(presets[profile])
     values["profile"] = profile
     values.update(explicit)
@@ -120,8 +126,9 @@ def resolve(
         for name in STAGE_DEVICES:
             if given(name) is None:
                 values[name] = values["device"]
-    if given("model_name") is None and values["llm_backend"] in API_BACKENDS:
-        values["model_name"] = API_DEFAULT_MODEL
+    backend_model = LLM_BACKENDS[values["llm_backend"]].default_model
+    if given("model_name") is None and backend_model is not None:
+        values["model_name"] = backend_model
     values["llm_gen"] = _gen_params("llm_gen_", values, gen)
     values["stt_gen"] = _gen_params("stt_gen_", values, gen)
     values["explicit"] = sorted(explicit) + sorted(gen)
@@ -136,59 +143,43 @@ def _gen_params(prefix: str, values: Mapping[str, Any], gen: Mapping[str, Any]) 
 
 def validate(values: Mapping[str, Any]) -> None:
     """Impossible values and combinations, caught before anything loads, each named in the
-    user's terms (the flags), one line per refusal."""
+    user's terms (the flags), one line per refusal: every setting's own validation (declared
+    with it), then the rules that span settings."""
+    check_each(values)
     if values["input_wav"] is None and values["output_wav"] is not None:
         raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
-    latency = values["audio_latency"]
-    if latency not in ("low", "high"):
-        try:
-            if not float(latency) > 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigError("--audio_latency takes low, high or a number of seconds") from None
-    _at_least(values, "chat_size", 1)
-    _at_least(values, "stream_batch_sentences", 1)
-    _at_least(values, "llm_threads", 1)
-    _at_least(values, "llm_gen_max_new_tokens", 1)
-    for name in ("init_chat_role", "user_role"):
-        if not str(values[name]).strip():
-            raise ConfigError(f"--{name} must not be empty")
-    thresh = values["thresh"]
-    if not HYSTERESIS < thresh <= 1:
+    if not values["max_speech_ms"] > values["min_speech_ms"]:
         raise ConfigError(
-            f"--thresh ({thresh:g}) must be above {HYSTERESIS} and at most 1: speech goes on "
-            f"while the probability stays above thresh - {HYSTERESIS}"
+            f"--max_speech_ms ({values['max_speech_ms']:g}) must be longer than "
+            f"--min_speech_ms ({values['min_speech_ms']:g})"
         )
-    _positive(values, "min_silence_ms", "milliseconds")
-    _positive(values, "smart_turn_pause_ms", "milliseconds")
     if not values["smart_turn_max_silence_ms"] > values["smart_turn_pause_ms"]:
         raise ConfigError(
             f"--smart_turn_max_silence_ms ({values['smart_turn_max_silence_ms']:g}) must be "
             f"longer than --smart_turn_pause_ms ({values['smart_turn_pause_ms']:g}), or the "
             "end-of-turn model is never asked"
         )
-    _positive(values, "watchdog_s", "seconds")
-    _positive(values, "llm_timeout_s", "seconds")
-    for name in ("min_speech_ms", "speech_pad_ms", "live_transcription_update_interval"):
-        if not values[name] >= 0:
-            raise ConfigError(f"--{name} ({values[name]:g}) cannot be negative")
-    if not values["max_speech_ms"] > values["min_speech_ms"]:
-        raise ConfigError(
-            f"--max_speech_ms ({values['max_speech_ms']:g}) must be longer than "
-            f"--min_speech_ms ({values['min_speech_ms']:g})"
-        )
     if values["llm_backend"] in TIMED_BACKENDS:
         _timeout_within_watchdog(values["llm_timeout_s"], values["watchdog_s"])
+    refuse_unhonoured_options(values)
 
 
-def _at_least(values: Mapping[str, Any], name: str, least: int) -> None:
-    if not values[name] >= least:
-        raise ConfigError(f"--{name} must be at least {least} (got {values[name]})")
-
-
-def _positive(values: Mapping[str, Any], name: str, unit: str) -> None:
-    if not values[name] > 0:
-        raise ConfigError(f"--{name} must be more than 0 {unit} (got {values[name]:g})")
+def refuse_unhonoured_options(config: Mapping[str, Any]) -> None:
+    """Every generation option the user set must be one the chosen backend honours: upstream
+    dropped the others in silence."""
+    for setting, (backends, prefix) in GEN_OPTIONS_OF.items():
+        name = config[setting]
+        honoured = backends[name].gen_options
+        if honoured is None:
+            continue
+        refused = sorted(set(explicit_gen(config, prefix)) - honoured)
+        if refused:
+            takes = ", ".join(f"--{prefix}{option}" for option in sorted(honoured))
+            raise ConfigError(
+                f"--{setting} {name} cannot honour "
+                f"{', '.join(f'--{prefix}{option}' for option in refused)}: "
+                + (f"it takes {takes}" if takes else f"it takes no --{prefix}* option")
+            )
 
 
 def _timeout_within_watchdog(timeout_s: float, watchdog_s: float) -> None:

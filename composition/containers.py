@@ -1,6 +1,7 @@
-"""dependency-injector containers: core (logging), adapters (one per deployment profile, all with
-the same provider names), and the application, which receives the adapters as a
-`DependenciesContainer` so tests can hand it fakes.
+"""dependency-injector containers: core (logging), adapters (one container; each stage's
+provider selects the adapter its flag names, from the tables in `composition.stages`), and the
+application, which receives the adapters as a `DependenciesContainer` so tests can hand it
+fakes.
 """
 
 from __future__ import annotations
@@ -15,55 +16,24 @@ from application.settings import ConversationSettings
 from composition import stages
 from composition.config import known_secrets
 from composition.logging_setup import configure_logging
-from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig
-from domain.end_of_turn import ModelTurnConfig
-from domain.sentence_batching import BatchingConfig
-from domain.turn_segmentation import VadConfig
+from composition.settings import BUNDLES, bundle_fields
+
+# The stages in the order they open, each with what its progress line calls it: the audio
+# devices or files first, checked without a progress line (a wrong one fails at once), then the
+# models, the language model first (a missing key or server fails before seconds go into the
+# others). They close in the reverse order.
+STAGES = (("audio", None), ("llm", "language model"), ("vad", "voice activity"),
+          ("end_of_turn", "end-of-turn model"), ("stt", "speech-to-text"),
+          ("tts", "text-to-speech"))  # fmt: skip
 
 
 def conversation_settings(config: Mapping[str, Any]) -> ConversationSettings:
-    """The conversation's validated bundles. Built by the CLI before any model loads, so an
-    impossible combination is refused at once (`composition.local`)."""
-    return ConversationSettings(
-        vad=VadConfig(
-            thresh=config["thresh"],
-            min_speech_ms=config["min_speech_ms"],
-            min_silence_ms=config["min_silence_ms"],
-            speech_pad_ms=config["speech_pad_ms"],
-            max_speech_ms=config["max_speech_ms"],
-            partial_interval_ms=(
-                config["live_transcription_update_interval"] * 1000
-                if config["enable_live_transcription"]
-                else 0
-            ),
-            model_turn=model_turn(config),
-        ),
-        chat=ChatConfig(
-            chat_size=config["chat_size"],
-            init_chat_role=config["init_chat_role"],
-            init_chat_prompt=config["init_chat_prompt"] or DEFAULT_SYSTEM_PROMPT,
-            user_role=config["user_role"],
-            compact_history=config["compact_history"],
-        ),
-        batching=BatchingConfig(
-            sentences_per_batch=config["stream_batch_sentences"],
-            early_first_fragment=config["early_first_fragment"],
-        ),
-        live_transcription=config["enable_live_transcription"],
-        enable_lang_prompt=config["enable_lang_prompt"],
-        prefetch_replies=config["prefetch_replies"],
-        watchdog_s=config["watchdog_s"],
-    )
-
-
-def model_turn(config: Mapping[str, Any]) -> ModelTurnConfig | None:
-    """With `--turn_detection smart-turn`, when its model is asked; None: silence decides."""
-    if config["turn_detection"] != "smart-turn":
-        return None
-    return ModelTurnConfig(
-        first_ask_ms=config["smart_turn_pause_ms"],
-        max_silence_ms=config["smart_turn_max_silence_ms"],
-    )
+    """The conversation's validated bundles, from the settings declared to feed them. Built by
+    the CLI before any model loads, so an impossible combination is refused at once."""
+    fields = bundle_fields(config)
+    top = fields.pop("")
+    parts = {key: BUNDLES[key](**kwargs) for key, kwargs in fields.items()}
+    return ConversationSettings(**parts, **top)
 
 
 class Core(containers.DeclarativeContainer):
@@ -76,67 +46,53 @@ class Core(containers.DeclarativeContainer):
     )
 
 
+def adapter_selector(
+    key: Any,
+    backends: Mapping[str, stages.Backend],
+    config: Any,
+    warm: bool,
+    none: str | None = None,
+) -> providers.Selector[Any]:
+    """A provider that opens, on first use, the one adapter `key` names: a `Resource`, so it is
+    opened once (and warmed up, for a model) and closed on shutdown. `none` names the choice
+    that needs no adapter (the stage gets None)."""
+    options: dict[str, providers.Provider[Any]] = {
+        name: providers.Resource(stages.warmed, backend.build, config) if warm
+        else providers.Resource(backend.build, config)
+        for name, backend in backends.items()
+    }  # fmt: skip
+    if none is not None:
+        options[none] = providers.Object(None)
+    return providers.Selector(key, **options)
+
+
 class Adapters(containers.DeclarativeContainer):
-    """The stage adapters, each chosen by its flag. Heavy models are built on first use."""
+    """Every stage's adapter, chosen by its flag. Nothing loads until a provider is called."""
 
     config = providers.Configuration()
     secrets = providers.Callable(known_secrets, config)
-    # The defaults this profile supplies for flags the user did not set.
-    preset: providers.Object[dict[str, Any]] = providers.Object({})
 
     clock = providers.Singleton(stages.clock)
     console = providers.Singleton(stages.console)
     metrics = providers.Singleton(stages.metrics, config.metrics_jsonl, secrets)
-    audio = providers.Singleton(stages.audio, config)
-    vad = providers.Singleton(stages.vad, config)
-    end_of_turn = providers.Singleton(stages.end_of_turn, config)
-    stt = providers.Singleton(stages.speech_to_text, config)
-    llm = providers.Resource(stages.language_model, config)
-    tts = providers.Singleton(stages.text_to_speech, config)
-
-
-class EmbeddedAdapters(Adapters):
-    """Offline on a CPU: Silero, faster-whisper tiny.en, SmolLM2 on llama.cpp, Piper."""
-
-    preset = providers.Object(
-        {"device": "cpu", "stt": "faster-whisper", "llm_backend": "llama-cpp", "tts": "piper"}
+    audio = adapter_selector(
+        providers.Callable(stages.audio_source, config), stages.AUDIO_BACKENDS, config, False
     )
+    vad = adapter_selector(providers.Object("silero"), stages.VAD_BACKENDS, config, True)
+    end_of_turn = adapter_selector(
+        config.turn_detection, stages.END_OF_TURN_BACKENDS, config, True, none="silence"
+    )
+    stt = adapter_selector(config.stt, stages.STT_BACKENDS, config, True)
+    llm = adapter_selector(config.llm_backend, stages.LLM_BACKENDS, config, True)
+    tts = adapter_selector(config.tts, stages.TTS_BACKENDS, config, True)
 
 
-class ApiAdapters(Adapters):
-    """Local ears and voice, the language model behind an OpenAI-compatible API."""
-
-    preset = providers.Object(
-        {"device": "cpu", "stt": "faster-whisper", "llm_backend": "responses-api",
-         "tts": "piper", "model_name": "gpt-5.4-mini"}
-    )  # fmt: skip
-
-
-class MacAdapters(Adapters):
-    """Apple Silicon: Parakeet TDT, MLX-LM and Qwen3-TTS on MLX."""
-
-    preset = providers.Object(
-        {"device": "mps", "stt": "parakeet-tdt", "llm_backend": "mlx-lm", "tts": "qwen3",
-         "model_name": "mlx-community/Qwen3-4B-Instruct-2507-4bit",
-         "tts_model_name": "mlx-community/Qwen3-TTS-12Hz-0.6B-Base-6bit"}
-    )  # fmt: skip
-
-
-class CudaAdapters(Adapters):
-    """An NVIDIA GPU: faster-whisper and transformers on CUDA."""
-
-    preset = providers.Object(
-        {"device": "cuda", "stt": "faster-whisper", "llm_backend": "transformers",
-         "tts": "piper", "model_name": "Qwen/Qwen3-4B-Instruct-2507"}
-    )  # fmt: skip
-
-
-PROFILES: Mapping[str, type[Adapters]] = {
-    "embedded": EmbeddedAdapters,
-    "api": ApiAdapters,
-    "mac": MacAdapters,
-    "cuda": CudaAdapters,
-}
+def opened_resource(adapters: containers.Container, name: str) -> providers.Resource[Any] | None:
+    """The Resource behind a stage's selector: the one adapter its flag chose (None: the choice
+    needs no adapter)."""
+    selector = getattr(adapters, name)
+    resource = selector.providers[selector.selector()]
+    return resource if isinstance(resource, providers.Resource) else None
 
 
 class Application(containers.DeclarativeContainer):
@@ -151,18 +107,16 @@ class Application(containers.DeclarativeContainer):
         stt=adapters.stt,
         llm=adapters.llm,
         tts=adapters.tts,
+        end_of_turn=adapters.end_of_turn,
         console=adapters.console,
         clock=adapters.clock,
         metrics=adapters.metrics,
         settings=settings,
-        end_of_turn=adapters.end_of_turn,
     )
 
 
-def profile_presets() -> dict[str, dict[str, Any]]:
-    return {name: profile.preset() for name, profile in PROFILES.items()}
-
-
 def build_agent(config: Mapping[str, Any], adapters: containers.Container) -> Application:
-    """The application wired to a profile's adapters (or to fakes, in tests)."""
-    return Application(config=config, adapters=adapters)
+    """The application wired to the adapters (or to fakes, in tests), its dependencies checked."""
+    agent = Application(config=config, adapters=adapters)
+    agent.check_dependencies()
+    return agent

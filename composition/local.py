@@ -18,31 +18,24 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
 from composition.config import (
     API_BACKENDS,
-    ConfigError,
     build_parser,
     known_secrets,
     redacted,
     resolve,
     validate,
 )
+from composition.settings import ConfigError
 
 EXIT_SETUP_ERROR = 2
 # After SIGINT or SIGTERM the process is gone within this, whatever it was doing: a graceful
 # stop (threads joined, devices and servers closed) gets that long, then the process ends.
 STOP_DEADLINE_S = 0.8
-
-# The order stages load in (the language model first: a missing key or server fails before
-# seconds go into the other models), with what the progress line calls them. The audio devices
-# are checked before any of them.
-STAGES = (("llm", "language model"), ("vad", "voice activity"),
-          ("end_of_turn", "end-of-turn model"), ("stt", "speech-to-text"),
-          ("tts", "text-to-speech"))  # fmt: skip
 
 
 def exit_code(signum: int) -> int:
@@ -159,10 +152,9 @@ def start(argv: Sequence[str] | None, stopper: StopOnSignal) -> int:
     try:
         build_parser().parse_known_args(argv)  # --help and bad choices answer before heavy imports
         from adapters.errors import SetupError
-        from composition.containers import profile_presets
 
         try:
-            config = resolve(argv, profile_presets())
+            config = resolve(argv)
             check_config(config)
             if config["list_devices"]:
                 from adapters.sounddevice_audio import list_devices
@@ -236,62 +228,75 @@ def llm_model(config: dict[str, Any]) -> str | None:
 
 def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
     from adapters.cpu_watch import CpuWatch
-    from composition.containers import PROFILES, Core, build_agent
+    from composition.containers import Adapters, Core, build_agent
 
     core = Core(config=config)
     core.init_resources()
-    adapters = PROFILES[config["profile"]](config=config)
     try:
-        adapters.audio().check()  # a wrong device or file fails before seconds go into models
-        _load_stages(config, adapters, stopper)
-        conversation = build_agent(config, adapters).conversation()
-        conversation.start()
-        # An idle agent spinning a core is logged with its busiest threads, so it can be caught.
-        cpu_watch = CpuWatch(lambda: conversation.idle)
-        cpu_watch.start()
-        try:
-            while not conversation.wait(0.5):
-                pass
-        except Interrupted:
-            stopper.raising = False
-            stopper.announce()
+        with open_stages(config, Adapters(config=config), stopper) as adapters:
+            conversation = build_agent(config, adapters).conversation()
+            conversation.start()
+            # An idle agent spinning a core is logged with its busiest threads, to be caught.
+            cpu_watch = CpuWatch(lambda: conversation.idle)
+            cpu_watch.start()
+            try:
+                while not conversation.wait(0.5):
+                    pass
+            except Interrupted:
+                stopper.raising = False
+                stopper.announce()
+                cpu_watch.stop()
+                conversation.stop()
+                raise
+            stopper.raising = False  # the run ended by itself: a signal now only hurries it
             cpu_watch.stop()
             conversation.stop()
-            raise
-        stopper.raising = False  # the run ended by itself: a signal now only hurries it
-        cpu_watch.stop()
-        conversation.stop()
-        return 1 if conversation.crashed else 0
+            return 1 if conversation.crashed else 0
     finally:
         stopper.raising = False
-        adapters.shutdown_resources()
         core.shutdown_resources()
 
 
-def _load_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) -> None:
-    """Build and warm up every stage before the microphone opens, saying what takes time."""
+@contextlib.contextmanager
+def open_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) -> Iterator[Any]:
+    """Opens every stage's Resource, in order, before the microphone opens: the audio devices
+    or files are checked first (a wrong one fails before seconds go into models), then each
+    model loads and warms up with a progress line. On the way out, whatever opened is closed in
+    the reverse order: the models (a llama.cpp server with its model), the audio last."""
     from adapters.errors import SetupError
+    from composition.containers import STAGES, opened_resource
     from ports.language_model import LanguageModelError
 
-    for name, label in STAGES:
-        if name == "end_of_turn" and config["turn_detection"] == "silence":
-            continue  # nothing to load
-        started = time.monotonic()
-        print(f"Loading {label}…", end="", file=sys.stderr, flush=True)
-        stopper.line_open = True
-        adapter = None
-        try:
-            adapter = getattr(adapters, name)()
-            if hasattr(adapter, "warm_up"):
-                adapter.warm_up()
-        except BaseException as error:
-            if stopper.signum is not None:
-                raise  # stopped by a signal: "Stopping." ends the line
-            _end_line(stopper, " failed")
-            if isinstance(error, LanguageModelError):
-                raise SetupError(provider_failure(config, adapter, error)) from None
-            raise
-        _end_line(stopper, f" ready in {time.monotonic() - started:.1f} s")
+    opened: list[Any] = []
+    try:
+        for name, label in STAGES:
+            resource = opened_resource(adapters, name)
+            if resource is None:
+                continue
+            # Listed before it opens: a signal just after it opened must still close it (closing
+            # one that never opened does nothing).
+            opened.append(resource)
+            if label is None:
+                resource()
+                continue
+            started = time.monotonic()
+            print(f"Loading {label}…", end="", file=sys.stderr, flush=True)
+            stopper.line_open = True
+            try:
+                resource()
+            except BaseException as error:
+                if stopper.signum is not None:
+                    raise  # stopped by a signal: "Stopping." ends the line
+                _end_line(stopper, " failed")
+                if isinstance(error, LanguageModelError):
+                    raise SetupError(provider_failure(config, error)) from None
+                raise
+            _end_line(stopper, f" ready in {time.monotonic() - started:.1f} s")
+        yield adapters
+    finally:
+        stopper.raising = False
+        for resource in reversed(opened):
+            resource.shutdown()
 
 
 def _end_line(stopper: StopOnSignal, text: str) -> None:
@@ -299,11 +304,16 @@ def _end_line(stopper: StopOnSignal, text: str) -> None:
     stopper.line_open = False
 
 
-def provider_failure(config: dict[str, Any], model: Any, error: Exception) -> str:
+def provider_failure(config: dict[str, Any], error: Exception) -> str:
     """One line for a language model that failed its warm-up: where, why, and what to do."""
-    from adapters.openai_common import ProviderTimeout, ProviderUnreachable, is_loopback
+    from adapters.openai_common import (
+        OFFICIAL_BASE_URL,
+        ProviderTimeout,
+        ProviderUnreachable,
+        is_loopback,
+    )
 
-    url = getattr(model, "base_url", None) or config["responses_api_base_url"] or "the server"
+    url = config["responses_api_base_url"] or OFFICIAL_BASE_URL
     if config["llm_backend"] not in API_BACKENDS:
         return f"the {config['llm_backend']} language model failed its warm-up: {error}"
     if isinstance(error, ProviderUnreachable):

@@ -1,20 +1,28 @@
-"""How each stage's adapter is built from the resolved configuration. Importing adapter modules
-is cheap (they load their libraries lazily); models load when these functions run."""
+"""Every adapter the agent can run, by the name its flag gives it, and how each is built from
+the resolved configuration. `STT_BACKENDS`, `LLM_BACKENDS` and `TTS_BACKENDS` are the whole
+choice: the flags' choices and the adapters container's selectors come from them, so adding an
+adapter is one entry here (its builder and the generation options it honours) plus the adapter.
+
+Builders are generators, run as dependency-injector `Resource`s: whatever they open (a model, a
+server, a device) lives until the container shuts them down. Importing this module is cheap:
+adapter modules are imported inside the builders, and load their libraries lazily.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from adapters.errors import SetupError
-from adapters.metrics_sinks import FanOut, JsonlMetrics, TurnLog
+from adapters.mlx_llm import SUPPORTED_GEN_OPTIONS as MLX_GEN_OPTIONS
+from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
 from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
-from composition.logging_setup import SecretRedactor
 from ports import (
     AudioDuplex,
     EndOfTurn,
@@ -31,6 +39,31 @@ if TYPE_CHECKING:
 Config = Mapping[str, Any]
 
 
+class WarmsUp(Protocol):
+    def warm_up(self) -> None: ...
+
+
+@attrs.frozen
+class Backend:
+    """One adapter a flag can choose. `gen_options` are the `--llm_gen_*` / `--stt_gen_*`
+    parameters it honours (None: every one, handed to the library's generate()); any other the
+    user sets is refused at start-up. `default_model` is asked for when --model_name is not
+    given."""
+
+    build: Callable[[Config], Iterator[Any]]
+    gen_options: frozenset[str] | None = frozenset()
+    default_model: str | None = None
+
+
+def warmed(
+    build: Callable[[Config], Iterator[WarmsUp]], config: Config
+) -> Generator[WarmsUp, None, None]:
+    """A stage's Resource: built, warmed up before the microphone opens, closed on shutdown."""
+    with contextmanager(build)(config) as adapter:
+        adapter.warm_up()
+        yield adapter
+
+
 def clock() -> MonotonicClock:
     return MonotonicClock()
 
@@ -40,88 +73,117 @@ def console() -> TerminalConsole:
 
 
 def metrics(jsonl_path: str | None, secrets: list[str]) -> MetricsSink:
+    from adapters.metrics_sinks import FanOut, JsonlMetrics, TurnLog
+    from composition.logging_setup import SecretRedactor
+
     sinks: list[MetricsSink] = [TurnLog()]  # the log redacts secrets itself
     if jsonl_path:
         sinks.append(JsonlMetrics(jsonl_path, scrub=SecretRedactor(secrets).scrub))
     return FanOut(sinks)
 
 
-def audio(config: Config) -> AudioDuplex:
-    if config["input_wav"]:
-        from adapters.wav_replay import WavReplayAudio
+# -- audio ------------------------------------------------------------------------------------
 
-        output = config["output_wav"]
-        return WavReplayAudio(Path(config["input_wav"]), Path(output) if output else None)
+
+def audio_source(config: Config) -> str:
+    return "wav" if config["input_wav"] else "device"
+
+
+def _opened_audio(audio: AudioDuplex) -> Iterator[AudioDuplex]:
+    """Checked before any model loads (a wrong device or file fails at once); closed last."""
+    audio.check()
+    try:
+        yield audio
+    finally:
+        audio.close()
+
+
+def wav_audio(config: Config) -> Iterator[AudioDuplex]:
+    from adapters.wav_replay import WavReplayAudio
+
+    output = config["output_wav"]
+    yield from _opened_audio(
+        WavReplayAudio(Path(config["input_wav"]), Path(output) if output else None)
+    )
+
+
+def device_audio(config: Config) -> Iterator[AudioDuplex]:
     from adapters.sounddevice_audio import SounddeviceAudio
 
     latency = config["audio_latency"]
     latency = latency if latency in ("low", "high") else float(latency)
-    return SounddeviceAudio(config["input_device"], config["output_device"], latency)
+    yield from _opened_audio(
+        SounddeviceAudio(config["input_device"], config["output_device"], latency)
+    )
 
 
-def vad(config: Config) -> VoiceActivity:
+AUDIO_BACKENDS: Mapping[str, Backend] = {"wav": Backend(wav_audio), "device": Backend(device_audio)}
+
+
+# -- voice activity ---------------------------------------------------------------------------
+
+
+def silero_vad(config: Config) -> Iterator[VoiceActivity]:
     from adapters.silero_vad import SileroVad
 
-    return SileroVad()
+    yield SileroVad()
 
 
-def end_of_turn(config: Config) -> EndOfTurn | None:
-    """The end-of-turn model, or None when silence alone ends a turn."""
-    if config["turn_detection"] != "smart-turn":
-        return None
+VAD_BACKENDS: Mapping[str, Backend] = {"silero": Backend(silero_vad)}
+
+
+# -- end of turn (with --turn_detection silence there is no model) ------------------------------
+
+
+def smart_turn(config: Config) -> Iterator[EndOfTurn]:
     from adapters.smart_turn import SmartTurn
 
-    return SmartTurn()
+    yield SmartTurn()
 
 
-def speech_to_text(config: Config) -> SpeechToText:
-    engine = config["stt"]
-    if engine == "faster-whisper":
-        from adapters.faster_whisper_stt import FasterWhisperSpeechToText
-
-        return FasterWhisperSpeechToText(
-            config["faster_whisper_stt_model_name"],
-            device=config["stt_device"] or "cpu",
-            language=config["language"],
-            allowed_languages=_codes(config["languages"]),
-            **_known(config["stt_gen"], "beam_size"),
-        )
-    if engine == "whisper":
-        from adapters.transformers_whisper_stt import DEFAULT_MODEL as WHISPER
-        from adapters.transformers_whisper_stt import TransformersWhisperSpeechToText
-
-        return TransformersWhisperSpeechToText(
-            config["stt_model_name"] or WHISPER,
-            device=config["stt_device"] or "cpu",
-            torch_dtype=config["stt_torch_dtype"] or "float32",
-            gen_kwargs=config["stt_gen"],
-            language=config["language"],
-            allowed_languages=_codes(config["languages"]),
-        )
-    if engine == "parakeet-tdt":
-        from adapters.parakeet_stt import DEFAULT_MODEL as PARAKEET
-        from adapters.parakeet_stt import ParakeetSpeechToText
-
-        return ParakeetSpeechToText(
-            config["stt_model_name"] or PARAKEET, language=config["language"]
-        )
-    raise SetupError(f"--stt {engine} is not available in this build")
+END_OF_TURN_BACKENDS: Mapping[str, Backend] = {"smart-turn": Backend(smart_turn)}
 
 
-def language_model(config: Config) -> Iterator[LanguageModel]:
-    """A Resource: a local server (llama-cpp) lives exactly as long as the agent."""
-    backend = config["llm_backend"]
-    if backend == "llama-cpp":
-        yield from _llama_cpp(config)
-    elif backend in ("responses-api", "chat-completions"):
-        yield _api_model(config)
-    elif backend == "transformers":
-        yield _transformers_model(config)
-    else:
-        yield _mlx_model(config)
+# -- speech to text ---------------------------------------------------------------------------
 
 
-def _transformers_model(config: Config) -> LanguageModel:
+def faster_whisper(config: Config) -> Iterator[SpeechToText]:
+    from adapters.faster_whisper_stt import FasterWhisperSpeechToText
+
+    yield FasterWhisperSpeechToText(
+        config["faster_whisper_stt_model_name"],
+        device=config["stt_device"] or "cpu",
+        language=config["language"],
+        allowed_languages=_codes(config["languages"]),
+        **config["stt_gen"],
+    )
+
+
+def transformers_whisper(config: Config) -> Iterator[SpeechToText]:
+    from adapters.transformers_whisper_stt import DEFAULT_MODEL as WHISPER
+    from adapters.transformers_whisper_stt import TransformersWhisperSpeechToText
+
+    yield TransformersWhisperSpeechToText(
+        config["stt_model_name"] or WHISPER,
+        device=config["stt_device"] or "cpu",
+        torch_dtype=config["stt_torch_dtype"] or "float32",
+        gen_kwargs=config["stt_gen"],
+        language=config["language"],
+        allowed_languages=_codes(config["languages"]),
+    )
+
+
+def parakeet(config: Config) -> Iterator[SpeechToText]:
+    from adapters.parakeet_stt import DEFAULT_MODEL as PARAKEET
+    from adapters.parakeet_stt import ParakeetSpeechToText
+
+    yield ParakeetSpeechToText(config["stt_model_name"] or PARAKEET, language=config["language"])
+
+
+# -- language model ---------------------------------------------------------------------------
+
+
+def transformers_llm(config: Config) -> Iterator[LanguageModel]:
     from adapters.model_catalogue import catalogue_model
     from adapters.model_files import model_path
     from adapters.transformers_llm import TransformersLanguageModel
@@ -132,7 +194,7 @@ def _transformers_model(config: Config) -> LanguageModel:
     name = config["model_name"]
     if not name or catalogue_model(name) is not None:
         name = str(model_path(name).path)  # transformers converts the GGUF once
-    return TransformersLanguageModel(
+    yield TransformersLanguageModel(
         model_name=name,
         device=device,
         torch_dtype=dtype,
@@ -142,7 +204,7 @@ def _transformers_model(config: Config) -> LanguageModel:
     )
 
 
-def _mlx_model(config: Config) -> LanguageModel:
+def mlx_llm(config: Config) -> Iterator[LanguageModel]:
     from adapters.mlx_llm import MlxLanguageModel
 
     if not config["model_name"]:
@@ -150,10 +212,11 @@ def _mlx_model(config: Config) -> LanguageModel:
             "--llm_backend mlx-lm needs --model_name: a Hub id or a local MLX/transformers "
             "directory (mlx-lm cannot read GGUF)"
         )
-    return MlxLanguageModel(model_name=config["model_name"], gen_kwargs=config["llm_gen"])
+    yield MlxLanguageModel(model_name=config["model_name"], gen_kwargs=config["llm_gen"])
 
 
-def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
+def llama_cpp(config: Config) -> Iterator[LanguageModel]:
+    """A local llama.cpp server that lives exactly as long as the agent."""
     from adapters.llama_server import LlamaServer
     from adapters.model_files import model_path
     from adapters.openai_chat_completions import ChatCompletionsLanguageModel
@@ -176,6 +239,13 @@ def _llama_cpp(config: Config) -> Iterator[LanguageModel]:
         )
 
 
+def explicit_gen(config: Config, prefix: str) -> dict[str, Any]:
+    """The generation options the user set (flag or environment), without the prefix."""
+    gen = config[prefix.rstrip("_")]
+    names = {name.removeprefix(prefix) for name in config.get("explicit", ())}
+    return {name: value for name, value in gen.items() if name in names}
+
+
 def generation_settings(config: Config, entry: CatalogueModel | None) -> GenerationSettings:
     """What a llama.cpp model is run with: the catalogue entry's settings for speech (greedy,
     with its authors' repetition penalty), under any `--llm_gen_*` flag the user set. With
@@ -183,8 +253,7 @@ def generation_settings(config: Config, entry: CatalogueModel | None) -> Generat
     from adapters.model_catalogue import GenerationSettings
 
     gen = config["llm_gen"]
-    explicit = {name.removeprefix("llm_gen_") for name in config.get("explicit", ())}
-    explicit &= set(gen)
+    explicit = explicit_gen(config, "llm_gen_")
     sampling = bool(gen.get("do_sample"))
     if entry is None:
         # Greedy unless sampling was asked for, like the other local backends.
@@ -195,8 +264,8 @@ def generation_settings(config: Config, entry: CatalogueModel | None) -> Generat
     if not sampling:
         base = attrs.evolve(base, temperature=0.0)
     chosen = {
-        "max_new_tokens": gen.get("max_new_tokens") if "max_new_tokens" in explicit else None,
-        "temperature": gen.get("temperature") if sampling and "temperature" in explicit else None,
+        "max_new_tokens": explicit.get("max_new_tokens"),
+        "temperature": explicit.get("temperature") if sampling else None,
         "top_p": gen.get("top_p"),
         "top_k": gen.get("top_k"),
         "repeat_penalty": gen.get("repeat_penalty", gen.get("repetition_penalty")),
@@ -206,16 +275,9 @@ def generation_settings(config: Config, entry: CatalogueModel | None) -> Generat
     )
 
 
-def _api_model(config: Config) -> LanguageModel:
-    from adapters.openai_chat_completions import ChatCompletionsLanguageModel
-    from adapters.openai_responses import ResponsesLanguageModel
-
-    cls = (
-        ResponsesLanguageModel
-        if config["llm_backend"] == "responses-api"
-        else ChatCompletionsLanguageModel
-    )
-    return cls(
+def _api_model(config: Config, cls: type[Any]) -> Iterator[LanguageModel]:
+    sampling = explicit_gen(config, "llm_gen_")  # unset: the provider's own defaults
+    yield cls(
         model=config["model_name"],
         api_key=config["responses_api_api_key"],
         base_url=config["responses_api_base_url"],
@@ -223,23 +285,63 @@ def _api_model(config: Config) -> LanguageModel:
         disable_thinking=config["responses_api_disable_thinking"],
         reasoning_effort=config["responses_api_reasoning_effort"],
         max_output_tokens=config["llm_gen"].get("max_new_tokens"),
+        temperature=sampling.get("temperature"),
+        top_p=sampling.get("top_p"),
         timeout_s=config["llm_timeout_s"],
     )
 
 
-def text_to_speech(config: Config) -> TextToSpeech:
-    engine = config["tts"]
-    if engine == "piper":
-        from adapters.piper_tts import PiperTextToSpeech
+def responses_api(config: Config) -> Iterator[LanguageModel]:
+    from adapters.openai_responses import ResponsesLanguageModel
 
-        return PiperTextToSpeech(config["piper_voice"], device=config["tts_device"] or "cpu")
+    yield from _api_model(config, ResponsesLanguageModel)
+
+
+def chat_completions(config: Config) -> Iterator[LanguageModel]:
+    from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+
+    yield from _api_model(config, ChatCompletionsLanguageModel)
+
+
+# -- text to speech ---------------------------------------------------------------------------
+
+
+def piper(config: Config) -> Iterator[TextToSpeech]:
+    from adapters.piper_tts import PiperTextToSpeech
+
+    yield PiperTextToSpeech(config["piper_voice"], device=config["tts_device"] or "cpu")
+
+
+def qwen3(config: Config) -> Iterator[TextToSpeech]:
     from adapters.qwen3_tts import DEFAULT_MODEL, Qwen3TextToSpeech
 
-    return Qwen3TextToSpeech(config["tts_model_name"] or DEFAULT_MODEL)
+    yield Qwen3TextToSpeech(config["tts_model_name"] or DEFAULT_MODEL)
 
 
-def _known(params: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    return {name: params[name] for name in names if name in params}
+# -- the choice -------------------------------------------------------------------------------
+
+_API_GEN_OPTIONS = frozenset({"max_new_tokens", "temperature", "top_p"})
+
+STT_BACKENDS: Mapping[str, Backend] = {
+    "faster-whisper": Backend(faster_whisper, frozenset({"beam_size"})),
+    "whisper": Backend(transformers_whisper, None),
+    "parakeet-tdt": Backend(parakeet),
+}
+LLM_BACKENDS: Mapping[str, Backend] = {
+    "llama-cpp": Backend(llama_cpp, frozenset({"max_new_tokens", "temperature", "do_sample",
+                                               "top_p", "top_k", "repeat_penalty",
+                                               "repetition_penalty"})),
+    "transformers": Backend(transformers_llm, None),
+    "mlx-lm": Backend(mlx_llm, MLX_GEN_OPTIONS),
+    "responses-api": Backend(responses_api, _API_GEN_OPTIONS, API_DEFAULT_MODEL),
+    "chat-completions": Backend(chat_completions, _API_GEN_OPTIONS, API_DEFAULT_MODEL),
+}  # fmt: skip
+TTS_BACKENDS: Mapping[str, Backend] = {
+    "piper": Backend(piper),
+    "qwen3": Backend(qwen3),
+}
+# The settings that choose a backend taking generation options, with those options' prefix.
+GEN_OPTIONS_OF = {"stt": (STT_BACKENDS, "stt_gen_"), "llm_backend": (LLM_BACKENDS, "llm_gen_")}
 
 
 def _codes(csv: str) -> list[str]:

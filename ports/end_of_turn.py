@@ -11,3 +11,7 @@ class EndOfTurn(Protocol):
         """P(the turn is complete) for `audio`, the turn so far: 16 kHz int16 mono PCM ending
         in the silence being judged. Stateless: each call judges the audio it is given."""
         ...
+
+    def warm_up(self) -> None:
+        """One call on silence, so the first real question is not the one that pays for it."""
+        ...

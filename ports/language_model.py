@@ -13,6 +13,11 @@ class Cancellation(Protocol):
 
 
 class LanguageModel(Protocol):
+    def warm_up(self) -> None:
+        """Pays the first generation's one-off cost (or, for a server, proves it answers)
+        before the microphone opens; raises `LanguageModelError` like `stream`."""
+        ...
+
     def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
         """Text deltas of the reply, in order. Stops early once `cancel` is set. Raises on a
         provider failure (the application apologises and keeps going)."""

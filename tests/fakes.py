@@ -161,7 +161,16 @@ class FakeAudio:
         return None
 
 
-class FakeVoiceActivity:
+class WarmsUp:
+    """Counts warm-ups: the composition warms every model stage once, before listening."""
+
+    warm_ups = 0
+
+    def warm_up(self) -> None:
+        self.warm_ups += 1
+
+
+class FakeVoiceActivity(WarmsUp):
     def __init__(self) -> None:
         self.resets = 0
 
@@ -172,7 +181,7 @@ class FakeVoiceActivity:
         self.resets += 1
 
 
-class FakeEndOfTurn:
+class FakeEndOfTurn(WarmsUp):
     """Hears a turn as complete when the last utterance in it is one of `complete_codes`."""
 
     def __init__(self, complete_codes: set[int]) -> None:
@@ -185,7 +194,7 @@ class FakeEndOfTurn:
         return 0.9 if codes and codes[-1] in self.complete_codes else 0.1
 
 
-class FakeSpeechToText:
+class FakeSpeechToText(WarmsUp):
     def __init__(self, transcripts: Mapping[int, str], language: str | None = "en") -> None:
         self._transcripts = transcripts
         self._language = language
@@ -211,7 +220,7 @@ class FakeSpeechToText:
         return FinalTranscript(text, self._language)
 
 
-class FakeLanguageModel:
+class FakeLanguageModel(WarmsUp):
     """Streams each scripted reply word by word. A reply may be an exception (raised before the
     first delta), a `Failing(text, after_words)` (raised mid-stream) or a `Hanging` (a provider
     that never answers and ignores cancellation). A summary request (history compaction) is
@@ -283,7 +292,7 @@ class Hanging:
         self.release = release
 
 
-class FakeTextToSpeech:
+class FakeTextToSpeech(WarmsUp):
     """Two chunks per text, 40 ms of audio per word, at a level that is plainly not dither."""
 
     LEVEL = 3000

@@ -59,6 +59,12 @@ def test_streams_a_real_reply(greedy: MlxLanguageModel) -> None:
     assert "Paris" in "".join(deltas)
 
 
+def test_warm_up_leaves_the_model_as_it_was(greedy: MlxLanguageModel, greedy_story: str) -> None:
+    greedy.warm_up()
+    assert greedy.complete(STORY) == greedy_story
+    assert not MLX_LOCK.locked()  # the warm-up's stream was closed, not left holding it
+
+
 def test_max_new_tokens_is_the_budget(greedy: MlxLanguageModel, greedy_story: str) -> None:
     assert tokens(greedy, greedy_story) == BUDGET
 

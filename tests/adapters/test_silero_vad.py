@@ -55,6 +55,14 @@ def test_reset_forgets_the_recurrent_state(vad: SileroVad) -> None:
     assert second != first  # without a reset the state carries over
 
 
+def test_warm_up_leaves_the_state_as_new(vad: SileroVad) -> None:
+    pcm = load_speech("beckett")[: 40 * BLOCK_BYTES]
+    vad.reset()
+    fresh = probabilities(vad, pcm)
+    vad.warm_up()
+    assert probabilities(vad, pcm) == fresh
+
+
 def test_a_block_must_be_512_samples(vad: SileroVad) -> None:
     with pytest.raises(ValueError, match="1024 bytes"):
         vad.speech_probability(bytes(1000))

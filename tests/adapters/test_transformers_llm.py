@@ -53,7 +53,9 @@ def test_max_new_tokens_is_honoured(model: TransformersLanguageModel) -> None:
 
 
 def test_cancel_stops_generation_at_the_next_token(conversions: Path) -> None:
-    unbounded = TransformersLanguageModel(model_name=str(smollm2_gguf()), cache_dir=conversions)
+    unbounded = TransformersLanguageModel(
+        model_name=str(smollm2_gguf()), cache_dir=conversions, gen_kwargs={"max_new_tokens": 1024}
+    )
     cancel = threading.Event()
     deltas = []
     for delta in unbounded.stream(LONG_ASK, cancel):

@@ -10,7 +10,7 @@ from dependency_injector import containers, providers
 
 from application.conversation import Conversation
 from composition.config import resolve
-from composition.containers import Application, build_agent, profile_presets
+from composition.containers import Application, build_agent
 from tests.fakes import (
     FakeAudio,
     FakeClock,
@@ -103,5 +103,5 @@ def make_harness(
         "metrics": FakeMetrics(),
     }
     adapters = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
-    agent = build_agent(resolve(argv, profile_presets(), environ={}), adapters=adapters)
+    agent = build_agent(resolve(argv, environ={}), adapters=adapters)
     return Harness(agent, **fakes)

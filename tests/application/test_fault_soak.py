@@ -200,7 +200,7 @@ def turn_number(record: TurnMetrics) -> int:
 
 def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     from composition.config import resolve
-    from composition.containers import build_agent, profile_presets
+    from composition.containers import build_agent
 
     rng = random.Random(SEED)
     plan = fault_plan(rng)
@@ -241,7 +241,7 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     adapters = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
     argv = ["--watchdog_s", str(WATCHDOG_S), "--stream_batch_sentences", "1",
             "--chat_size", "4", "--llm_timeout_s", "0.2"]  # fmt: skip
-    agent = build_agent(resolve(argv, profile_presets(), environ={}), adapters=adapters)
+    agent = build_agent(resolve(argv, environ={}), adapters=adapters)
     conversation = agent.conversation()
     conversation_ref.append(conversation)
     started = time.monotonic()

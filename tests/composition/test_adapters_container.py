@@ -1,0 +1,127 @@
+"""The adapters container as data: each stage's provider selects the adapter its flag names; the
+stages open once, in order, each model warmed up right after it opens, and close in the reverse
+order, also when one of them fails to open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dependency_injector import containers, providers
+
+from adapters.errors import SetupError
+from composition import stages
+from composition.config import resolve
+from composition.containers import (
+    STAGES,
+    Adapters,
+    adapter_selector,
+    build_agent,
+    opened_resource,
+)
+from composition.local import StopOnSignal, open_stages
+from tests.application.harness import FakeAdapters
+
+
+class Recorder:
+    def __init__(self, name: str, journal: list[str], fail_warm_up: bool) -> None:
+        self.name, self.journal, self.fail_warm_up = name, journal, fail_warm_up
+
+    def warm_up(self) -> None:
+        self.journal.append(f"warm {self.name}")
+        if self.fail_warm_up:
+            raise SetupError(f"{self.name} failed its warm-up")
+
+
+def recording(name: str, journal: list[str], fail: str | None) -> stages.Backend:
+    def build(config: Any) -> Iterator[Recorder]:
+        journal.append(f"open {name}")
+        if fail == f"open {name}":
+            raise SetupError(f"{name} cannot open")
+        try:
+            yield Recorder(name, journal, fail_warm_up=fail == f"warm {name}")
+        finally:
+            journal.append(f"close {name}")
+
+    return stages.Backend(build)
+
+
+def recording_adapters(journal: list[str], fail: str | None = None) -> Any:
+    """The stages of the real container, each a recording adapter selected the same way."""
+    adapters = containers.DynamicContainer()
+    adapters.config = providers.Configuration()
+    for name, label in STAGES:
+        backends = {"recorder": recording(name, journal, fail)}
+        selector = adapter_selector(providers.Object("recorder"), backends, adapters.config,
+                                    warm=label is not None)  # fmt: skip
+        setattr(adapters, name, selector)
+    return adapters
+
+
+def provides(resource: providers.Resource[Any]) -> Any:
+    """The function a Resource runs (dependency-injector may wrap it)."""
+    return getattr(resource.provides, "__wrapped__", resource.provides)
+
+
+def open_and_close(adapters: Any) -> None:
+    with open_stages({"llm_backend": "llama-cpp"}, adapters, StopOnSignal()):
+        pass
+
+
+def test_stages_open_in_order_warm_up_and_close_in_reverse() -> None:
+    journal: list[str] = []
+    open_and_close(recording_adapters(journal))
+    assert journal == [
+        "open audio",
+        "open llm", "warm llm", "open vad", "warm vad", "open end_of_turn", "warm end_of_turn",
+        "open stt", "warm stt", "open tts", "warm tts",
+        "close tts", "close stt", "close end_of_turn", "close vad", "close llm", "close audio",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fail", ["open stt", "warm stt"])
+def test_a_stage_that_fails_closes_what_opened_before_it(fail: str) -> None:
+    journal: list[str] = []
+    with pytest.raises(SetupError, match="stt"):
+        open_and_close(recording_adapters(journal, fail))
+    opened = journal.index(fail) + 1
+    assert "open tts" not in journal
+    assert journal[opened:] == (["close stt"] if fail == "warm stt" else []) + [
+        "close end_of_turn", "close vad", "close llm", "close audio"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stage", "setting", "backends"),
+    [("stt", "stt", stages.STT_BACKENDS), ("llm", "llm_backend", stages.LLM_BACKENDS),
+     ("tts", "tts", stages.TTS_BACKENDS),
+     ("end_of_turn", "turn_detection", stages.END_OF_TURN_BACKENDS)],
+)  # fmt: skip
+def test_each_stage_selects_the_adapter_its_flag_names(
+    stage: str, setting: str, backends: dict[str, stages.Backend]
+) -> None:
+    for name, backend in backends.items():
+        adapters = Adapters(config=resolve([f"--{setting}", name], environ={}))
+        resource = opened_resource(adapters, stage)
+        assert resource is not None
+        assert (provides(resource), resource.args[0]) == (stages.warmed, backend.build)
+
+
+def test_silence_ending_turns_needs_no_end_of_turn_adapter() -> None:
+    adapters = Adapters(config=resolve(["--turn_detection", "silence"], environ={}))
+    assert opened_resource(adapters, "end_of_turn") is None
+    assert adapters.end_of_turn() is None
+
+
+def test_the_audio_is_a_wav_file_or_the_devices() -> None:
+    wav = opened_resource(Adapters(config=resolve(["--input_wav", "in.wav"], environ={})), "audio")
+    device = opened_resource(Adapters(config=resolve([], environ={})), "audio")
+    assert wav is not None and device is not None
+    assert (provides(wav), provides(device)) == (stages.wav_audio, stages.device_audio)
+
+
+def test_the_application_checks_its_dependencies_at_start_up() -> None:
+    partial = FakeAdapters()  # none of its providers is given an adapter
+    with pytest.raises(Exception, match="undefined dependencies"):
+        build_agent(resolve([], environ={}), partial)
