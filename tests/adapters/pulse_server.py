@@ -157,9 +157,10 @@ class PulseServer:
                 # its ALSA thread polls in a loop (a core at 60-90 %). A microphone nobody
                 # reads loses what it hears: skip the block, keep queued speech for later.
                 if _queued_bytes(fd) < _MAX_QUEUED_BYTES:
-                    if self._pending:
-                        os.write(fd, self._pending.popleft())
+                    if self._pending:  # noted before it leaves `_pending`: see `saying`
+                        os.write(fd, self._pending[0])
                         self._said_at.append(time.monotonic())
+                        self._pending.popleft()
                     else:
                         os.write(fd, silence)
                 blocks += 1
