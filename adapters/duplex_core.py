@@ -22,6 +22,7 @@ from domain.audio import (
     PlaybackMark,
     ReplyMark,
 )
+from ports.echo_canceller import EchoCanceller
 
 
 def make_dither() -> bytes:
@@ -43,8 +44,10 @@ class DuplexCore:
     `SimpleQueue`. The audio clock is the number of ticks times 32 ms.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, echo_canceller: EchoCanceller | None = None) -> None:
+        """`echo_canceller` (optional) removes the block played in each tick from the mic."""
         self.dither = make_dither()
+        self._canceller = echo_canceller
         self._playback: deque[bytes | ReplyMark] = deque()
         self._events: queue.SimpleQueue[AudioEvent] = queue.SimpleQueue()
         self._ticks = 0
@@ -95,9 +98,12 @@ class DuplexCore:
                 break
             # Everything queued before the mark has been played by earlier ticks.
             self._events.put(PlaybackMark(item, at_s))
+        out = self.dither if played is None else played
         if mic is not None:
+            if self._canceller is not None:
+                mic = self._canceller.process(mic, out)
             self._events.put(MicBlock(mic, at_s, playing=played is not None))
-        return self.dither if played is None else played
+        return out
 
 
 class CoreBackedAudio:

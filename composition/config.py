@@ -139,6 +139,8 @@ def validate(values: Mapping[str, Any]) -> None:
     user's terms (the flags), one line per refusal."""
     if values["input_wav"] is None and values["output_wav"] is not None:
         raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
+    if values["input_wav"] is None and values["simulated_echo"]:
+        raise ConfigError("--simulated_echo needs --input_wav (it simulates the room of a replay)")
     latency = values["audio_latency"]
     if latency not in ("low", "high"):
         try:

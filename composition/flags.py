@@ -94,6 +94,13 @@ FLAGS: tuple[Flag, ...] = (
        "channel count: mixed to mono and resampled to 16 kHz)"),
     _f("audio", "output_wav", None,
        "record what the agent plays to this WAV instead of a speaker"),
+    # -- echo and interruptions ------------------------------------------------------------
+    _f("echo", "aec", True,
+       "cancel the agent's own voice from the microphone (WebRTC AEC3); false only with "
+       "headphones", parse_bool),
+    _f("echo", "simulated_echo", False,
+       "WAV replay: feed what is played back into the microphone through a simulated room "
+       "(delay, reverb, noise), as open laptop speakers would", parse_bool),
     # -- voice activity --------------------------------------------------------------------
     _f("vad", "thresh", 0.6,
        "speech probability that starts a turn (it continues while >= thresh - 0.15)", float),

@@ -17,6 +17,7 @@ from adapters.terminal_console import TerminalConsole
 from composition.logging_setup import SecretRedactor
 from ports import (
     AudioDuplex,
+    EchoCanceller,
     LanguageModel,
     MetricsSink,
     SpeechToText,
@@ -47,15 +48,34 @@ def metrics(jsonl_path: str | None, secrets: list[str]) -> MetricsSink:
 
 def audio(config: Config) -> AudioDuplex:
     if config["input_wav"]:
+        from adapters.simulated_room import SimulatedRoom
         from adapters.wav_replay import WavReplayAudio
 
         output = config["output_wav"]
-        return WavReplayAudio(Path(config["input_wav"]), Path(output) if output else None)
+        # Without the simulated room the replay has no echo: nothing to cancel.
+        echo = config["simulated_echo"]
+        return WavReplayAudio(
+            Path(config["input_wav"]),
+            Path(output) if output else None,
+            room=SimulatedRoom() if echo else None,
+            echo_canceller=echo_canceller() if echo and config["aec"] else None,
+        )
     from adapters.sounddevice_audio import SounddeviceAudio
 
     latency = config["audio_latency"]
     latency = latency if latency in ("low", "high") else float(latency)
-    return SounddeviceAudio(config["input_device"], config["output_device"], latency)
+    return SounddeviceAudio(
+        config["input_device"],
+        config["output_device"],
+        latency,
+        echo_canceller=echo_canceller() if config["aec"] else None,
+    )
+
+
+def echo_canceller() -> EchoCanceller:
+    from adapters.webrtc_echo import WebrtcEchoCanceller
+
+    return WebrtcEchoCanceller()
 
 
 def vad(config: Config) -> VoiceActivity:

@@ -6,6 +6,7 @@ No port mentions a library type: adapters translate at the boundary.
 from ports.audio import AudioDuplex
 from ports.clock import Clock
 from ports.console import Console
+from ports.echo_canceller import EchoCanceller
 from ports.language_model import Cancellation, LanguageModel, LanguageModelError
 from ports.metrics import MetricsSink
 from ports.speech_to_text import SpeechToText
@@ -17,6 +18,7 @@ __all__ = [
     "Cancellation",
     "Clock",
     "Console",
+    "EchoCanceller",
     "LanguageModel",
     "LanguageModelError",
     "MetricsSink",

@@ -154,3 +154,34 @@ def test_a_producer_thread_and_the_audio_thread_lose_nothing() -> None:
             played.append(out)
     producer.join()
     assert played == [block(i) for i in range(1, n + 1)]
+
+
+class RecordingCanceller:
+    """Subtracts a constant and records what it was fed."""
+
+    def __init__(self) -> None:
+        self.fed: list[tuple[bytes, bytes]] = []
+        self.delay_ms: int | None = None
+
+    def set_delay_ms(self, delay_ms: int) -> None:
+        self.delay_ms = delay_ms
+
+    def process(self, mic: bytes, played: bytes) -> bytes:
+        self.fed.append((mic, played))
+        return block(0)
+
+    def reset(self) -> None:
+        self.fed.clear()
+
+
+def test_the_canceller_gets_each_mic_block_with_the_block_played_in_the_same_tick() -> None:
+    canceller = RecordingCanceller()
+    core = DuplexCore(canceller)
+    core.play(block(7))
+    core.tick(block(1))
+    core.tick(block(2))
+    assert canceller.fed == [(block(1), block(7)), (block(2), core.dither)]
+    assert drain(core) == [
+        MicBlock(block(0), 0.0, playing=True),
+        MicBlock(block(0), BLOCK_SECONDS, playing=False),
+    ]
