@@ -41,6 +41,8 @@ RESPONSE_PLAYED = Transition("response played", _BUSY, Phase.LISTENING)
 EMPTY_TRANSCRIPT = Transition("empty transcript", _BUSY, Phase.LISTENING)
 STAGE_FAILED = Transition("stage failed", _ANY, Phase.LISTENING)
 WATCHDOG_EXPIRED = Transition("watchdog expired", _BUSY, Phase.LISTENING)
+# Barge-in: the user spoke over the reply and was understood; they are speaking now.
+INTERRUPTED = Transition("interrupted", _BUSY, Phase.USER_SPEAKING)
 
 
 class ListeningStateMachine:
