@@ -40,7 +40,8 @@ def heard_text(batches: Sequence[SpokenBatch], played_blocks: int) -> str:
 def _words_within(text: str, share: float) -> str:
     words = text.split()
     total = len(" ".join(words))
-    kept, end = [], 0
+    kept: list[str] = []
+    end = 0
     for word in words:
         end += len(word) + (1 if kept else 0)
         if end > share * total:

@@ -99,7 +99,7 @@ def test_a_confirmed_interruption_keeps_the_users_speech_in_the_segmenter() -> N
     assert policy.admit(playing=False, should_listen=False, at_s=1.0) is Admission.HEAR
     # Listening re-opens for the user's turn: not afresh, their speech is already in there.
     assert policy.admit(playing=False, should_listen=True, at_s=1.1) is Admission.HEAR
-    assert policy.state is State.LISTENING
+    assert policy.listening_to_user
 
 
 def test_the_next_reply_warms_up_again() -> None:
