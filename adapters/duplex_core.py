@@ -51,6 +51,7 @@ class DuplexCore:
         self._playback: deque[bytes | ReplyMark] = deque()
         self._events: queue.SimpleQueue[AudioEvent] = queue.SimpleQueue()
         self._ticks = 0
+        self._paused = False
 
     # The application's side.
 
@@ -62,8 +63,13 @@ class DuplexCore:
     def mark(self, mark: ReplyMark) -> None:
         self._playback.append(mark)
 
-    def clear_playback(self) -> None:
+    def clear_playback(self) -> int:
+        queued = list(self._playback)  # a tick may take one more meanwhile: off by one at most
         self._playback.clear()
+        return sum(isinstance(item, bytes) for item in queued)
+
+    def pause_playback(self, paused: bool) -> None:
+        self._paused = paused
 
     def has_playback(self) -> bool:
         """Reply audio or marks are still queued."""
@@ -88,7 +94,7 @@ class DuplexCore:
         at_s = self._ticks * BLOCK_SECONDS
         self._ticks += 1
         played: bytes | None = None
-        while True:
+        while not self._paused:
             try:
                 item = self._playback.popleft()
             except IndexError:  # nothing queued (or cleared meanwhile)
@@ -121,5 +127,8 @@ class CoreBackedAudio:
     def mark(self, mark: ReplyMark) -> None:
         self._core.mark(mark)
 
-    def clear_playback(self) -> None:
-        self._core.clear_playback()
+    def clear_playback(self) -> int:
+        return self._core.clear_playback()
+
+    def pause_playback(self, paused: bool) -> None:
+        self._core.pause_playback(paused)

@@ -84,7 +84,7 @@ class ReplyWorker:
                 continue
             self._console.assistant(text)
             try:
-                if not self._playback.play(self._turn, self._synthesize(text)):
+                if not self._playback.play(self._turn, self._synthesize(text), text):
                     return False
             except Exception as error:
                 self._control.fail(self._turn, "tts", error)

@@ -15,6 +15,7 @@ from application.settings import ConversationSettings
 from composition import stages
 from composition.config import known_secrets
 from composition.logging_setup import configure_logging
+from domain.barge_in import BargeInConfig
 from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig
 from domain.sentence_batching import BatchingConfig
 from domain.turn_segmentation import VadConfig
@@ -51,6 +52,15 @@ def conversation_settings(config: Mapping[str, Any]) -> ConversationSettings:
         enable_lang_prompt=config["enable_lang_prompt"],
         prefetch_replies=config["prefetch_replies"],
         watchdog_s=config["watchdog_s"],
+        barge_in=(
+            BargeInConfig(
+                min_interruption_ms=config["min_interruption_ms"],
+                thresh=config["thresh"],
+                preroll_ms=config["speech_pad_ms"],
+            )
+            if config["barge_in"]
+            else None
+        ),
     )
 
 

@@ -101,6 +101,11 @@ FLAGS: tuple[Flag, ...] = (
     _f("echo", "simulated_echo", False,
        "WAV replay: feed what is played back into the microphone through a simulated room "
        "(delay, reverb, noise), as open laptop speakers would", parse_bool),
+    _f("echo", "barge_in", True,
+       "the user can interrupt the reply by speaking over it (false: half duplex, deaf while "
+       "the agent speaks)", parse_bool),
+    _f("echo", "min_interruption_ms", 192.0,
+       "speech over the reply for this long pauses it; it stops if words follow", float),
     # -- voice activity --------------------------------------------------------------------
     _f("vad", "thresh", 0.6,
        "speech probability that starts a turn (it continues while >= thresh - 0.15)", float),

@@ -22,6 +22,7 @@ from domain.audio import BLOCK_SECONDS
 from domain.mute_policy import Admission
 
 HYSTERESIS = 0.15  # speech goes on while the probability stays above thresh - HYSTERESIS
+_EPSILON_MS = 1e-6  # block times are sums of 32 ms: compare durations with float slack
 
 
 @attrs.frozen
@@ -101,7 +102,8 @@ class BargeIn:
             return Decision.NONE
         if self._run_start_s is None:
             self._run_start_s = at_s
-        if (at_s + BLOCK_SECONDS - self._run_start_s) * 1000 < self._config.min_interruption_ms:
+        heard_ms = (at_s + BLOCK_SECONDS - self._run_start_s) * 1000
+        if heard_ms < self._config.min_interruption_ms - _EPSILON_MS:
             return Decision.NONE
         self.state = State.PAUSED
         self.speech_start_s = self._run_start_s
@@ -118,7 +120,7 @@ class BargeIn:
         """RESUME when nothing confirmed the pause within the window."""
         if self.state is not State.PAUSED or self.paused_at_s is None:
             return Decision.NONE
-        if (at_s - self.paused_at_s) * 1000 < self._config.confirm_window_ms:
+        if (at_s - self.paused_at_s) * 1000 < self._config.confirm_window_ms - _EPSILON_MS:
             return Decision.NONE
         self.state = State.WATCHING  # no new warm-up: the canceller has converged
         self._run_start_s = None
