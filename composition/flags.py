@@ -104,7 +104,7 @@ FLAGS: tuple[Flag, ...] = (
     _f("echo", "barge_in", True,
        "the user can interrupt the reply by speaking over it (false: half duplex, deaf while "
        "the agent speaks)", parse_bool),
-    _f("echo", "min_interruption_ms", 192.0,
+    _f("echo", "min_interruption_ms", 128.0,
        "speech over the reply for this long pauses it; it stops if words follow", float),
     # -- voice activity --------------------------------------------------------------------
     _f("vad", "thresh", 0.6,

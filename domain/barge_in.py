@@ -27,8 +27,8 @@ _EPSILON_MS = 1e-6  # block times are sums of 32 ms: compare durations with floa
 
 @attrs.frozen
 class BargeInConfig:
-    min_interruption_ms: float = 192.0
-    warmup_ms: float = 500.0
+    min_interruption_ms: float = 128.0
+    warmup_ms: float = 250.0
     confirm_window_ms: float = 2000.0
     thresh: float = 0.6
     preroll_ms: float = 500.0  # kept before the interrupting speech for its transcript

@@ -37,7 +37,7 @@ def over_the_reply(ref: list[Harness], after_blocks: int, *user: bytes) -> list[
     """The question, then `user` once the reply has played `after_blocks`, then the end."""
     return [
         *speech(1, 1.0),
-        *silence_blocks(0.8),
+        *silence_blocks(0.5),  # min_silence_ms: the turn ends on the last of these blocks
         playing_for(ref, after_blocks),
         *user,
         listening_again(ref),
@@ -63,7 +63,7 @@ def test_the_user_interrupting_stops_the_reply_and_is_answered() -> None:
     first, second = harness.metrics.records
     assert (first.outcome, first.interrupted) == ("interrupted", True)
     # The fake detector hears the first block: paused after exactly min_interruption_ms.
-    assert first.interruption_latency_ms == 192.0
+    assert first.interruption_latency_ms == 128.0
     assert harness.audio.pauses == [True, False]
     # What was heard: a non-empty beginning of the reply, and not all of it.
     assert first.spoken_text and LONG_REPLY.startswith(first.spoken_text)
@@ -76,9 +76,9 @@ def test_the_user_interrupting_stops_the_reply_and_is_answered() -> None:
         ChatMessage("assistant", "It is noon."),
     ]
     # The rest of the long reply never played: the reply stopped within a few blocks of the
-    # user's speech (40 played before it, 6 to detect it), then only the answer played.
+    # user's speech (40 played before it, 4 to detect it), then only the answer played.
     answer_blocks = -(-640 * 3 // 512)
-    assert reply_blocks(harness) <= 40 + 6 + 2 + answer_blocks
+    assert reply_blocks(harness) <= 40 + 4 + 2 + answer_blocks
     # The user's turn kept its start: the recogniser got their speech from the pre-roll on.
     assert harness.llm.requests[1][-1] == ChatMessage("user", "Stop. What time is it?")
 
@@ -124,7 +124,7 @@ def test_a_short_interruption_that_ends_is_the_next_turn_at_once() -> None:
 def test_speech_in_the_warm_up_does_not_interrupt() -> None:
     ref: list[Harness] = []
     harness = make_harness(
-        over_the_reply(ref, 1, *speech(2, 0.4)),  # within the first 500 ms of the reply
+        over_the_reply(ref, 1, *speech(2, 0.16)),  # long enough, but in the 250 ms warm-up
         {1: QUESTION, 2: "Hello?"},
         [LONG_REPLY],
     )
@@ -132,6 +132,21 @@ def test_speech_in_the_warm_up_does_not_interrupt() -> None:
     harness.run()
     assert harness.audio.pauses == []
     assert [r.outcome for r in harness.metrics.records] == ["answered"]
+
+
+def test_words_too_short_for_a_turn_cancel_the_reply_and_the_agent_listens_again() -> None:
+    ref: list[Harness] = []
+    harness = make_harness(
+        # Enough to pause (128 ms), too short for the segmenter's min_speech_ms (384 ms); the
+        # recogniser still finds a word in it.
+        over_the_reply(ref, 40, *speech(2, 0.2), *silence_blocks(1.0)),
+        {1: QUESTION, 2: "Hey."},
+        [LONG_REPLY],
+    )
+    ref.append(harness)
+    harness.run()
+    assert [r.outcome for r in harness.metrics.records] == ["interrupted"]
+    assert harness.conversation.phase is Phase.LISTENING
 
 
 def test_half_duplex_stays_available() -> None:
