@@ -48,8 +48,9 @@ class TurnMetrics:
     voice_to_voice_ms: float | None
     outcome: str  # answered, empty, failed, timed out, stopped, interrupted (domain.turn.Outcome)
     error: str | None
-    # Barge-in: the user's speech start -> playback paused, on the audio clock; what they heard
-    # of an interrupted reply; pauses that nothing confirmed (playback resumed).
+    # Barge-in: the user's speech start (where the detector's run of speech began) -> playback
+    # paused, on the audio clock; what they heard of an interrupted reply; pauses that nothing
+    # confirmed (playback resumed).
     interrupted: bool = False
     interruption_latency_ms: float | None = None
     spoken_text: str | None = None
