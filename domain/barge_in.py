@@ -45,7 +45,7 @@ class State(enum.Enum):
     DEAF = "deaf"  # the agent is busy and nothing of its reply has played yet
     WATCHING = "watching"  # the reply plays: blocks go to the VAD only
     PAUSED = "paused"  # the user spoke over it: playback paused, the user heard, unconfirmed
-    INTERRUPTED = "interrupted"  # confirmed: the reply is cancelled, the user's turn goes on
+    INTERRUPTED = "interrupted"  # confirmed: the reply is cancelled; listening re-opens next
 
 
 class Decision(enum.Enum):
@@ -65,12 +65,6 @@ class BargeIn:
         self._run_start_s: float | None = None
         self.speech_start_s: float | None = None  # of the speech that paused playback
         self.paused_at_s: float | None = None
-        self.false_interruptions = 0  # pauses resumed since the last `take_false_count`
-
-    @property
-    def listening_to_user(self) -> bool:
-        """The segmenter hears the blocks (the user's turn, or an interruption)."""
-        return self.state in (State.LISTENING, State.PAUSED, State.INTERRUPTED)
 
     def admit(self, *, playing: bool, should_listen: bool, at_s: float) -> Admission:
         if should_listen:
@@ -78,9 +72,10 @@ class BargeIn:
             if previous in (State.LISTENING, State.INTERRUPTED):
                 return Admission.HEAR  # an interruption's speech is already in the segmenter
             return Admission.HEAR_AFRESH
-        if self.state in (State.PAUSED, State.INTERRUPTED):
+        if self.state is State.PAUSED:
             return Admission.HEAR
-        if self.state in (State.LISTENING, State.DEAF):
+        if self.state is not State.WATCHING:  # the agent is busy with a turn (a new one, after
+            # an interruption whose words the user had already finished)
             if not playing:
                 self.state = State.DEAF
                 return Admission.DROP
@@ -124,7 +119,6 @@ class BargeIn:
             return Decision.NONE
         self.state = State.WATCHING  # no new warm-up: the canceller has converged
         self._run_start_s = None
-        self.false_interruptions += 1
         return Decision.RESUME
 
     def confirm(self) -> bool:
