@@ -69,6 +69,8 @@ from ports import (
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05
+# stop() waits this long in all for the threads, then leaves the daemon ones behind.
+STOP_BUDGET_S = 0.6
 # Barge-in: a paused reply asks the recogniser whether the user is saying words after this much
 # of their speech following the pause (and again after as much more, while unconfirmed).
 CONFIRM_EVERY_S = 0.6
@@ -85,10 +87,6 @@ class _Interruption:
     asked_at: int = 0  # len(after) when a transcript was last asked for
     in_flight: bool = False
     held: TurnEnded | None = None  # the user stopped speaking: their whole turn
-
-
-# stop() waits this long in all for the threads, then leaves the daemon ones behind.
-STOP_BUDGET_S = 0.6
 
 
 class Conversation:
@@ -381,11 +379,16 @@ class Conversation:
         self._carry_out(turn, closing)
         self._audio.pause_playback(False)
         log.info("interrupted by the user after: %r", heard)
-        if whole is not None and interruption.held is not None:
-            new_turn = self._current_or_new_turn(interruption.held)
-            new_turn.stt_start = new_turn.stt_end = self._clock.now()
-            self._fire(transitions.TURN_ENDED)
-            self.turn_heard(new_turn, whole)
+        held = interruption.held
+        if held is None:
+            return  # the user is still speaking: their turn ends as any other
+        if whole is None:  # confirmed by what they said so far: their turn is transcribed whole
+            self._on_segmentation([held])
+            return
+        new_turn = self._current_or_new_turn(held)
+        new_turn.stt_start = new_turn.stt_end = self._clock.now()
+        self._fire(transitions.TURN_ENDED)
+        self.turn_heard(new_turn, whole)
 
     # -- transcripts (called by the transcription thread) ----------------------------------
 

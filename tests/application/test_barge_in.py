@@ -6,13 +6,14 @@ e2e tests' business): here speech during the reply is the user's.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from domain.heard_reply import INTERRUPTED_MARK
 from domain.listening import Phase
-from domain.messages import ChatMessage
+from domain.messages import ChatMessage, FinalTranscript
 from tests.application.harness import Harness, make_harness
-from tests.fakes import FakeTextToSpeech, silence_blocks, speech
+from tests.fakes import FakeTextToSpeech, silence_blocks, speech, utterance_codes
 
 LONG_REPLY = (
     "Once upon a time a fox lived at the edge of a quiet forest. Every morning she walked down "
@@ -33,7 +34,7 @@ def listening_again(ref: list[Harness]) -> Callable[[], bool]:
     return lambda: ref[0].conversation.phase is Phase.LISTENING
 
 
-def over_the_reply(ref: list[Harness], after_blocks: int, *user: bytes) -> list[object]:
+def over_the_reply(ref: list[Harness], after_blocks: int, *user: object) -> list[object]:
     """The question, then `user` once the reply has played `after_blocks`, then the end."""
     return [
         *speech(1, 1.0),
@@ -119,6 +120,36 @@ def test_a_short_interruption_that_ends_is_the_next_turn_at_once() -> None:
         ChatMessage("user", "Stop."),
         ChatMessage("assistant", "Okay."),
     ]
+
+
+def test_confirmed_while_speaking_the_finished_turn_is_still_transcribed_whole() -> None:
+    """The words said so far confirm the interruption only after the user has finished (a slow
+    recogniser): their whole turn, held meanwhile, is still the next turn."""
+    ref: list[Harness] = []
+    finished = threading.Event()
+
+    def user_done() -> bool:
+        finished.set()
+        return True
+
+    harness = make_harness(
+        over_the_reply(ref, 40, *speech(2, 0.9), *silence_blocks(0.8), user_done),
+        {1: QUESTION, 2: "Stop. What time is it?"},
+        [LONG_REPLY, "It is noon."],
+    )
+    transcribe = harness.stt.transcribe
+
+    def slow_transcribe(audio: bytes) -> FinalTranscript:
+        if 2 in utterance_codes(audio):
+            finished.wait(5)
+        return transcribe(audio)
+
+    harness.stt.transcribe = slow_transcribe  # type: ignore[method-assign]
+    ref.append(harness)
+    harness.run()
+    first, second = harness.metrics.records
+    assert first.outcome == "interrupted"
+    assert (second.user_text, second.outcome) == ("Stop. What time is it?", "answered")
 
 
 def test_speech_in_the_warm_up_does_not_interrupt() -> None:
