@@ -80,6 +80,10 @@ def test_the_user_interrupting_stops_the_reply_and_is_answered() -> None:
     # user's speech (40 played before it, 4 to detect it), then only the answer played.
     answer_blocks = -(-640 * 3 // 512)
     assert reply_blocks(harness) <= 40 + 4 + 2 + answer_blocks
+    # Cut at the last word heard: the fake voice takes 40 ms a word, so the blocks of the long
+    # reply that played hold this many words, give or take the one they ended in.
+    words_played = (reply_blocks(harness) - answer_blocks) * 512 / 640
+    assert abs(len(first.spoken_text.split()) - words_played) <= 1.5
     # The user's turn kept its start: the recogniser got their speech from the pre-roll on.
     assert harness.llm.requests[1][-1] == ChatMessage("user", "Stop. What time is it?")
 
