@@ -7,6 +7,7 @@ own per-turn metrics (`--metrics_jsonl`) give each stage's latency; this script 
 
     .venv/bin/python -m benchmarks.voice_to_voice                 # WAV replay, embedded profile
     .venv/bin/python -m benchmarks.voice_to_voice --through_pulse # a real sound server
+    .venv/bin/python -m benchmarks.voice_to_voice --through_pulse --echo  # its speaker heard
     .venv/bin/python -m benchmarks.voice_to_voice -- --stream_batch_sentences 1
 """
 
@@ -84,10 +85,13 @@ def run(options: argparse.Namespace) -> dict[str, object]:
     common = ["--metrics_jsonl", str(metrics), "--log_level", "warning", *options.agent_args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     pulse = None
+    if options.echo and not options.through_pulse:
+        common += ["--simulated_echo", "true"]
     if options.through_pulse:
+        from adapters.simulated_room import RoomSpec
         from tests.adapters.pulse_server import PulseServer
 
-        pulse = PulseServer(work)
+        pulse = PulseServer(work, echo=RoomSpec() if options.echo else None)
         pulse.start()
         env["PULSE_SERVER"] = pulse.server
         agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
@@ -129,9 +133,15 @@ def run(options: argparse.Namespace) -> dict[str, object]:
             for stage in STAGES
             if (values := [r[stage] for r in records if r[stage] is not None])
         },
+        "outcomes": {o: sum(r["outcome"] == o for r in records) for o in outcomes(records)},
+        "false_interruptions": sum(r.get("false_interruptions", 0) for r in records),
         "exit_code": agent.process.returncode,
         "records": str(metrics),
     }
+
+
+def outcomes(records: list[dict[str, object]]) -> list[object]:
+    return list(dict.fromkeys(r["outcome"] for r in records))
 
 
 def print_report(report: dict[str, object], through_pulse: bool) -> None:
@@ -140,6 +150,9 @@ def print_report(report: dict[str, object], through_pulse: bool) -> None:
     print(f"  cold start       {report['cold_start_s']} s (command -> listening)")
     print(f"  peak RSS         {report['peak_rss_mb']} MB")
     print(f"  CPU while idle   {report['idle_cpu_percent']} % of one core")
+    print(
+        f"  outcomes         {report['outcomes']}, {report['false_interruptions']} resumed pauses"
+    )
     print(f"  {'stage':<20}{'median ms':>10}{'p90 ms':>10}{'n':>4}")
     stages = report["stages"]
     assert isinstance(stages, dict)
@@ -155,6 +168,11 @@ def main() -> int:
         "--through_pulse",
         action="store_true",
         help="through a private PulseAudio server instead of WAV replay",
+    )
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help="the agent hears its own voice (through a simulated room, cancelled by --aec)",
     )
     parser.add_argument("--out", help="folder for the WAVs and metrics (default: a temp folder)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
