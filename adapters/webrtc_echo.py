@@ -3,8 +3,10 @@
 AEC3 works on 10 ms frames (160 samples at 16 kHz); fed 512-sample blocks directly it cancels
 clearly worse (measured, see FACTS.md). So each block is cut into 10 ms frames, the remainder
 carried to the next block, and the cleaned output is held back by one frame (10 ms), which
-keeps every returned block whole. Measured here: ~30 dB of echo reduction, 0.2-0.3 ms of CPU per
-32 ms block. The wheel is imported when the canceller is built, not when this module is.
+keeps every returned block whole. Measured: 0.2-0.3 ms of CPU per 32 ms block (FACTS.md), over
+20 dB of echo reduction on the simulated rooms of `adapters/simulated_room.py`, after which
+Silero hears none of the echo (tests/adapters/test_webrtc_echo.py). The wheel is imported when
+the canceller is built, not when this module is.
 """
 
 from __future__ import annotations
