@@ -22,6 +22,7 @@ from domain.audio import (
     PlaybackMark,
     ReplyMark,
 )
+from ports.echo_canceller import EchoCanceller
 
 
 def make_dither() -> bytes:
@@ -43,11 +44,14 @@ class DuplexCore:
     `SimpleQueue`. The audio clock is the number of ticks times 32 ms.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, echo_canceller: EchoCanceller | None = None) -> None:
+        """`echo_canceller` (optional) removes the block played in each tick from the mic."""
         self.dither = make_dither()
+        self._canceller = echo_canceller
         self._playback: deque[bytes | ReplyMark] = deque()
         self._events: queue.SimpleQueue[AudioEvent] = queue.SimpleQueue()
         self._ticks = 0
+        self._paused = False
 
     # The application's side.
 
@@ -59,8 +63,13 @@ class DuplexCore:
     def mark(self, mark: ReplyMark) -> None:
         self._playback.append(mark)
 
-    def clear_playback(self) -> None:
+    def clear_playback(self) -> int:
+        queued = list(self._playback)  # a tick may take one more meanwhile: off by one at most
         self._playback.clear()
+        return sum(isinstance(item, bytes) for item in queued)
+
+    def pause_playback(self, paused: bool) -> None:
+        self._paused = paused
 
     def has_playback(self) -> bool:
         """Reply audio or marks are still queued."""
@@ -85,7 +94,7 @@ class DuplexCore:
         at_s = self._ticks * BLOCK_SECONDS
         self._ticks += 1
         played: bytes | None = None
-        while True:
+        while not self._paused:
             try:
                 item = self._playback.popleft()
             except IndexError:  # nothing queued (or cleared meanwhile)
@@ -95,9 +104,12 @@ class DuplexCore:
                 break
             # Everything queued before the mark has been played by earlier ticks.
             self._events.put(PlaybackMark(item, at_s))
+        out = self.dither if played is None else played
         if mic is not None:
+            if self._canceller is not None:
+                mic = self._canceller.process(mic, out)
             self._events.put(MicBlock(mic, at_s, playing=played is not None))
-        return self.dither if played is None else played
+        return out
 
 
 class CoreBackedAudio:
@@ -115,5 +127,8 @@ class CoreBackedAudio:
     def mark(self, mark: ReplyMark) -> None:
         self._core.mark(mark)
 
-    def clear_playback(self) -> None:
-        self._core.clear_playback()
+    def clear_playback(self) -> int:
+        return self._core.clear_playback()
+
+    def pause_playback(self, paused: bool) -> None:
+        self._core.pause_playback(paused)

@@ -34,7 +34,8 @@ import numpy as np
 from adapters.cpu_watch import thread_cpu_seconds
 from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
-from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, SAMPLE_RATE, AudioFailed
+from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, BLOCK_SECONDS, SAMPLE_RATE, AudioFailed
+from ports.echo_canceller import EchoCanceller
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,9 @@ class SounddeviceAudio(CoreBackedAudio):
         reopen_for_s: float = REOPEN_FOR_S,
         summary_every_s: float = SUMMARY_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        echo_canceller: EchoCanceller | None = None,
     ) -> None:
+        self._echo_canceller = echo_canceller
         self._input_device = input_device
         self._output_device = output_device
         self._latency = latency
@@ -262,7 +265,7 @@ class SounddeviceAudio(CoreBackedAudio):
         self._reopen_for_s = reopen_for_s
         self._summary_every_s = summary_every_s
         self._clock = clock
-        self._core = DuplexCore()
+        self._core = DuplexCore(echo_canceller)
         self._bridge: RateBridge | None = None
         self._devices: _Devices | None = None
         self._stream: Any = None
@@ -338,6 +341,7 @@ class SounddeviceAudio(CoreBackedAudio):
             callback=self._callback,
             latency=self._latency,
         )
+        self._prime_canceller(stream)
         try:
             stream.start()
         except BaseException:
@@ -348,6 +352,15 @@ class SounddeviceAudio(CoreBackedAudio):
                 self._stream = stream
                 return
         _shut(stream, graceful=False, wait_s=CLOSE_WAIT_S)  # closed meanwhile
+
+    def _prime_canceller(self, stream: Any) -> None:
+        """A new stream (the audio thread is not running): the canceller starts afresh, its
+        delay guessed from PortAudio's latencies plus the block in hand (AEC3 refines it)."""
+        if self._echo_canceller is None:
+            return
+        input_s, output_s = stream.latency
+        self._echo_canceller.reset()
+        self._echo_canceller.set_delay_ms(round(1000 * (input_s + output_s + BLOCK_SECONDS)))
 
     # The audio thread: count, never log, never raise.
 

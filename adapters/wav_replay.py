@@ -22,7 +22,9 @@ import numpy as np
 
 from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
+from adapters.simulated_room import SimulatedRoom
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE, EndOfInput
+from ports.echo_canceller import EchoCanceller
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -95,13 +97,26 @@ def _one_line(exc: BaseException) -> str:
 class WavReplayAudio(CoreBackedAudio):
     """`AudioDuplex` on files: `input_wav` (any WAV, see `read_wav`) played as the microphone in
     real time, then `EndOfInput` once; `output_wav` (optional) records the speaker at 16 kHz.
-    Nothing is read before `check` (or `open`, which checks first if that was not done)."""
+    Nothing is read before `check` (or `open`, which checks first if that was not done).
+    `room` (optional) feeds what is played back into the microphone (see `SimulatedRoom`);
+    `echo_canceller` (optional) removes it, as on a sound card."""
 
-    def __init__(self, input_wav: Path, output_wav: Path | None = None) -> None:
+    def __init__(
+        self,
+        input_wav: Path,
+        output_wav: Path | None = None,
+        *,
+        room: SimulatedRoom | None = None,
+        echo_canceller: EchoCanceller | None = None,
+    ) -> None:
         self._input_wav = Path(input_wav)
         self._mic: bytes | None = None
         self._output_wav = None if output_wav is None else Path(output_wav)
-        self._core = DuplexCore()
+        self._room = room
+        if echo_canceller is not None:
+            # Played and heard within one tick: the replay's only latency is that tick.
+            echo_canceller.set_delay_ms(round(1000 * BLOCK_SECONDS))
+        self._core = DuplexCore(echo_canceller)
         self._recorder: wave.Wave_write | None = None
         self._closing = contextlib.ExitStack()  # the output file and its writer
         self._stopping = threading.Event()
@@ -162,7 +177,11 @@ class WavReplayAudio(CoreBackedAudio):
             offset = ticks * BLOCK_BYTES
             mic = mic_pcm[offset : offset + BLOCK_BYTES] if offset < len(mic_pcm) else None
             try:
+                if mic is not None and self._room is not None:
+                    mic = self._room.into_mic(mic)
                 played = self._core.tick(mic)
+                if self._room is not None:
+                    self._room.play(played)
                 if self._recorder is not None:
                     self._recorder.writeframesraw(played)
             except Exception:

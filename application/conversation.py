@@ -14,9 +14,12 @@ metrics record is written.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+
+import attrs
 
 from application.compaction import Compactor
 from application.hearing import Hearing
@@ -29,6 +32,8 @@ from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
 from domain.audio import (
+    BYTES_PER_SAMPLE,
+    SAMPLE_RATE,
     AudioFailed,
     EndOfInput,
     MicBlock,
@@ -36,11 +41,12 @@ from domain.audio import (
     ReplyDone,
     ReplyVoiced,
 )
+from domain.barge_in import Decision
 from domain.chat_window import ChatWindow, CompactionPlan
 from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
-from domain.transcription_jobs import LiveJob, PauseJob, TurnEndJob, TurnPartJob
+from domain.transcription_jobs import ConfirmJob, LiveJob, PauseJob, TurnEndJob, TurnPartJob
 from domain.turn import Closing, Outcome, Speculation, reusable
 from domain.turn_segmentation import (
     SpeechOngoing,
@@ -67,6 +73,22 @@ log = logging.getLogger(__name__)
 POLL_S = 0.05
 # stop() waits this long in all for the threads, then leaves the daemon ones behind.
 STOP_BUDGET_S = 0.6
+# Barge-in: a paused reply asks the recogniser whether the user is saying words after this much
+# of their speech following the pause (and again after as much more, while unconfirmed).
+CONFIRM_EVERY_S = 0.6
+
+
+@attrs.define
+class _Interruption:
+    """A pause of the reply, not yet confirmed: the listen thread's own state."""
+
+    number: int
+    turn: Turn
+    latency_ms: float
+    after: bytearray = attrs.Factory(bytearray)  # the user's speech since the pause
+    asked_at: int = 0  # len(after) when a transcript was last asked for
+    in_flight: bool = False
+    held: TurnEnded | None = None  # the user stopped speaking: their whole turn
 
 
 class Conversation:
@@ -86,7 +108,13 @@ class Conversation:
         self._audio, self._llm, self._tts = audio, llm, tts
         self._console, self._clock, self._metrics = console, clock, metrics
         self._settings = settings
-        self._hearing = Hearing(vad, settings.vad, end_of_turn)
+        self._hearing = Hearing(vad, settings.vad, end_of_turn, settings.barge_in)
+        self._interruption: _Interruption | None = None
+        self._interruptions = 0
+        self._confirmations: queue.SimpleQueue[tuple[ConfirmJob, FinalTranscript]] = (
+            queue.SimpleQueue()
+        )
+        self._audio_now_s = 0.0  # the audio clock: the last mic block's time
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
         self._window = ChatWindow(settings.chat)
         self._state = ListeningStateMachine(settings.watchdog_s)
@@ -181,6 +209,7 @@ class Conversation:
         while not self._stop.is_set():
             event = self._audio.next_event(POLL_S)
             self._check_watchdog()
+            self._take_confirmations()
             if isinstance(event, MicBlock):
                 self._hear(event)
             elif isinstance(event, PlaybackMark):
@@ -195,9 +224,17 @@ class Conversation:
                 self._stop.set()
 
     def _hear(self, block: MicBlock) -> None:
+        self._audio_now_s = block.captured_at_s
         with self._lock:
             should_listen = self._state.should_listen
-        self._on_segmentation(self._hearing.hear(block, should_listen=should_listen))
+        heard = self._hearing.hear(block, should_listen=should_listen)
+        if heard.decision is Decision.PAUSE:
+            self._pause_reply()
+        elif heard.decision is Decision.RESUME:
+            self._resume_reply()
+        elif self._interruption is not None:
+            self._ask_if_interrupting(block.pcm)
+        self._on_segmentation(heard.events)
 
     @property
     def idle(self) -> bool:
@@ -209,7 +246,9 @@ class Conversation:
     def _on_segmentation(self, events: list[TurnEvent]) -> None:
         jobs = self._transcription.jobs
         for event in events:
-            if isinstance(event, SpeechStarted):
+            if self._interruption is not None and not isinstance(event, SpeechOngoing):
+                self._while_paused(event)
+            elif isinstance(event, SpeechStarted):
                 self._fire(transitions.SPEECH_STARTED)
             elif isinstance(event, SpeechOngoing):
                 if self._settings.live_transcription:
@@ -258,6 +297,101 @@ class Conversation:
             turn.error = turn.error or f"watchdog: no progress for {self._settings.watchdog_s} s"
             log.warning("%s: abandoning the turn", turn.error)
             self._close(turn, Outcome.TIMED_OUT)
+
+    # -- barge-in (the listen thread) -------------------------------------------------------
+
+    def _pause_reply(self) -> None:
+        """The user spoke over the reply: pause it (from the next block on) until what they say
+        is transcribed."""
+        barge_in = self._hearing.barge_in
+        assert barge_in is not None
+        with self._lock:
+            turn = self._turn
+        if turn is None:  # closed meanwhile: nothing to pause, listening re-opens anyway
+            return
+        self._audio.pause_playback(True)
+        assert barge_in.speech_start_s is not None and barge_in.paused_at_s is not None
+        self._interruptions += 1
+        latency_ms = round((barge_in.paused_at_s - barge_in.speech_start_s) * 1000, 1)
+        self._interruption = _Interruption(self._interruptions, turn, latency_ms)
+        log.info("the user may be interrupting: reply paused (%.0f ms after speech)", latency_ms)
+
+    def _resume_reply(self) -> None:
+        """Nothing confirmed the pause: the reply goes on where it stopped."""
+        interruption, self._interruption = self._interruption, None
+        self._audio.pause_playback(False)
+        if interruption is not None:
+            interruption.turn.false_interruptions += 1
+            log.info("no words in the interruption: reply resumed")
+
+    def _ask_if_interrupting(self, pcm: bytes) -> None:
+        interruption = self._interruption
+        assert interruption is not None
+        interruption.after += pcm
+        every = round(CONFIRM_EVERY_S * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        if interruption.in_flight or len(interruption.after) < interruption.asked_at + every:
+            return
+        interruption.asked_at = len(interruption.after)
+        interruption.in_flight = True
+        self._transcription.jobs.put(
+            ConfirmJob(interruption.number, bytes(interruption.after), whole_turn=False)
+        )
+
+    def _while_paused(self, event: TurnEvent) -> None:
+        """Segmentation while the reply is paused: the user's turn is not theirs yet (nothing
+        is prefetched, no turn is made) until their words confirm the interruption."""
+        interruption = self._interruption
+        assert interruption is not None
+        if isinstance(event, TurnEnded) and interruption.held is None:
+            interruption.held = event
+            interruption.in_flight = True
+            self._transcription.jobs.put(
+                ConfirmJob(interruption.number, event.audio, whole_turn=True)
+            )
+
+    def interruption_heard(self, job: ConfirmJob, transcript: FinalTranscript) -> None:
+        self._confirmations.put((job, transcript))  # handled on the listen thread
+
+    def _take_confirmations(self) -> None:
+        while True:
+            try:
+                job, transcript = self._confirmations.get_nowait()
+            except queue.Empty:
+                return
+            interruption = self._interruption
+            if interruption is None or job.interruption != interruption.number:
+                continue  # resumed or closed meanwhile
+            interruption.in_flight = False
+            if transcript.is_empty:
+                if job.whole_turn and self._hearing.resume(self._audio_now_s):
+                    self._resume_reply()
+                continue
+            barge_in = self._hearing.barge_in
+            if barge_in is not None and barge_in.confirm():
+                self._interrupt(interruption, transcript if job.whole_turn else None)
+
+    def _interrupt(self, interruption: _Interruption, whole: FinalTranscript | None) -> None:
+        """Confirmed: the reply is cancelled, the history keeps what the user heard of it, and
+        the user's speech is the next turn (`whole`: they have already finished it)."""
+        self._interruption = None
+        turn = interruption.turn
+        heard = self._playback.cut(turn)
+        turn.interruption_latency_ms = interruption.latency_ms
+        with self._lock:
+            closing = turn.life.interrupted(heard)
+        self._carry_out(turn, closing)
+        self._audio.pause_playback(False)
+        log.info("interrupted by the user after: %r", heard)
+        held = interruption.held
+        if held is None:
+            return  # the user is still speaking: their turn ends as any other
+        if whole is None:  # confirmed by what they said so far: their turn is transcribed whole
+            self._on_segmentation([held])
+            return
+        new_turn = self._current_or_new_turn(held)
+        new_turn.stt_start = new_turn.stt_end = self._clock.now()
+        self._fire(transitions.TURN_ENDED)
+        self.turn_heard(new_turn, whole)
 
     # -- transcripts (called by the transcription thread) ----------------------------------
 
@@ -401,6 +535,10 @@ class Conversation:
         if closing is None:
             return
         plan = None
+        interruption = self._interruption
+        if interruption is not None and interruption.turn is turn:
+            self._interruption = None  # closed while paused (watchdog, stop)
+            self._audio.pause_playback(False)
         with self._lock:
             if self._turn is turn:
                 self._turn = None

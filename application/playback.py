@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from application.turn import Turn
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, Reblocker, ReplyDone, ReplyVoiced
+from domain.heard_reply import SpokenBatch, heard_text
 from ports import AudioDuplex, Clock, TextToSpeech
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class Playback:
         self._sealed: set[int] = set()
         self._voiced: set[int] = set()
         self._apology: list[bytes] = []
+        # Per open turn: each batch's text and how many blocks of it were queued (for what the
+        # user heard of an interrupted reply).
+        self._batches: dict[int, list[SpokenBatch]] = {}
 
     def prepare_apology(self, tts: TextToSpeech, text: str) -> None:
         reblocker = Reblocker()
@@ -47,13 +51,20 @@ class Playback:
             return
         self._apology = blocks + reblocker.flush()
 
-    def play(self, turn: Turn, blocks: Iterable[bytes]) -> bool:
-        """Queue `blocks` for the speaker; False (and nothing more queued) once the turn closed."""
+    def play(self, turn: Turn, blocks: Iterable[bytes], text: str | None = None) -> bool:
+        """Queue `blocks` for the speaker; False (and nothing more queued) once the turn closed.
+        `text` is what they say (a batch of the reply); without it they belong to the last."""
+        if text is not None:
+            with self._lock:
+                self._batches.setdefault(turn.id, []).append(SpokenBatch(text, 0))
         for block in blocks:
             assert len(block) == BLOCK_BYTES
             with self._lock:
                 if turn.id in self._sealed:
                     return False
+                batches = self._batches.get(turn.id)
+                if batches:
+                    batches[-1] = SpokenBatch(batches[-1].text, batches[-1].blocks + 1)
                 first_voiced = turn.id not in self._voiced and is_voiced(block)
                 if first_voiced:
                     self._voiced.add(turn.id)
@@ -75,11 +86,23 @@ class Playback:
         if self.play(turn, self._apology):
             self.finish(turn)
 
+    def cut(self, turn: Turn) -> str:
+        """Barge-in: seal the turn, drop what is queued, and return the words of the reply the
+        user heard (blocks queued minus blocks dropped unplayed, words interpolated within the
+        batch that was cut; the device's own buffer, under 100 ms, counts as heard)."""
+        with self._lock:
+            self._sealed.add(turn.id)
+            dropped = self._audio.clear_playback()
+            batches = self._batches.pop(turn.id, [])
+        played = sum(batch.blocks for batch in batches) - dropped
+        return heard_text(batches, played)
+
     def seal(self, turn: Turn, *, cut_short: bool, apologise: bool) -> None:
         """No more of the turn after this; `cut_short` drops what is still queued."""
         with self._lock:
             self._sealed.add(turn.id)
             self._voiced.discard(turn.id)
+            self._batches.pop(turn.id, None)
             if cut_short:
                 self._audio.clear_playback()
             if apologise:

@@ -102,7 +102,7 @@ class ReplyWorker:
             return False
         if head.spoken_text:
             self._console.assistant(head.spoken_text)
-            if not self._playback.play(turn, head.blocks):
+            if not self._playback.play(turn, head.blocks, head.spoken_text):
                 return False
         return self._speak_all(head.batches[1:])
 
@@ -116,7 +116,7 @@ class ReplyWorker:
                 continue
             self._console.assistant(text)
             try:
-                if not self._playback.play(self._turn, self._synthesize(text)):
+                if not self._playback.play(self._turn, self._synthesize(text), text):
                     return False
             except Exception as error:
                 self._control.fail(self._turn, "tts", error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from domain.barge_in import BargeInConfig
 from domain.chat_window import ChatConfig
 from domain.sentence_batching import BatchingConfig
 from domain.turn_segmentation import VadConfig
@@ -24,3 +25,5 @@ class ConversationSettings:
     # A reply that makes no progress for this long is abandoned and listening re-opens.
     watchdog_s: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     apology: str = DEFAULT_APOLOGY
+    # The user may interrupt the reply (None: half duplex, deaf while the agent speaks).
+    barge_in: BargeInConfig | None = None

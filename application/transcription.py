@@ -15,6 +15,7 @@ from typing import Protocol
 from application.turn import Turn
 from domain.messages import FinalTranscript
 from domain.transcription_jobs import (
+    ConfirmJob,
     LiveJob,
     PauseJob,
     TranscriptionJob,
@@ -47,6 +48,10 @@ class TranscriptSink(Protocol):
 
     def fail(self, turn: Turn, stage: str, error: Exception) -> None: ...
 
+    def interruption_heard(self, job: ConfirmJob, transcript: FinalTranscript) -> None:
+        """Barge-in: the transcript that confirms (non-empty) an interruption, or not."""
+        ...
+
 
 class Transcription:
     def __init__(
@@ -73,6 +78,8 @@ class Transcription:
                     self._show_live(job.audio)
             elif isinstance(job, PauseJob):
                 self._transcribe_pause(job)
+            elif isinstance(job, ConfirmJob):
+                self._confirm(job)
             else:
                 self._transcribe_turn(job)
 
@@ -95,6 +102,14 @@ class Transcription:
         if self._live:
             self._console.live(transcript.text)
         self._sink.pause_transcribed(job.pause, transcript)
+
+    def _confirm(self, job: ConfirmJob) -> None:
+        try:
+            transcript = self._stt.transcribe(job.audio)
+        except Exception as error:  # unconfirmed: playback resumes, as after a cough
+            log.warning("transcribing an interruption failed: %s", error)
+            transcript = FinalTranscript("")
+        self._sink.interruption_heard(job, transcript)
 
     def _transcribe_turn(self, job: TurnPartJob | TurnEndJob) -> None:
         turn = self._sink.open_turn(job.turn_id)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from domain.messages import TurnMetrics
-from domain.turn import TurnLife
+from domain.turn import Outcome, TurnLife
 
 if TYPE_CHECKING:
     from application.reply_stream import ReplyStream
@@ -42,6 +42,8 @@ class Turn:
     voiced_played_s: float | None = None  # audio clock
     playback_until: float = 0.0  # when the audio queued so far will have played
     reply: ReplyStream | None = None
+    interruption_latency_ms: float | None = None  # of the pause that interrupted it
+    false_interruptions: int = 0
 
     @life.default
     def _life(self) -> TurnLife:
@@ -64,4 +66,8 @@ class Turn:
             voice_to_voice_ms=voice_to_voice,
             outcome=self.life.outcome.value if self.life.outcome else "open",
             error=self.error,
+            interrupted=self.life.outcome is Outcome.INTERRUPTED,
+            interruption_latency_ms=self.interruption_latency_ms,
+            spoken_text=self.life.spoken,
+            false_interruptions=self.false_interruptions,
         )

@@ -139,7 +139,7 @@ def play(
     ends: list[tuple[float, TurnEnded]] = []
     for n in range(len(vad_probs)):
         block = MicBlock(utterance.pcm[n * BLOCK_BYTES : (n + 1) * BLOCK_BYTES], n * BLOCK_SECONDS)
-        for event in hearing.hear(block, should_listen=True):
+        for event in hearing.hear(block, should_listen=True).events:
             if isinstance(event, TurnEnded):
                 ends.append(((n + 1) * BLOCK_SECONDS, event))
     cut_off = any(decided < utterance.last_word_end_s for decided, _ in ends)

@@ -11,6 +11,7 @@ listening), peak RSS and CPU while idle, and prints medians and p90.
     .venv/bin/python -m benchmarks.voice_to_voice --person        # the headline figure
     .venv/bin/python -m benchmarks.voice_to_voice                 # WAV replay, embedded profile
     .venv/bin/python -m benchmarks.voice_to_voice --through_pulse # fixed gaps, a sound server
+    .venv/bin/python -m benchmarks.voice_to_voice --person --echo # its speaker heard (barge-in)
     .venv/bin/python -m benchmarks.voice_to_voice -- --stream_batch_sentences 1
 """
 
@@ -29,6 +30,10 @@ import threading
 import time
 import wave
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.simulated_room import RoomSpec
 
 from benchmarks.spoken_questions import spoken_questions, synthesise_questions
 
@@ -94,10 +99,12 @@ def run(options: argparse.Namespace) -> dict[str, object]:
     pulse = None
     if options.person:
         return run_person(options, work, metrics, common, env)
+    if options.echo and not options.through_pulse:
+        common += ["--simulated_echo", "true"]
     if options.through_pulse:
         from tests.adapters.pulse_server import PulseServer
 
-        pulse = PulseServer(work)
+        pulse = PulseServer(work, echo=room(options))
         pulse.start()
         env["PULSE_SERVER"] = pulse.server
         agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
@@ -123,6 +130,13 @@ def run(options: argparse.Namespace) -> dict[str, object]:
     return report(options, agent, metrics, [], idle_cpu)
 
 
+def room(options: argparse.Namespace) -> RoomSpec | None:
+    """With --echo, the private server's speaker is heard by its microphone through a room."""
+    from adapters.simulated_room import RoomSpec
+
+    return RoomSpec() if options.echo else None
+
+
 def run_person(
     options: argparse.Namespace, work: Path, metrics: Path, common: list[str], env: dict[str, str]
 ) -> dict[str, object]:
@@ -130,7 +144,7 @@ def run_person(
     from tests.adapters.pulse_server import PulseServer
 
     questions = spoken_questions(options.turns)
-    pulse = PulseServer(work)
+    pulse = PulseServer(work, echo=room(options))
     pulse.start()
     env = {**env, "PULSE_SERVER": pulse.server}
     agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
@@ -182,9 +196,15 @@ def report(
             for stage, values in columns.items()
             if values
         },
+        "outcomes": {o: sum(r["outcome"] == o for r in records) for o in outcomes(records)},
+        "false_interruptions": sum(r.get("false_interruptions", 0) for r in records),
         "exit_code": agent.process.returncode,
         "records": str(metrics),
     }
+
+
+def outcomes(records: list[dict[str, object]]) -> list[object]:
+    return list(dict.fromkeys(r["outcome"] for r in records))
 
 
 def print_report(report: dict[str, object], mode: str) -> None:
@@ -193,6 +213,9 @@ def print_report(report: dict[str, object], mode: str) -> None:
     print(f"  cold start       {report['cold_start_s']} s (command -> listening)")
     print(f"  peak RSS         {report['peak_rss_mb']} MB")
     print(f"  CPU while idle   {report['idle_cpu_percent']} % of one core")
+    print(
+        f"  outcomes         {report['outcomes']}, {report['false_interruptions']} resumed pauses"
+    )
     print(f"  {'stage':<20}{'median ms':>10}{'p90 ms':>10}{'n':>4}")
     stages = report["stages"]
     assert isinstance(stages, dict)
@@ -214,6 +237,11 @@ def main() -> int:
         action="store_true",
         help="a simulated person through a private PulseAudio server: asks, waits for the whole"
         " reply, asks again; voice-to-voice timed at the speaker",
+    )
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help="the agent hears its own voice (through a simulated room, cancelled by --aec)",
     )
     parser.add_argument("--out", help="folder for the WAVs and metrics (default: a temp folder)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

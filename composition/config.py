@@ -148,6 +148,8 @@ def validate(values: Mapping[str, Any]) -> None:
     check_each(values)
     if values["input_wav"] is None and values["output_wav"] is not None:
         raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
+    if values["input_wav"] is None and values["simulated_echo"]:
+        raise ConfigError("--simulated_echo needs --input_wav (it simulates the room of a replay)")
     if not values["max_speech_ms"] > values["min_speech_ms"]:
         raise ConfigError(
             f"--max_speech_ms ({values['max_speech_ms']:g}) must be longer than "

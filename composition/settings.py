@@ -19,6 +19,7 @@ from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
 from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
 from application.settings import ConversationSettings
 from composition.stages import END_OF_TURN_BACKENDS, LLM_BACKENDS, STT_BACKENDS, TTS_BACKENDS
+from domain.barge_in import BargeInConfig
 from domain.chat_window import ChatConfig
 from domain.end_of_turn import ModelTurnConfig
 from domain.sentence_batching import BatchingConfig
@@ -168,6 +169,17 @@ def _live_interval_ms(seconds: float, config: Mapping[str, Any]) -> float:
     return seconds * 1000 if config["enable_live_transcription"] else 0.0
 
 
+def _barge_in(enabled: bool, config: Mapping[str, Any]) -> BargeInConfig | None:
+    """The user may interrupt the reply; None: half duplex."""
+    if not enabled:
+        return None
+    return BargeInConfig(
+        min_interruption_ms=config["min_interruption_ms"],
+        thresh=config["thresh"],
+        preroll_ms=config["speech_pad_ms"],
+    )
+
+
 def _model_turn(detection: str, config: Mapping[str, Any]) -> ModelTurnConfig | None:
     """With an end-of-turn model, when it is asked; None: silence alone ends a turn."""
     if detection == "silence":
@@ -223,6 +235,19 @@ SETTINGS: tuple[Setting, ...] = (
       "channel count: mixed to mono and resampled to 16 kHz)"),
     S("audio", "output_wav", None,
       "record what the agent plays to this WAV instead of a speaker"),
+    # -- echo and interruptions ------------------------------------------------------------
+    S("echo", "aec", True,
+      "cancel the agent's own voice from the microphone (WebRTC AEC3); false only with "
+      "headphones", parse_bool),
+    S("echo", "simulated_echo", False,
+      "WAV replay: feed what is played back into the microphone through a simulated room "
+      "(delay, reverb, noise), as open laptop speakers would", parse_bool),
+    S("echo", "barge_in", True,
+      "the user can interrupt the reply by speaking over it (false: half duplex, deaf while "
+      "the agent speaks)", parse_bool, into="barge_in", to_field=_barge_in),
+    S("echo", "min_interruption_ms", attrs.fields(BargeInConfig).min_interruption_ms.default,
+      "speech over the reply for this long pauses it; it stops if words follow", parse_float,
+      check=positive("milliseconds")),
     # -- voice activity --------------------------------------------------------------------
     S("vad", "thresh", BUNDLE,
       f"speech probability that starts a turn (it continues while >= thresh - {HYSTERESIS})",

@@ -25,6 +25,7 @@ from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
 from ports import (
     AudioDuplex,
+    EchoCanceller,
     EndOfTurn,
     LanguageModel,
     MetricsSink,
@@ -99,11 +100,19 @@ def _opened_audio(audio: AudioDuplex) -> Iterator[AudioDuplex]:
 
 
 def wav_audio(config: Config) -> Iterator[AudioDuplex]:
+    from adapters.simulated_room import SimulatedRoom
     from adapters.wav_replay import WavReplayAudio
 
     output = config["output_wav"]
+    # Without the simulated room the replay has no echo: nothing to cancel.
+    echo = config["simulated_echo"]
     yield from _opened_audio(
-        WavReplayAudio(Path(config["input_wav"]), Path(output) if output else None)
+        WavReplayAudio(
+            Path(config["input_wav"]),
+            Path(output) if output else None,
+            room=SimulatedRoom() if echo else None,
+            echo_canceller=echo_canceller() if echo and config["aec"] else None,
+        )
     )
 
 
@@ -113,8 +122,19 @@ def device_audio(config: Config) -> Iterator[AudioDuplex]:
     latency = config["audio_latency"]
     latency = latency if latency in ("low", "high") else float(latency)
     yield from _opened_audio(
-        SounddeviceAudio(config["input_device"], config["output_device"], latency)
+        SounddeviceAudio(
+            config["input_device"],
+            config["output_device"],
+            latency,
+            echo_canceller=echo_canceller() if config["aec"] else None,
+        )
     )
+
+
+def echo_canceller() -> EchoCanceller:
+    from adapters.webrtc_echo import WebrtcEchoCanceller
+
+    return WebrtcEchoCanceller()
 
 
 AUDIO_BACKENDS: Mapping[str, Backend] = {"wav": Backend(wav_audio), "device": Backend(device_audio)}

@@ -41,6 +41,10 @@ RESPONSE_PLAYED = Transition("response played", _BUSY, Phase.LISTENING)
 EMPTY_TRANSCRIPT = Transition("empty transcript", _BUSY, Phase.LISTENING)
 STAGE_FAILED = Transition("stage failed", _ANY, Phase.LISTENING)
 WATCHDOG_EXPIRED = Transition("watchdog expired", _BUSY, Phase.LISTENING)
+# Barge-in: the user spoke over the reply and was understood. Listening re-opens with their
+# speech already in the segmenter; not USER_SPEAKING, which only a turn the segmenter confirmed
+# (and so will end) may enter: a burst it then drops must not leave the agent there for good.
+INTERRUPTED = Transition("interrupted", _BUSY, Phase.LISTENING)
 
 
 class ListeningStateMachine:

@@ -46,5 +46,12 @@ class TurnMetrics:
     first_batch_ms: float | None
     tts_first_chunk_ms: float | None
     voice_to_voice_ms: float | None
-    outcome: str  # answered, empty, failed, timed out, stopped (domain.turn.Outcome)
+    outcome: str  # answered, empty, failed, timed out, stopped, interrupted (domain.turn.Outcome)
     error: str | None
+    # Barge-in: the user's speech start (where the detector's run of speech began) -> playback
+    # paused, on the audio clock; what they heard of an interrupted reply; pauses that nothing
+    # confirmed (playback resumed).
+    interrupted: bool = False
+    interruption_latency_ms: float | None = None
+    spoken_text: str | None = None
+    false_interruptions: int = 0

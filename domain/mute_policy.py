@@ -16,6 +16,7 @@ class Admission(enum.Enum):
     DROP = "drop"
     HEAR = "hear"
     HEAR_AFRESH = "hear afresh"  # reset the detector and the segmenter, then hear the block
+    WATCH = "watch"  # barge-in: the detector hears the block, the segmenter does not
 
 
 class HalfDuplex:

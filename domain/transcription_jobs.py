@@ -43,6 +43,17 @@ class TurnEndJob:
     after_pause: bool
 
 
+@attrs.frozen
+class ConfirmJob:
+    """Barge-in: what the user said while playback was paused; a non-empty transcript confirms
+    interruption number `interruption`. `whole_turn`: the audio is the user's whole turn (they
+    stopped speaking), whose transcript then answers the new turn too."""
+
+    interruption: int
+    audio: bytes
+    whole_turn: bool
+
+
 ProvisionalJob = LiveJob | PauseJob
 TurnJob = TurnPartJob | TurnEndJob
-TranscriptionJob = ProvisionalJob | TurnJob
+TranscriptionJob = ProvisionalJob | TurnJob | ConfirmJob

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import attrs
 
 from domain import listening
+from domain.heard_reply import interrupted_reply
 from domain.listening import Transition
 from domain.messages import ChatMessage, FinalTranscript
 from domain.runaway import RunawayGuard
@@ -33,6 +34,7 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # a stage failed; the apology played before the close
     TIMED_OUT = "timed out"  # no progress for the watchdog's delay: closed at once
     STOPPED = "stopped"  # the agent is shutting down
+    INTERRUPTED = "interrupted"  # the user spoke over the reply (barge-in): cut where heard
 
 
 @attrs.frozen
@@ -52,8 +54,9 @@ _TRANSITIONS = {
     Outcome.FAILED: listening.STAGE_FAILED,
     Outcome.TIMED_OUT: listening.WATCHDOG_EXPIRED,
     Outcome.STOPPED: None,
+    Outcome.INTERRUPTED: listening.INTERRUPTED,
 }
-_AT_ONCE = frozenset({Outcome.TIMED_OUT, Outcome.STOPPED})
+_AT_ONCE = frozenset({Outcome.TIMED_OUT, Outcome.STOPPED, Outcome.INTERRUPTED})
 
 
 class TurnLife:
@@ -67,6 +70,7 @@ class TurnLife:
         self.reply = ""
         self.reply_complete = False
         self.faulted = False
+        self.spoken: str | None = None  # of an interrupted reply: what the user heard
         self.outcome: Outcome | None = None
         self._guard = RunawayGuard()
 
@@ -117,15 +121,28 @@ class TurnLife:
             raise ValueError("a turn is answered only by a whole, non-empty reply")
         return self.close(Outcome.ANSWERED)
 
+    def interrupted(self, heard: str) -> Closing | None:
+        """The user spoke over the reply: closed at once, and the history keeps the exchange
+        with only `heard` of the reply, marked as cut off (a failed turn keeps nothing)."""
+        if self.faulted:
+            return self.close(Outcome.INTERRUPTED)
+        self.spoken = heard
+        return self.close(Outcome.INTERRUPTED)
+
     def close(self, outcome: Outcome) -> Closing | None:
         """The first close wins; later ones (a stage noticing too late) return None."""
         if self.closed:
             return None
         self.outcome = outcome
+        exchange = None
+        if outcome is Outcome.ANSWERED:
+            exchange = (self.user_text, self.reply)
+        elif outcome is Outcome.INTERRUPTED and self.spoken is not None and self.user_text:
+            exchange = (self.user_text, interrupted_reply(self.spoken))
         return Closing(
             outcome=outcome,
             transition=_TRANSITIONS[outcome],
-            exchange=(self.user_text, self.reply) if outcome is Outcome.ANSWERED else None,
+            exchange=exchange,
             cut_short=outcome in _AT_ONCE,
             apologise=outcome is Outcome.TIMED_OUT,
         )

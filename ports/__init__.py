@@ -6,6 +6,7 @@ No port mentions a library type: adapters translate at the boundary.
 from ports.audio import AudioDuplex
 from ports.clock import Clock
 from ports.console import Console
+from ports.echo_canceller import EchoCanceller
 from ports.end_of_turn import EndOfTurn
 from ports.language_model import Cancellation, LanguageModel, LanguageModelError
 from ports.metrics import MetricsSink
@@ -18,6 +19,7 @@ __all__ = [
     "Cancellation",
     "Clock",
     "Console",
+    "EchoCanceller",
     "EndOfTurn",
     "LanguageModel",
     "LanguageModelError",

@@ -35,6 +35,12 @@ class AudioDuplex(Protocol):
 
     def mark(self, mark: ReplyMark) -> None: ...
 
-    def clear_playback(self) -> None:
-        """Drop queued reply audio and marks (stop, or an interruption)."""
+    def clear_playback(self) -> int:
+        """Drop queued reply audio and marks (stop, or an interruption); returns how many
+        reply blocks were dropped unplayed."""
+        ...
+
+    def pause_playback(self, paused: bool) -> None:
+        """Paused, the output plays the dither from the next block on and keeps what is queued
+        (barge-in: the user may be interrupting); unpaused, it goes on where it stopped."""
         ...

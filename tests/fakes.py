@@ -100,6 +100,8 @@ class FakeAudio:
         self._drop = drop  # True: this tick's mic block is lost (a device hiccup)
         self.played: list[bytes] = []
         self.marks: list[PlaybackMark] = []
+        self.paused = False
+        self.pauses: list[bool] = []  # every pause_playback call
         self.opened = self.closed = False
 
     def open(self) -> None:
@@ -120,10 +122,17 @@ class FakeAudio:
         with self._lock:
             self._output.append(mark)
 
-    def clear_playback(self) -> None:
+    def clear_playback(self) -> int:
         with self._lock:
+            dropped = sum(isinstance(item, bytes) for item in self._output)
             self._output.clear()
             self._note("cleared", None)
+            return dropped
+
+    def pause_playback(self, paused: bool) -> None:
+        with self._lock:
+            self.paused = paused
+            self.pauses.append(paused)
 
     def _note(self, what: str, block: bytes | None) -> None:
         if self._journal is not None:
@@ -136,7 +145,7 @@ class FakeAudio:
             self._script.popleft()
         with self._lock:
             now = self._ticks * BLOCK_SECONDS
-            head = self._output.popleft() if self._output else None
+            head = self._output.popleft() if self._output and not self.paused else None
             if isinstance(head, ReplyVoiced | ReplyDone):
                 echo = PlaybackMark(head, now)
                 self.marks.append(echo)

@@ -7,7 +7,8 @@ pending (a pipe source that gets no data stalls PortAudio's capture, and `stop()
 and never more than a block deep (the pipe source reads only while something records; a backlog
 would reach the first recorder seconds late and make PortAudio's audio thread spin). `kill`
 crashes the daemon, `start` brings it back. The speaker FIFO is drained continuously into
-`heard`.
+`heard`; with `echo`, what it played also comes back into the microphone through a simulated
+room (open laptop speakers), on the sound server's own timing.
 """
 
 from __future__ import annotations
@@ -24,15 +25,21 @@ import time
 from collections import deque
 from pathlib import Path
 
+from adapters.simulated_room import RoomSpec, SimulatedRoom
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE
 
 _FORMAT = f"format=s16le rate={SAMPLE_RATE} channels=1"
 _MAX_QUEUED_BYTES = BLOCK_BYTES  # in the microphone FIFO; see `_feed_mic`
+# The speaker's audio waiting to be heard again (echo); beyond this, the oldest is dropped, so
+# that a burst from the pipe sink cannot grow the echo's delay for good.
+_MAX_ECHO_BYTES = 8 * BLOCK_BYTES
 
 
 class PulseServer:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, echo: RoomSpec | None = None) -> None:
         self.folder = folder
+        self._room = None if echo is None else SimulatedRoom(echo)
+        self._echo = bytearray()  # played by the speaker, not yet back in the microphone
         self.socket = folder / "native"
         self.mic_fifo = folder / "mic.fifo"
         self.speaker_fifo = folder / "speaker.fifo"
@@ -158,11 +165,13 @@ class PulseServer:
                 # reads loses what it hears: skip the block, keep queued speech for later.
                 if _queued_bytes(fd) < _MAX_QUEUED_BYTES:
                     if self._pending:  # noted before it leaves `_pending`: see `saying`
-                        os.write(fd, self._pending[0])
+                        os.write(fd, self._with_echo(self._pending[0]))
                         self._said_at.append(time.monotonic())
                         self._pending.popleft()
                     else:
-                        os.write(fd, silence)
+                        os.write(fd, self._with_echo(silence))
+                else:
+                    self._with_echo(silence)  # the room's time goes on, unheard
                 blocks += 1
                 time.sleep(max(0.0, start + blocks * BLOCK_SECONDS - time.monotonic()))
         except BrokenPipeError:  # the daemon went away first
@@ -177,8 +186,23 @@ class PulseServer:
                 with self._heard_lock:
                     self._heard += chunk
                     self._heard_at.append((time.monotonic(), len(self._heard)))
+                    if self._room is not None:
+                        self._echo += chunk
+                        del self._echo[: max(0, len(self._echo) - _MAX_ECHO_BYTES)]
         finally:
             os.close(fd)
+
+    def _with_echo(self, block: bytes) -> bytes:
+        """`block` plus the room's echo of what the speaker played (time goes on for the room
+        whether or not the block reaches the pipe)."""
+        if self._room is None:
+            return block
+        with self._heard_lock:
+            played = bytes(self._echo[:BLOCK_BYTES]).ljust(BLOCK_BYTES, b"\0")
+            del self._echo[:BLOCK_BYTES]
+        heard = self._room.into_mic(block)
+        self._room.play(played)
+        return heard
 
 
 def _queued_bytes(fd: int) -> int:

@@ -109,10 +109,24 @@ def test_without_a_mic_source_marks_still_echo_but_no_mic_block_is_made() -> Non
 def test_clear_playback_drops_queued_audio_and_marks() -> None:
     core = DuplexCore()
     core.play(block(1))
+    core.play(block(2))
     core.mark(ReplyDone(1))
-    core.clear_playback()
+    assert core.clear_playback() == 2  # reply blocks dropped unplayed
     assert core.tick(block(9)) == core.dither
     assert drain(core) == [MicBlock(block(9), 0.0)]
+
+
+def test_paused_playback_plays_dither_and_goes_on_where_it_stopped() -> None:
+    core = DuplexCore()
+    for i in (1, 2, 3):
+        core.play(block(i))
+    assert core.tick(block(0)) == block(1)
+    core.pause_playback(True)
+    assert [core.tick(block(0)) for _ in range(2)] == [core.dither] * 2
+    core.pause_playback(False)
+    assert [core.tick(block(0)) for _ in range(3)] == [block(2), block(3), core.dither]
+    playing = [e.playing for e in drain(core) if isinstance(e, MicBlock)]
+    assert playing == [True, False, False, True, True, False]
 
 
 def test_has_playback_while_reply_audio_or_marks_are_queued() -> None:
@@ -154,3 +168,34 @@ def test_a_producer_thread_and_the_audio_thread_lose_nothing() -> None:
             played.append(out)
     producer.join()
     assert played == [block(i) for i in range(1, n + 1)]
+
+
+class RecordingCanceller:
+    """Subtracts a constant and records what it was fed."""
+
+    def __init__(self) -> None:
+        self.fed: list[tuple[bytes, bytes]] = []
+        self.delay_ms: int | None = None
+
+    def set_delay_ms(self, delay_ms: int) -> None:
+        self.delay_ms = delay_ms
+
+    def process(self, mic: bytes, played: bytes) -> bytes:
+        self.fed.append((mic, played))
+        return block(0)
+
+    def reset(self) -> None:
+        self.fed.clear()
+
+
+def test_the_canceller_gets_each_mic_block_with_the_block_played_in_the_same_tick() -> None:
+    canceller = RecordingCanceller()
+    core = DuplexCore(canceller)
+    core.play(block(7))
+    core.tick(block(1))
+    core.tick(block(2))
+    assert canceller.fed == [(block(1), block(7)), (block(2), core.dither)]
+    assert drain(core) == [
+        MicBlock(block(0), 0.0, playing=True),
+        MicBlock(block(0), BLOCK_SECONDS, playing=False),
+    ]

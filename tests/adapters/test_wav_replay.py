@@ -236,3 +236,24 @@ def test_check_starts_nothing_and_open_uses_what_it_read(tmp_path: Path) -> None
     finally:
         audio.close()
     assert sum(isinstance(e, MicBlock) for e in events) == 2
+
+
+def test_a_simulated_room_feeds_the_reply_back_into_the_microphone(tmp_path: Path) -> None:
+    from adapters.simulated_room import RoomSpec, SimulatedRoom
+
+    quiet = write_wav(tmp_path / "in.wav", bytes(BLOCK_BYTES * 20))
+    room = SimulatedRoom(RoomSpec(delay_ms=0, noise_dbfs=-120, reverb_db=-40, gain=0.5))
+    audio = WavReplayAudio(quiet, room=room)
+    audio.play((1000).to_bytes(2, "little", signed=True) * (BLOCK_BYTES // 2))  # the first tick's
+    audio.open()
+    try:
+        events = collect_until_end(audio)
+    finally:
+        audio.close()
+    mics = [e for e in events if isinstance(e, MicBlock)]
+    levels = [int(np.abs(np.frombuffer(m.pcm, "<i2")).max()) for m in mics]
+    # Played in the first tick, heard at half its level in the second, then its faint tail.
+    assert mics[0].playing and levels[0] == 0
+    assert 450 <= levels[1] <= 550
+    assert max(levels[2:8]) < 50
+    assert max(levels[10:]) <= 1  # past the 200 ms tail the dither's echo rounds away

@@ -4,7 +4,9 @@ turn invariants checked after every turn:
 - every turn closes exactly once, with the outcome its fault calls for, and one metrics record;
 - listening re-opens (the next turn is heard at all);
 - the history alternates user / assistant and holds exactly the answered exchanges;
-- nothing of a turn is queued or played after its close, and a fault is apologised for aloud.
+- nothing of a turn is queued or played after its close, and a fault is apologised for aloud;
+- a user speaking over a long reply (barge-in) cuts it: the history keeps the words played of it,
+  marked, and their speech is the next turn.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dependency_injector import providers
 from application.conversation import Conversation
 from domain.audio import BLOCK_SAMPLES, BLOCK_SECONDS
 from domain.chat_window import SUMMARY_QUESTION
+from domain.heard_reply import INTERRUPTED_MARK
 from domain.listening import Phase
 from domain.messages import ChatMessage, FinalTranscript, PartialTranscript, TurnMetrics
 from ports.language_model import Cancellation, LanguageModelError
@@ -50,13 +53,21 @@ FAULTS: dict[str | None, str] = {
     "llm hang": "timed out",
     "tts error": "failed",
     "tts hang": "timed out",
+    "user interrupts": "interrupted",  # the next turn's question is spoken over a long reply
 }
+INTERRUPT_AFTER_BLOCKS = 12  # of the reply played: past the barge-in warm-up
 
 
 def fault_plan(rng: random.Random) -> list[str | None]:
     kinds = list(FAULTS)
-    # Half the turns are healthy; the other half spread over every fault.
-    return [None if rng.random() < 0.5 else rng.choice(kinds[1:]) for _ in range(TURNS)]
+    # Half the turns are healthy; the other half spread over every fault. The turn after an
+    # interrupted one is its interruption: a healthy question.
+    plan = [None if rng.random() < 0.5 else rng.choice(kinds[1:]) for _ in range(TURNS)]
+    plan[-1] = None if plan[-1] == "user interrupts" else plan[-1]
+    for n in range(1, TURNS):
+        if plan[n - 1] == "user interrupts":
+            plan[n] = None
+    return plan
 
 
 def level_block(level: int) -> bytes:
@@ -144,7 +155,8 @@ class SoakTextToSpeech:
         yield level_block(TURN_LEVEL + n)[:700]
         if fault == "tts hang" and match is None:
             self._release.wait(LATE_S)  # stuck; wakes up after its turn was closed
-        yield level_block(TURN_LEVEL + n)
+        # A long reply to talk over: 20 blocks a sentence.
+        yield level_block(TURN_LEVEL + n) * (20 if fault == "user interrupts" else 1)
 
 
 class JournalMetrics(FakeMetrics):
@@ -172,14 +184,17 @@ def check_invariants(
         assert record.outcome == expected, f"turn {n} ({plan[n]}): {record.outcome}"
     roles = [m.role for m in history]
     assert roles == ["user", "assistant"] * (len(history) // 2), "history does not alternate"
-    # Each exchange kept is a question and its own whole answer (or the summary of older ones).
+    # Each exchange kept is a question and its own whole answer, or the words of it played before
+    # the user interrupted, marked (or the summary of older ones).
     for user, assistant in zip(history[::2], history[1::2], strict=True):
         if user.content != SUMMARY_QUESTION:
-            asked = user.content.split()[-1]
-            assert assistant.content == f"Answer {asked}. It is fine. Really.", (user, assistant)
-    answered = [r for r in records if r.outcome == "answered"]
-    if answered:
-        assert history[-2].content == answered[-1].user_text
+            answer = f"Answer {user.content.split()[-1]}. It is fine. Really."
+            heard = assistant.content.removesuffix(INTERRUPTED_MARK).strip()
+            cut = assistant.content.endswith(INTERRUPTED_MARK) and answer.startswith(heard)
+            assert assistant.content == answer or cut, (user, assistant)
+    kept = [r for r in records if r.outcome in ("answered", "interrupted")]
+    if kept:
+        assert history[-2].content == kept[-1].user_text
     closed: set[int] = set()
     apologies_due = apology_blocks = 0
     for what, item in journal:
@@ -226,10 +241,22 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
 
         return ready
 
+    def reply_playing(n: int) -> Callable[[], bool]:
+        return lambda: sum(turn_of(b) == n for b in audio.played) >= INTERRUPT_AFTER_BLOCKS
+
+    def speech(n: int) -> list[bytes]:
+        return [level_block(TURN_LEVEL + n)] * round(0.5 / BLOCK_SECONDS)
+
     script: list[bytes | Callable[[], bool]] = []
     for n in range(TURNS):
-        speech = [level_block(TURN_LEVEL + n)] * round(0.5 / BLOCK_SECONDS)
-        script += [*silence_blocks(0.2), *speech, *silence_blocks(0.7), between_turns(n + 1)]
+        if n and plan[n - 1] == "user interrupts":
+            continue  # spoken over the reply to turn n - 1
+        script += [*silence_blocks(0.2), *speech(n)]
+        last = n
+        if plan[n] == "user interrupts":
+            script += [*silence_blocks(0.5), reply_playing(n), *speech(n + 1)]
+            last = n + 1
+        script += [*silence_blocks(0.7), between_turns(last + 1)]
     drops = random.Random(SEED + 1)
     audio = FakeAudio(script, journal=journal, drop=lambda: drops.random() < 0.02)
     fakes = {

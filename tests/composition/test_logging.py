@@ -63,7 +63,8 @@ def test_metrics_jsonl_appends_one_object_per_turn(tmp_path) -> None:  # type: i
     assert set(records[0]) == {
         "turn_id", "user_text", "language", "assistant_text", "speech_end_s", "stt_ms",
         "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms", "voice_to_voice_ms",
-        "outcome", "error",
+        "outcome", "error", "interrupted", "interruption_latency_ms", "spoken_text",
+        "false_interruptions",
     }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from composition.settings import (
     Setting,
     profile_presets,
 )
+from domain.barge_in import BargeInConfig
 from domain.chat_window import ChatConfig
 from domain.sentence_batching import BatchingConfig
 from domain.turn_segmentation import VadConfig
@@ -81,10 +82,12 @@ def test_every_bundle_field_is_a_declared_setting_or_named_as_none() -> None:
 
 def test_the_default_configuration_builds_the_domains_defaults() -> None:
     built = conversation_settings(resolve([], environ={}))
-    # The one deliberate difference: the agent speaks a first fragment at once.
+    # The deliberate differences: the agent speaks a first fragment at once, and the user may
+    # interrupt it (the domain's own default is half duplex).
     assert built == ConversationSettings(
-        vad=VadConfig(), chat=ChatConfig(), batching=BatchingConfig(early_first_fragment=True)
-    )
+        vad=VadConfig(), chat=ChatConfig(), batching=BatchingConfig(early_first_fragment=True),
+        barge_in=BargeInConfig(),
+    )  # fmt: skip
 
 
 def test_a_setting_feeds_its_bundle_field() -> None:

@@ -3,6 +3,7 @@
 import pytest
 
 from domain import listening
+from domain.heard_reply import INTERRUPTED_MARK
 from domain.messages import ChatMessage, FinalTranscript
 from domain.turn import Outcome, Speculation, TurnLife, reusable
 
@@ -72,6 +73,34 @@ def test_what_each_close_entails(
         transition, cut_short, apologise
     )  # fmt: skip
     assert closing.exchange is None
+
+
+def test_an_interrupted_turn_keeps_what_was_heard_marked_and_hands_over_to_the_user() -> None:
+    life = TurnLife(1)
+    life.heard_final(FinalTranscript("Tell me about Paris.", "en"))
+    life.replied("Paris is the capital of France. It sits on the Seine.")
+    closing = life.interrupted("Paris is the capital")
+    assert closing is not None and closing.outcome is Outcome.INTERRUPTED
+    assert closing.exchange == ("Tell me about Paris.", f"Paris is the capital {INTERRUPTED_MARK}")
+    assert closing.transition is listening.INTERRUPTED
+    assert closing.cut_short and not closing.apologise
+    assert life.interrupted("more") is None  # closed once
+
+
+def test_an_interrupted_turn_that_had_failed_keeps_nothing() -> None:
+    life = answered_turn()
+    assert life.fault()
+    closing = life.interrupted("Four")
+    assert closing is not None and closing.exchange is None
+
+
+def test_interrupted_reopens_listening() -> None:
+    machine = listening.ListeningStateMachine(watchdog_s=30)
+    machine.fire(listening.TURN_ENDED, 0.0)
+    assert not machine.should_listen
+    assert machine.fire(listening.INTERRUPTED, 1.0)
+    assert machine.phase is listening.Phase.LISTENING and machine.should_listen
+    assert not machine.fire(listening.INTERRUPTED, 2.0)  # only from a busy agent
 
 
 def test_a_fault_after_the_close_is_ignored() -> None:
