@@ -36,6 +36,13 @@ FRAMES_PER_SECOND = 100
 MAX_TOKENS_PER_SECOND = 10  # fast speech is ~7 tokens/s
 TOKEN_SLACK = 10
 REPEATED_PHRASE_WORDS = 4
+# Whisper's own rule for "nobody spoke" (faster-whisper applies it on the long path): a cough, a
+# door or noise otherwise comes back as words ("I'm not a fan of this.", "You"), which would
+# make a turn of nothing or confirm an interruption that was none. Measured here on noise,
+# coughs and knocks: no-speech 0.7-0.9 with average log-probabilities under -2; on speech,
+# under 0.41 and above -1.
+NO_SPEECH_PROB = 0.6
+LOW_AVG_LOGPROB = -1.0
 _WORD = re.compile(r"[\w']+")
 
 
@@ -161,7 +168,7 @@ class FasterWhisperSpeechToText:
         self, samples: NDArray[np.float32], language: str, beam_size: int
     ) -> str | None:
         """One encoder pass over a window just long enough for `samples`, then one decode; None
-        when the decoder looped."""
+        when the decoder looped, "" when nobody spoke."""
         from faster_whisper.transcribe import get_suppressed_tokens
 
         features = self._model.feature_extractor(samples)
@@ -179,7 +186,11 @@ class FasterWhisperSpeechToText:
             max_length=len(prompt) + budget,
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
+            return_no_speech_prob=True,
+            return_scores=True,  # length-normalised: the average log-probability
         )
+        if result[0].no_speech_prob > NO_SPEECH_PROB and result[0].scores[0] < LOW_AVG_LOGPROB:
+            return ""
         generated = result[0].sequences_ids[0]
         text = str(tokenizer.decode([t for t in generated if t < tokenizer.eot])).strip()
         if len(generated) >= budget or has_repeated_phrase(text):

@@ -75,6 +75,27 @@ def test_silence_gives_an_empty_final_and_partial(
     assert stt.transcribe_partial(audio) == PartialTranscript("")
 
 
+def noises() -> dict[str, np.ndarray]:
+    """Sounds that are no speech, as float samples, seeded."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.6 * SAMPLE_RATE)) / SAMPLE_RATE
+    knock = rng.normal(0, 0.6, 800) * np.exp(-np.arange(800) / 200)
+    return {
+        "cough": rng.normal(0, 0.3, t.size) * np.exp(-t * 8),
+        "hiss": rng.normal(0, 0.05, SAMPLE_RATE),
+        "hum": 0.2 * np.sin(2 * np.pi * 120 * np.arange(SAMPLE_RATE) / SAMPLE_RATE),
+        "knock": np.concatenate([knock, np.zeros(SAMPLE_RATE // 2)]),
+    }
+
+
+@pytest.mark.parametrize("noise", ["cough", "hiss", "hum", "knock"])
+def test_a_noise_is_no_words(stt: FasterWhisperSpeechToText, noise: str) -> None:
+    quiet = np.zeros(SAMPLE_RATE // 4)
+    samples = np.concatenate([quiet, noises()[noise], quiet])
+    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
+    assert stt.transcribe(pcm).text == ""
+
+
 @pytest.mark.slow
 def test_auto_language_on_an_english_only_model_says_so_once_and_uses_english() -> None:
     with capture_logs() as logs:
