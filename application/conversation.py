@@ -14,15 +14,13 @@ metrics record is written.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
 
-import attrs
-
 from application.compaction import Compactor
 from application.hearing import Hearing
+from application.interrupting import Confirmed, Interrupting
 from application.playback import Playback
 from application.reply_stream import ReplyStream
 from application.replying import ReplyWorker
@@ -32,8 +30,6 @@ from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
 from domain.audio import (
-    BYTES_PER_SAMPLE,
-    SAMPLE_RATE,
     AudioFailed,
     EndOfInput,
     MicBlock,
@@ -73,22 +69,6 @@ log = logging.getLogger(__name__)
 POLL_S = 0.05
 # stop() waits this long in all for the threads, then leaves the daemon ones behind.
 STOP_BUDGET_S = 0.6
-# Barge-in: a paused reply asks the recogniser whether the user is saying words after this much
-# of their speech following the pause (and again after as much more, while unconfirmed).
-CONFIRM_EVERY_S = 0.6
-
-
-@attrs.define
-class _Interruption:
-    """A pause of the reply, not yet confirmed: the listen thread's own state."""
-
-    number: int
-    turn: Turn
-    latency_ms: float
-    after: bytearray = attrs.Factory(bytearray)  # the user's speech since the pause
-    asked_at: int = 0  # len(after) when a transcript was last asked for
-    in_flight: bool = False
-    held: TurnEnded | None = None  # the user stopped speaking: their whole turn
 
 
 class Conversation:
@@ -109,11 +89,6 @@ class Conversation:
         self._console, self._clock, self._metrics = console, clock, metrics
         self._settings = settings
         self._hearing = Hearing(vad, settings.vad, end_of_turn, settings.barge_in)
-        self._interruption: _Interruption | None = None
-        self._interruptions = 0
-        self._confirmations: queue.SimpleQueue[tuple[ConfirmJob, FinalTranscript]] = (
-            queue.SimpleQueue()
-        )
         self._audio_now_s = 0.0  # the audio clock: the last mic block's time
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
         self._window = ChatWindow(settings.chat)
@@ -128,6 +103,11 @@ class Conversation:
             stt, console, clock, self, live_transcription=settings.live_transcription
         )
         self._playback = Playback(audio, clock, self._reply_queued_block)
+        barge_in = self._hearing.barge_in
+        self._interrupting = (
+            None if barge_in is None
+            else Interrupting(barge_in, audio, self._transcription.jobs.put, self._hearing.resume)
+        )  # fmt: skip
         self._compactor = Compactor(llm, self._apply_summary, self._abandon_summary)
         self._threads: list[threading.Thread] = []
         self._replies: list[tuple[threading.Thread, ReplyStream]] = []
@@ -228,12 +208,16 @@ class Conversation:
         with self._lock:
             should_listen = self._state.should_listen
         heard = self._hearing.hear(block, should_listen=should_listen)
-        if heard.decision is Decision.PAUSE:
-            self._pause_reply()
-        elif heard.decision is Decision.RESUME:
-            self._resume_reply()
-        elif self._interruption is not None:
-            self._ask_if_interrupting(block.pcm)
+        interrupting = self._interrupting
+        if interrupting is not None:
+            if heard.decision is Decision.PAUSE:
+                with self._lock:
+                    turn = self._turn
+                interrupting.pause(turn)
+            elif heard.decision is Decision.RESUME:
+                interrupting.resume()
+            elif interrupting.current is not None:
+                interrupting.listen(block.pcm)
         self._on_segmentation(heard.events)
 
     @property
@@ -246,8 +230,9 @@ class Conversation:
     def _on_segmentation(self, events: list[TurnEvent]) -> None:
         jobs = self._transcription.jobs
         for event in events:
-            if self._interruption is not None and not isinstance(event, SpeechOngoing):
-                self._while_paused(event)
+            if self._paused() and not isinstance(event, SpeechOngoing):
+                assert self._interrupting is not None
+                self._interrupting.segmented(event)
             elif isinstance(event, SpeechStarted):
                 self._fire(transitions.SPEECH_STARTED)
             elif isinstance(event, SpeechOngoing):
@@ -300,80 +285,23 @@ class Conversation:
 
     # -- barge-in (the listen thread) -------------------------------------------------------
 
-    def _pause_reply(self) -> None:
-        """The user spoke over the reply: pause it (from the next block on) until what they say
-        is transcribed."""
-        barge_in = self._hearing.barge_in
-        assert barge_in is not None
-        with self._lock:
-            turn = self._turn
-        if turn is None:  # closed meanwhile: nothing to pause, listening re-opens anyway
-            return
-        self._audio.pause_playback(True)
-        assert barge_in.speech_start_s is not None and barge_in.paused_at_s is not None
-        self._interruptions += 1
-        latency_ms = round((barge_in.paused_at_s - barge_in.speech_start_s) * 1000, 1)
-        self._interruption = _Interruption(self._interruptions, turn, latency_ms)
-        log.info("the user may be interrupting: reply paused (%.0f ms after speech)", latency_ms)
-
-    def _resume_reply(self) -> None:
-        """Nothing confirmed the pause: the reply goes on where it stopped."""
-        interruption, self._interruption = self._interruption, None
-        self._audio.pause_playback(False)
-        if interruption is not None:
-            interruption.turn.false_interruptions += 1
-            log.info("no words in the interruption: reply resumed")
-
-    def _ask_if_interrupting(self, pcm: bytes) -> None:
-        interruption = self._interruption
-        assert interruption is not None
-        interruption.after += pcm
-        every = round(CONFIRM_EVERY_S * SAMPLE_RATE) * BYTES_PER_SAMPLE
-        if interruption.in_flight or len(interruption.after) < interruption.asked_at + every:
-            return
-        interruption.asked_at = len(interruption.after)
-        interruption.in_flight = True
-        self._transcription.jobs.put(
-            ConfirmJob(interruption.number, bytes(interruption.after), whole_turn=False)
-        )
-
-    def _while_paused(self, event: TurnEvent) -> None:
-        """Segmentation while the reply is paused: the user's turn is not theirs yet (nothing
-        is prefetched, no turn is made) until their words confirm the interruption."""
-        interruption = self._interruption
-        assert interruption is not None
-        if isinstance(event, TurnEnded) and interruption.held is None:
-            interruption.held = event
-            interruption.in_flight = True
-            self._transcription.jobs.put(
-                ConfirmJob(interruption.number, event.audio, whole_turn=True)
-            )
+    def _paused(self) -> bool:
+        return self._interrupting is not None and self._interrupting.current is not None
 
     def interruption_heard(self, job: ConfirmJob, transcript: FinalTranscript) -> None:
-        self._confirmations.put((job, transcript))  # handled on the listen thread
+        if self._interrupting is not None:
+            self._interrupting.heard(job, transcript)  # handled on the listen thread
 
     def _take_confirmations(self) -> None:
-        while True:
-            try:
-                job, transcript = self._confirmations.get_nowait()
-            except queue.Empty:
-                return
-            interruption = self._interruption
-            if interruption is None or job.interruption != interruption.number:
-                continue  # resumed or closed meanwhile
-            interruption.in_flight = False
-            if transcript.is_empty:
-                if job.whole_turn and self._hearing.resume(self._audio_now_s):
-                    self._resume_reply()
-                continue
-            barge_in = self._hearing.barge_in
-            if barge_in is not None and barge_in.confirm():
-                self._interrupt(interruption, transcript if job.whole_turn else None)
+        if self._interrupting is None:
+            return
+        while (confirmed := self._interrupting.confirmed(self._audio_now_s)) is not None:
+            self._interrupt(confirmed)
 
-    def _interrupt(self, interruption: _Interruption, whole: FinalTranscript | None) -> None:
+    def _interrupt(self, confirmed: Confirmed) -> None:
         """Confirmed: the reply is cancelled, the history keeps what the user heard of it, and
         the user's speech is the next turn (`whole`: they have already finished it)."""
-        self._interruption = None
+        interruption, whole = confirmed.interruption, confirmed.whole
         turn = interruption.turn
         heard = self._playback.cut(turn)
         turn.interruption_latency_ms = interruption.latency_ms
@@ -535,10 +463,8 @@ class Conversation:
         if closing is None:
             return
         plan = None
-        interruption = self._interruption
-        if interruption is not None and interruption.turn is turn:
-            self._interruption = None  # closed while paused (watchdog, stop)
-            self._audio.pause_playback(False)
+        if self._interrupting is not None:
+            self._interrupting.forget(turn)  # closed while paused (watchdog, stop)
         with self._lock:
             if self._turn is turn:
                 self._turn = None

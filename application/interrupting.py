@@ -1,0 +1,145 @@
+"""Barge-in, on the listen thread: the reply paused because the user spoke over it, and the
+questions to the recogniser that confirm the interruption or call it off.
+
+The barge-in policy (domain/barge_in.py) decides when to pause; this stage carries that out:
+it pauses playback, collects what the user says after the pause and asks for its transcript
+(every CONFIRM_EVERY_S of their speech, and their whole turn once they stop). Words confirm the
+interruption, which it hands to the conversation to carry out; an empty transcript of the whole
+turn resumes the reply where it paused. Transcripts arrive on the recogniser's thread and are
+handled on the listen thread, like everything else here.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable
+
+import attrs
+
+from application.turn import Turn
+from domain.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
+from domain.barge_in import BargeIn
+from domain.messages import FinalTranscript
+from domain.transcription_jobs import ConfirmJob, TranscriptionJob
+from domain.turn_segmentation import TurnEnded, TurnEvent
+from ports import AudioDuplex
+
+log = logging.getLogger(__name__)
+
+# A paused reply asks the recogniser whether the user is saying words after this much of their
+# speech following the pause (and again after as much more, while unconfirmed).
+CONFIRM_EVERY_S = 0.6
+
+
+@attrs.define
+class Interruption:
+    """A pause of the reply, not yet confirmed."""
+
+    number: int
+    turn: Turn
+    latency_ms: float
+    after: bytearray = attrs.Factory(bytearray)  # the user's speech since the pause
+    asked_at: int = 0  # len(after) when a transcript was last asked for
+    in_flight: bool = False
+    held: TurnEnded | None = None  # the user stopped speaking: their whole turn
+
+
+@attrs.frozen
+class Confirmed:
+    """Words confirmed `interruption`; `whole` is the transcript of the user's whole turn when
+    they had finished it (it answers the new turn too), else None."""
+
+    interruption: Interruption
+    whole: FinalTranscript | None
+
+
+class Interrupting:
+    def __init__(
+        self,
+        barge_in: BargeIn,
+        audio: AudioDuplex,
+        ask: Callable[[TranscriptionJob], None],
+        may_resume: Callable[[float], bool],
+    ) -> None:
+        """`ask` queues a job for the recogniser; `may_resume(at_s)` asks the listening stage
+        whether an empty transcript resumes the reply now."""
+        self._barge_in, self._audio, self._ask, self._may_resume = barge_in, audio, ask, may_resume
+        self.current: Interruption | None = None
+        self._count = 0
+        self._transcripts: queue.SimpleQueue[tuple[ConfirmJob, FinalTranscript]] = (
+            queue.SimpleQueue()
+        )
+
+    def pause(self, turn: Turn | None) -> None:
+        """The user spoke over `turn`'s reply: pause it (from the next block on) until what
+        they say is transcribed. None: the turn closed meanwhile, nothing to pause."""
+        if turn is None:
+            return
+        self._audio.pause_playback(True)
+        start, paused = self._barge_in.speech_start_s, self._barge_in.paused_at_s
+        assert start is not None and paused is not None
+        self._count += 1
+        self.current = Interruption(self._count, turn, round((paused - start) * 1000, 1))
+        log.info("the user may be interrupting: reply paused (%.0f ms after speech)",
+                 self.current.latency_ms)  # fmt: skip
+
+    def resume(self) -> None:
+        """Nothing confirmed the pause: the reply goes on where it stopped."""
+        interruption, self.current = self.current, None
+        self._audio.pause_playback(False)
+        if interruption is not None:
+            interruption.turn.false_interruptions += 1
+            log.info("no words in the interruption: reply resumed")
+
+    def forget(self, turn: Turn) -> None:
+        """`turn` closed while paused (the watchdog, stop, a confirmed interruption)."""
+        if self.current is not None and self.current.turn is turn:
+            self.current = None
+            self._audio.pause_playback(False)
+
+    def listen(self, pcm: bytes) -> None:
+        """A block of the user's speech after the pause."""
+        interruption = self.current
+        assert interruption is not None
+        interruption.after += pcm
+        every = round(CONFIRM_EVERY_S * SAMPLE_RATE) * BYTES_PER_SAMPLE
+        if interruption.in_flight or len(interruption.after) < interruption.asked_at + every:
+            return
+        interruption.asked_at = len(interruption.after)
+        interruption.in_flight = True
+        self._ask(ConfirmJob(interruption.number, bytes(interruption.after), whole_turn=False))
+
+    def segmented(self, event: TurnEvent) -> None:
+        """Segmentation while paused: the user's turn is not theirs yet (nothing is prefetched,
+        no turn is made) until their words confirm the interruption."""
+        interruption = self.current
+        assert interruption is not None
+        if isinstance(event, TurnEnded) and interruption.held is None:
+            interruption.held = event
+            interruption.in_flight = True
+            self._ask(ConfirmJob(interruption.number, event.audio, whole_turn=True))
+
+    def heard(self, job: ConfirmJob, transcript: FinalTranscript) -> None:
+        """From the recogniser's thread."""
+        self._transcripts.put((job, transcript))
+
+    def confirmed(self, now_s: float) -> Confirmed | None:
+        """The transcripts in so far, taken on the listen thread at audio time `now_s`: an
+        interruption their words confirm, if any; an empty whole turn resumes the reply."""
+        while True:
+            try:
+                job, transcript = self._transcripts.get_nowait()
+            except queue.Empty:
+                return None
+            interruption = self.current
+            if interruption is None or job.interruption != interruption.number:
+                continue  # resumed or closed meanwhile
+            interruption.in_flight = False
+            if transcript.is_empty:
+                if job.whole_turn and self._may_resume(now_s):
+                    self.resume()
+                continue
+            if self._barge_in.confirm():
+                self.current = None
+                return Confirmed(interruption, transcript if job.whole_turn else None)
