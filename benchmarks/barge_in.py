@@ -35,6 +35,7 @@ from adapters.silero_vad import SileroVad
 from adapters.simulated_room import RoomSpec, SimulatedRoom
 from adapters.webrtc_echo import WebrtcEchoCanceller
 from application.hearing import Hearing
+from application.interrupting import CONFIRM_EVERY_S
 from benchmarks.spoken_questions import QUESTIONS
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, MicBlock
 from domain.barge_in import BargeIn, BargeInConfig, Decision
@@ -65,7 +66,6 @@ REPLIES = (
     "thousands of years old, and it was still good to eat.",
 )
 ROOMS = (RoomSpec(), RoomSpec(delay_ms=150, gain=0.8, reverb_db=-3, seed=1))
-CONFIRM_AFTER_S = 0.6  # as the conversation's CONFIRM_EVERY_S
 SWEEP_MIN_MS = (96, 128, 192, 256, 320, 500)
 SWEEP_WARMUP_MS = (0, 250, 500, 1000)
 
@@ -137,21 +137,24 @@ def run_one(
             out, playing, played = reply_blocks[played], True, played + 1
         cleaned = canceller.process(room_sim.into_mic(near[t]), out)
         room_sim.play(out)
-        heard = hearing.hear(MicBlock(cleaned, at_s, playing), should_listen=False)
+        # Once confirmed, the conversation closes the reply's turn and listening re-opens.
+        listening = result["confirmed"]
+        heard = hearing.hear(MicBlock(cleaned, at_s, playing), should_listen=listening)
         barge_in = hearing.barge_in
         assert barge_in is not None
         if heard.decision is Decision.PAUSE:
             result["pauses"] += 1
             paused_at = at_s + BLOCK_SECONDS
             after = bytearray()
-            if "latency_ms" not in result and barge_in.paused_at_s is not None:
+            if "paused_at_s" not in result and barge_in.paused_at_s is not None:
                 result["paused_at_s"] = barge_in.paused_at_s
         elif heard.decision is Decision.RESUME:
             result["resumed"] += 1
             paused_at = None
         elif paused_at is not None and not result["confirmed"]:
             after += cleaned
-            if len(after) == round(CONFIRM_AFTER_S / BLOCK_SECONDS) * BLOCK_BYTES:
+            # Asked again after as much more speech while unconfirmed, as the agent does.
+            if len(after) % (round(CONFIRM_EVERY_S / BLOCK_SECONDS) * BLOCK_BYTES) == 0:
                 text = stt.transcribe(bytes(after)).text
                 result["confirm_text"] = text
                 if text.strip() and barge_in.confirm():
