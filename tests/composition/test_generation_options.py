@@ -73,19 +73,34 @@ def test_the_environment_is_refused_like_the_flag() -> None:
     ids=["llama-cpp", "api", "transformers", "whisper", "faster-whisper"],
 )  # fmt: skip
 def test_options_the_backend_honours_are_accepted(argv: list[str]) -> None:
-    validate(resolve(argv, environ={}))
+    config = resolve(argv, environ={})
+    assert refusal(config) is None
+    given = {flag[2:] for flag in argv if flag.startswith("--") and "_gen_" in flag}
+    passed = {f"llm_gen_{k}" for k in config["llm_gen"]} | {
+        f"stt_gen_{k}" for k in config["stt_gen"]
+    }
+    assert given <= passed  # and each reaches the backend's generation options
 
 
 @pytest.mark.parametrize("backend", LLM_BACKENDS)
 def test_the_declared_defaults_are_never_refused(backend: str) -> None:
     # min_new_tokens and do_sample have defaults that llama.cpp and the APIs have no use for:
     # only what the user set is checked.
-    validate(resolve(["--llm_backend", backend, "--watchdog_s", "60"], environ={}))
+    assert refusal(resolve(["--llm_backend", backend, "--watchdog_s", "60"], environ={})) is None
 
 
 @pytest.mark.parametrize("engine", STT_BACKENDS)
 def test_every_stt_engine_runs_with_no_option(engine: str) -> None:
-    validate(resolve(["--stt", engine], environ={}))
+    assert refusal(resolve(["--stt", engine], environ={})) is None
+
+
+def refusal(config: dict[str, Any]) -> str | None:
+    """The line `validate` refuses `config` with, or None."""
+    try:
+        validate(config)
+    except ConfigError as error:
+        return str(error)
+    return None
 
 
 @pytest.mark.parametrize("backend", ["responses-api", "chat-completions"])
