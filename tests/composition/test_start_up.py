@@ -316,8 +316,8 @@ def test_a_stop_that_hangs_is_cut_short_at_the_deadline() -> None:
         "import time\n"
         "from composition.local import Interrupted, StopOnSignal\n"
         "stopper = StopOnSignal().install()\n"
-        "print('ready', flush=True)\n"
-        "try:\n"
+        "try:\n"  # 'ready' inside: a signal right after it must still be caught below
+        "    print('ready', flush=True)\n"
         "    time.sleep(30)\n"
         "except Interrupted:\n"
         "    stopper.announce()\n"
