@@ -23,6 +23,8 @@ import termios
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from adapters.simulated_room import RoomSpec, SimulatedRoom
@@ -224,6 +226,26 @@ def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def serving(folder: Path, echo: RoomSpec | None = None) -> Iterator[PulseServer]:
+    """A running server that PortAudio (and every child process) uses as its sound system,
+    stopped and forgotten by PortAudio on the way out."""
+    server = PulseServer(folder, echo=echo)
+    previous = os.environ.get("PULSE_SERVER")
+    os.environ["PULSE_SERVER"] = server.server
+    server.start()
+    try:
+        reinitialize_portaudio()
+        yield server
+    finally:
+        server.stop()
+        if previous is None:
+            del os.environ["PULSE_SERVER"]
+        else:
+            os.environ["PULSE_SERVER"] = previous
+        reinitialize_portaudio()
 
 
 def reinitialize_portaudio() -> None:

@@ -13,7 +13,7 @@ from adapters.simulated_room import RoomSpec
 from adapters.sounddevice_audio import SounddeviceAudio
 from adapters.webrtc_echo import WebrtcEchoCanceller
 from domain.audio import BLOCK_BYTES, MicBlock, PlaybackMark, ReplyDone, ReplyVoiced
-from tests.adapters.pulse_server import PulseServer, reinitialize_portaudio
+from tests.adapters.pulse_server import PulseServer, serving
 from tests.adapters.speech_samples import load_speech
 from tests.adapters.test_sounddevice_audio import is_mic, wait_for
 
@@ -23,16 +23,8 @@ CONVERGED_AFTER_BLOCKS = 31  # the first second of the reply: the canceller find
 
 @pytest.fixture(scope="module")
 def echoing_pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
-    server = PulseServer(tmp_path_factory.mktemp("pulse-echo"), echo=RoomSpec())
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PULSE_SERVER", server.server)
-        server.start()
-        try:
-            reinitialize_portaudio()
-            yield server
-        finally:
-            server.stop()
-            reinitialize_portaudio()
+    with serving(tmp_path_factory.mktemp("pulse-echo"), echo=RoomSpec()) as server:
+        yield server
 
 
 def play_reply(

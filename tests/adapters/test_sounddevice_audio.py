@@ -42,7 +42,7 @@ from domain.audio import (
     silence,
 )
 from domain.turn_segmentation import TurnEnded, TurnSegmenter, VadConfig
-from tests.adapters.pulse_server import PulseServer, reinitialize_portaudio
+from tests.adapters.pulse_server import PulseServer, reinitialize_portaudio, serving
 from tests.adapters.speech_samples import load_speech
 
 DEVICES = [
@@ -628,16 +628,8 @@ def test_rate_bridge_resamples_both_ways_in_512_sample_blocks(device_rate: int) 
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PULSE_SERVER", server.server)
-        server.start()
-        try:
-            reinitialize_portaudio()
-            yield server
-        finally:
-            server.stop()
-            reinitialize_portaudio()
+    with serving(tmp_path_factory.mktemp("pulse")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

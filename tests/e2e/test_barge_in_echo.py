@@ -5,19 +5,15 @@ A long reply played with nobody speaking must never interrupt itself; a user spe
 seconds into the next reply must stop it and be answered.
 """
 
-import json
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import pytest
 
-from adapters.model_files import models_dir
 from benchmarks.spoken_questions import SAMPLE_RATE
 from tests.adapters.wer import word_error_rate
+from tests.e2e.offline_agent import run_agent
 
-ROOT = Path(__file__).resolve().parents[2]
 STORY = "Tell me a long story about a fox and a crow."
 ANOTHER = "Now tell me a long story about a cat."
 STOP = "Stop. What is the capital of France?"
@@ -50,18 +46,10 @@ def conversation_wav(path: Path) -> float:
 
 @pytest.mark.slow
 def test_echo_never_interrupts_and_the_user_does(tmp_path: Path) -> None:
-    questions, metrics = tmp_path / "q.wav", tmp_path / "m.jsonl"
+    questions = tmp_path / "q.wav"
     duration = conversation_wav(questions)
-    done = subprocess.run(
-        [sys.executable, "-m", "composition.local", "--input_wav", str(questions),
-         "--simulated_echo", "true", "--metrics_jsonl", str(metrics),
-         "--llm_gen_max_new_tokens", "60", "--log_level", "warning"],
-        cwd=ROOT, capture_output=True, text=True, timeout=duration + 120,
-        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path),
-             "XDG_CACHE_HOME": str(models_dir().parents[1])},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    records = run_agent(tmp_path, questions, duration, "--simulated_echo", "true",
+                        "--llm_gen_max_new_tokens", "60").records  # fmt: skip
     story, another, stop = records[:3]
     assert word_error_rate(STORY, story["user_text"]) <= 0.2
     # Nobody spoke over the first reply: it played to its end, its echo never paused it.
