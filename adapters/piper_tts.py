@@ -29,6 +29,11 @@ log = structlog.get_logger(__name__)
 # Piper normalises every sentence to a peak of 1.0; resampling can overshoot that peak, and a
 # full-scale voice is harsh next to other audio. A fixed gain keeps every sentence equally loud.
 DEFAULT_HEADROOM = 0.75
+# Piper starts each sentence with 30-70 ms of near silence, which the user waits through before
+# the reply's first word. What comes before the first sample above -40 dBFS is cut, less a margin
+# that keeps the ramp into a soft onset ("h", "f").
+ONSET_THRESHOLD = 0.01
+ONSET_MARGIN_S = 0.01
 
 
 def _default_voice() -> Path:
@@ -54,6 +59,20 @@ def resample_to_pcm(chunks: Iterable[NDArray[np.float32]], source_rate: int) -> 
     tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
     if tail.size:
         yield float_to_pcm(tail)
+
+
+def _onset_trimmed(
+    sentences: Iterator[NDArray[np.float32]], rate: int
+) -> Iterator[NDArray[np.float32]]:
+    """The sentences, the first without the silence before its first sound. Only the first:
+    the others follow a sentence's natural pause, which their own lead-in is part of."""
+    first = next(sentences, None)
+    if first is None:
+        return
+    loud = np.flatnonzero(np.abs(first) > ONSET_THRESHOLD)
+    start = max(0, int(loud[0]) - int(ONSET_MARGIN_S * rate)) if loud.size else 0
+    yield first[start:]
+    yield from sentences
 
 
 class PiperTextToSpeech:
@@ -122,7 +141,7 @@ class PiperTextToSpeech:
         sentences = (
             chunk.audio_float_array for chunk in self._voice.synthesize(text, self._syn_config)
         )
-        yield from resample_to_pcm(sentences, self._source_rate)
+        yield from resample_to_pcm(_onset_trimmed(sentences, self._source_rate), self._source_rate)
 
     def _warn_once_about(self, language: str | None) -> None:
         """A Piper voice speaks one language; say once per language that it is used anyway."""

@@ -94,6 +94,28 @@ def test_with_the_noise_pinned_to_zero_the_same_text_gives_the_same_audio(
     assert sampled[0] != sampled[1]
 
 
+def onset_ms(samples: np.ndarray, rate: int, threshold: float) -> float:
+    return float(np.flatnonzero(np.abs(samples) > threshold)[0]) * 1000 / rate
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["The capital of France is Paris.", "Yes, I can help."])
+def test_the_reply_starts_with_its_first_sound_not_with_piper_s_lead_in_silence(
+    text: str,
+) -> None:
+    from piper import PiperVoice
+    from piper.config import SynthesisConfig
+
+    pinned = PiperTextToSpeech(noise_scale=0.0, noise_w_scale=0.0)
+    native = PiperVoice.load(tts_voice_path())
+    first = next(iter(native.synthesize(text, SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))))
+    native_onset = onset_ms(first.audio_float_array, native.config.sample_rate, 0.01)
+
+    ours = samples_of(list(pinned.synthesize(text, "en"))).astype(np.float32) / 32768
+    assert native_onset > 25  # what there was to cut
+    assert 5 <= onset_ms(ours, SAMPLE_RATE, 0.01 * 0.75) <= 15  # the margin before it is kept
+
+
 @pytest.mark.slow
 def test_empty_text_gives_no_audio(tts: PiperTextToSpeech) -> None:
     assert list(tts.synthesize("  ", "en")) == []
