@@ -109,7 +109,10 @@ class OpenAICompatibleModel(ABC):
         top_p: float | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        warm_up_prompt: Sequence[ChatMessage] = (ChatMessage("user", "Hi"),),
     ) -> None:
+        """`warm_up_prompt`: what `warm_up` asks. A server that caches prompts (llama.cpp) is
+        best warmed with the first reply's own system prompt, which it then need not read."""
         try:
             import openai
         except ImportError:
@@ -123,6 +126,7 @@ class OpenAICompatibleModel(ABC):
             disable_thinking and reasoning_effort is None and not is_official(self.base_url)
         )
         self._max_output_tokens = max_output_tokens
+        self._warm_up_prompt = list(warm_up_prompt)
         self._sampling = {
             name: value
             for name, value in (("temperature", temperature), ("top_p", top_p))
@@ -177,7 +181,7 @@ class OpenAICompatibleModel(ABC):
         """One tiny request, so the first reply does not pay the connection and server warm-up
         (~0.7 s on a fresh llama.cpp server). It costs tokens on a paid provider."""
         with self._provider_failures():
-            self._send([ChatMessage("user", "Hi")], stream=False, max_output_tokens=WARM_UP_TOKENS)
+            self._send(self._warm_up_prompt, stream=False, max_output_tokens=WARM_UP_TOKENS)
 
     def _send(
         self,

@@ -3,13 +3,16 @@ through a proxy that records what the server received."""
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 from typing import Any
 
 import pytest
 
 from adapters.llama_server import LlamaServer
 from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+from domain.messages import ChatMessage
 from ports.language_model import LanguageModelError
 from tests.adapters.llama_fixtures import (
     HISTORY,
@@ -112,3 +115,31 @@ def test_top_k_and_the_repeat_penalty_reach_llama_cpp_only_when_given(
     assert (proxy.last_body["top_k"], proxy.last_body["repeat_penalty"]) == (20, 1.1)
     # Beside the thinking switch, not instead of it.
     assert proxy.last_body["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def server_timings(server: LlamaServer, messages: list[ChatMessage]) -> dict[str, Any]:
+    """llama.cpp's own account of a request: `cache_n` prompt tokens it did not have to read."""
+    body = json.dumps({"messages": [{"role": m.role, "content": m.content} for m in messages],
+                       "max_tokens": 1}).encode()  # fmt: skip
+    request = urllib.request.Request(
+        f"{server.base_url}/chat/completions", data=body,
+        headers={"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=30) as response:
+        timings: dict[str, Any] = json.load(response)["timings"]
+    return timings
+
+
+def test_warming_up_with_the_system_prompt_leaves_it_read_for_the_first_reply(
+    proxy: RecordingProxy, llama_server: LlamaServer
+) -> None:
+    # A prompt no other test sends: only this warm-up can have left it in the server's cache.
+    system = ChatMessage("system", "You answer questions about the weather in Lisbon, briefly.")
+    model = make_model(proxy, llama_server, warm_up_prompt=[system, ChatMessage("user", "Hi")])
+
+    model.warm_up()
+
+    assert proxy.last_body["messages"][0] == {"role": "system", "content": system.content}
+    first = server_timings(llama_server, [system, ChatMessage("user", "Will it rain today?")])
+    assert first["cache_n"] > 10  # the system prompt's tokens, read once at warm-up
