@@ -386,9 +386,11 @@ class Conversation:
                 ahead = prefetch.ahead
             else:
                 prefetch.ahead.cancel()
+            log.debug("turn %d takes the prefetched reply (spoken ahead: %s)", turn.id, bool(ahead))
         else:
             if prefetch is not None:
                 prefetch.cancel()
+            log.debug("turn %d asks for a new reply (prefetched: %s)", turn.id, bool(prefetch))
             self._compactor.cancel()
             stream = ReplyStream(self._llm, request, self._clock)
         turn.llm_start = stream.started_at

@@ -88,9 +88,9 @@ class ReplyWorker:
         """Account for what was done ahead and play its speech; False once the turn is over.
         A reply told to stop here (it ran away) goes on to its end as in `run`."""
         turn = self._turn
+        if turn.llm_first_delta is None:  # the first delta came after the turn ended
+            turn.llm_first_delta = self._stream.first_delta_at
         for delta in head.deltas:
-            if turn.llm_first_delta is None:
-                turn.llm_first_delta = self._clock.now()
             if not self._control.replied(turn, delta):
                 self._stream.cancel()
                 break
