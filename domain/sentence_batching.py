@@ -16,6 +16,15 @@ import attrs
 _LATIN_END = re.compile(r"""[.!?]+["'”’)\]]*(?=\s)""")
 _CJK_END = re.compile(r"""[。！？]+["'”’」』)\]]*""")
 _CLAUSE_END = re.compile(r"""[,;:—]["'”’)\]]*(?=\s)""")
+# A long first sentence without a comma ("Cats are known for their playful nature and often
+# sleep ...") can also be cut before a word that opens a phrase, where a speaker may breathe. The
+# word must be complete (a space after it), and it is never one that also modifies a noun or an
+# adjective ("that book", "so good"), where a cut would break a phrase apart.
+_PHRASE_START = re.compile(
+    r"\s(?=(?:and|but|or|because|which|who|where|when|while|although|though|since|unless"
+    r"|until|whereas)\s)",
+    re.IGNORECASE,
+)
 _LAST_WORD = re.compile(r"(\S+)$")
 _INITIALS = re.compile(r"(?:[^\W\d_]\.)*[^\W\d_]")
 _CLOSERS = "\"'”’)]"
@@ -38,8 +47,9 @@ MAX_PENDING_CHARS = 300
 @attrs.frozen
 class BatchingConfig:
     sentences_per_batch: int = attrs.field(default=3, validator=attrs.validators.ge(1))
-    # Speak the first clause or sentence as soon as it is complete, so the first audio does not
-    # wait for a whole batch; later batches are `sentences_per_batch` long.
+    # Speak the first clause, phrase or sentence as soon as it is complete, so the first audio
+    # does not wait for a whole batch (nor a long sentence); the second batch is one sentence,
+    # later ones `sentences_per_batch` long.
     early_first_fragment: bool = False
     early_min_chars: int = attrs.field(default=20, validator=attrs.validators.ge(1))
 
@@ -68,7 +78,7 @@ class SentenceBatcher:
     def __init__(self, config: BatchingConfig) -> None:
         self._config = config
         self._pending = ""
-        self._emitted_any = False
+        self._batches = 0
 
     def feed(self, delta: str) -> list[str]:
         self._pending += delta
@@ -79,31 +89,35 @@ class SentenceBatcher:
 
     def flush(self) -> list[str]:
         tail, self._pending = self._pending, ""
-        self._emitted_any = False
+        self._batches = 0
         return [tail] if tail.strip() else []
 
     def reset(self) -> None:
         self._pending = ""
-        self._emitted_any = False
+        self._batches = 0
 
     def _next_batch(self) -> str | None:
         cut = self._cut_point()
         if cut is None:
             return None
         batch, self._pending = self._pending[:cut], self._pending[cut:]
-        self._emitted_any = True
+        self._batches += 1
         return batch
 
     def _cut_point(self) -> int | None:
         text = self._pending
         ends = sentence_ends(text)
-        if not self._emitted_any and self._config.early_first_fragment:
-            clauses = [e for e in self._clause_ends(text) if e >= self._config.early_min_chars]
-            early = ends + clauses
+        if not self._batches and self._config.early_first_fragment:
+            breaks = self._clause_ends(text) + self._phrase_starts(text)
+            early = ends + [e for e in breaks if e >= self._config.early_min_chars]
             if early:
                 return min(early)
-        if len(ends) >= self._config.sentences_per_batch:
-            return ends[self._config.sentences_per_batch - 1]
+        # Right after the early fragment one sentence is enough: while it plays, the model has
+        # time to write the next whole batch, so the speaker is not left waiting for it.
+        ramping_up = self._batches == 1 and self._config.early_first_fragment
+        needed = 1 if ramping_up else self._config.sentences_per_batch
+        if len(ends) >= needed:
+            return ends[needed - 1]
         if len(text) > MAX_PENDING_CHARS:
             if ends:
                 return ends[-1]
@@ -114,3 +128,8 @@ class SentenceBatcher:
     @staticmethod
     def _clause_ends(text: str) -> list[int]:
         return [m.end() for m in _CLAUSE_END.finditer(text)]
+
+    @staticmethod
+    def _phrase_starts(text: str) -> list[int]:
+        """Offsets of the space before each phrase-opening word: it goes with the next batch."""
+        return [m.start() for m in _PHRASE_START.finditer(text)]

@@ -78,6 +78,47 @@ def test_the_early_first_fragment_goes_out_at_the_first_clause() -> None:
     assert first[0] == "Well, the weather today is lovely,"
 
 
+def first_fragment(deltas: list[str]) -> str:
+    batcher = SentenceBatcher(BatchingConfig(sentences_per_batch=3, early_first_fragment=True))
+    return next(b for d in [*deltas, None] for b in (batcher.feed(d) if d else batcher.flush()))
+
+
+def test_a_long_first_sentence_goes_out_before_a_word_that_opens_a_phrase() -> None:
+    deltas = ["Cats are known for their", " playful nature", " and often", " sleep all day."]
+    assert first_fragment(deltas) == "Cats are known for their playful nature"
+    assert first_fragment(["The painter who", " made it is Leonardo."]) == (
+        "The painter who made it is Leonardo."  # too short before "who" to stand alone
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I really like that book a lot.",  # a determiner
+        "The weather today is so good outside.",  # an adverb
+        "My new android phone charges really fast.",  # "and" opening a longer word
+    ],
+)
+def test_no_cut_where_the_word_belongs_to_the_phrase_before(text: str) -> None:
+    assert first_fragment([text]) == text
+
+
+def test_a_phrase_word_still_being_written_is_not_cut_before() -> None:
+    batcher = SentenceBatcher(BatchingConfig(early_first_fragment=True))
+    assert batcher.feed("Leaves change colour every autumn an") == []  # "and", "another"?
+    assert batcher.feed("other way") == []
+
+
+def test_after_the_early_fragment_one_sentence_then_whole_batches() -> None:
+    text = "The weather is nice, and warm. It may rain. Then sun. Then snow. Done."
+    assert batch_all([text], sentences_per_batch=3, early_first_fragment=True) == [
+        "The weather is nice,",
+        " and warm.",
+        " It may rain. Then sun. Then snow.",
+        " Done.",
+    ]
+
+
 def test_reset_forgets_the_pending_text() -> None:
     batcher = SentenceBatcher(BatchingConfig())
     batcher.feed("Half a sent")
@@ -91,7 +132,7 @@ def test_sentence_ends_are_offsets_after_the_punctuation() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.text(alphabet="ab .,!?3$\n…e.g", max_size=400),
+    st.text(alphabet="abnd .,!?3$\n…e.g", max_size=400),
     st.lists(st.integers(min_value=0, max_value=400), max_size=20),
     st.integers(min_value=1, max_value=4),
     st.booleans(),
