@@ -12,6 +12,7 @@ in a local browser can use it. Talk to it with the chat-completions adapter:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import threading
@@ -31,11 +32,20 @@ from adapters.model_files import smollm2_gguf
 log = structlog.get_logger(__name__)
 
 LOOPBACK = "127.0.0.1"
-# On 2 cores the LLM overlaps with STT and TTS. Measured with one busy core beside it
-# (benchmarks/llm_first_batch.py): 1 thread, first sentence in ~0.56 s at ~35 tokens/s;
-# 2 threads, ~1.1 s at ~17 tokens/s. Alone, 2 threads win (0.22 s against 0.42 s), but a
-# voice agent's LLM is rarely alone.
-DEFAULT_THREADS = 1
+
+
+def default_threads(cores: int | None = None) -> int:
+    """Threads for generation. Measured on 2 cores with the whole agent through a sound server
+    (benchmarks/voice_to_voice.py --person, 8 questions): 2 threads brought the first audio
+    ~0.35 s sooner (median at the speaker 1308 ms against 1683) and kept up with playback,
+    where 1 thread (12 tokens/s) left the speaker silent for up to 1.3 s between batches. With
+    more cores one is left to speech synthesis and recognition; beyond 4 decoding is bound by
+    memory, not threads (more cores than 2 were not measured)."""
+    cores = cores or os.cpu_count() or 1
+    return cores if cores <= 2 else min(cores - 1, 4)
+
+
+DEFAULT_THREADS = default_threads()
 DEFAULT_CONTEXT_SIZE = 4096
 # Two slots let a background history compaction run beside a reply instead of ahead of it;
 # a unified KV cache lets either slot use the whole context.

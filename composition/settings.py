@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from adapters.llama_server import DEFAULT_THREADS as LLM_THREADS
 from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
 from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
 from application.settings import ConversationSettings
@@ -337,9 +338,9 @@ SETTINGS: tuple[Setting, ...] = (
       "sample instead of greedy decoding (catalogue models: with their authors' settings)",
       parse_bool),
     S("llm", "llm_is_vlm", False, "load a vision-language model (transformers)", parse_bool),
-    S("llm", "llm_threads", 1,
-      "CPU threads for a local LLM (1 holds its speed while STT and TTS share 2 cores)", int,
-      check=at_least(1)),
+    S("llm", "llm_threads", LLM_THREADS,
+      "CPU threads for a local LLM (default: every core up to 2, then one left for speech, "
+      "at most 4)", int, check=at_least(1)),
     S("llm", "responses_api_api_key", None,
       "API key (default: $OPENAI_API_KEY; a loopback server needs none)"),
     S("llm", "responses_api_base_url", None,
