@@ -33,6 +33,19 @@ class Exchange:
     question: str
     voice_to_voice_ms: float | None  # None: no reply came
     reply_s: float
+    longest_gap_ms: float = 0.0  # the longest silence inside the reply: a starved speaker shows
+
+
+def longest_gap_ms(pcm: bytes) -> float:
+    """The longest run of 10 ms frames without a voiced sample, between the first and the last
+    voiced one (Piper's pause between two sentences is about 150-350 ms)."""
+    frame = SAMPLE_RATE // 100
+    samples = np.abs(np.frombuffer(pcm, dtype=np.int16).astype(np.int32))
+    frames = samples[: samples.size // frame * frame].reshape(-1, frame).max(axis=1) > VOICED
+    voiced = np.flatnonzero(frames)
+    if voiced.size < 2:
+        return 0.0
+    return float(np.diff(voiced).max() - 1) * 10
 
 
 def last_voiced_sample(pcm: bytes) -> int:
@@ -63,8 +76,11 @@ class SimulatedUser:
         onset_at = self._pulse.heard_at(onset)
         assert onset_at is not None
         ended_at = self._wait_quiet(onset, closed_before)
+        gap_ms = longest_gap_ms(self._pulse.heard()[onset:])
         time.sleep(THINK_S)
-        return Exchange(question, round((onset_at - spoken_end) * 1000, 1), ended_at - onset_at)
+        return Exchange(
+            question, round((onset_at - spoken_end) * 1000, 1), ended_at - onset_at, gap_ms
+        )
 
     def _wait_voiced(self, heard_from: int, deadline: float) -> int | None:
         """The byte offset in `heard()` of the first voiced sample after `heard_from`."""

@@ -149,6 +149,7 @@ def run_person(
     env = {**env, "PULSE_SERVER": pulse.server}
     agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
     at_speaker: list[float | None] = []
+    gaps: list[float] = []
     try:
         if not agent.listening.wait(300):
             raise RuntimeError("the agent never started listening:\n" + "".join(agent.stderr))
@@ -157,14 +158,16 @@ def run_person(
         for question, pcm in questions:
             exchange = user.ask(question, pcm)
             at_speaker.append(exchange.voice_to_voice_ms)
-            print(f"  {exchange.voice_to_voice_ms} ms, reply {exchange.reply_s:.1f} s: {question}")
+            gaps += [exchange.longest_gap_ms] if exchange.voice_to_voice_ms is not None else []
+            print(f"  {exchange.voice_to_voice_ms} ms, reply {exchange.reply_s:.1f} s "
+                  f"(longest gap {exchange.longest_gap_ms:.0f} ms): {question}")  # fmt: skip
         agent.process.send_signal(signal.SIGTERM)
         agent.process.wait(timeout=60)
     finally:
         if agent.process.poll() is None:
             agent.process.kill()
         pulse.stop()
-    return report(options, agent, metrics, at_speaker, idle_cpu)
+    return report(options, agent, metrics, at_speaker, idle_cpu, gaps)
 
 
 def report(
@@ -173,13 +176,16 @@ def report(
     metrics: Path,
     at_speaker: list[float | None],
     idle_cpu: float,
+    gaps: list[float] | None = None,
 ) -> dict[str, object]:
     records = (
         [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
     )
+    (metrics.parent / "agent.log").write_text("".join(agent.stderr))  # for a turn gone wrong
     assert agent.listening_at is not None
     columns = {stage: [r[stage] for r in records if r[stage] is not None] for stage in STAGES}
     columns["at_the_speaker_ms"] = [value for value in at_speaker if value is not None]
+    columns["longest_gap_in_reply_ms"] = gaps or []
     return {
         "turns_asked": options.turns,
         "turns_answered": sum(1 for r in records if r["voice_to_voice_ms"] is not None),
@@ -243,7 +249,9 @@ def main() -> int:
         action="store_true",
         help="the agent hears its own voice (through a simulated room, cancelled by --aec)",
     )
-    parser.add_argument("--out", help="folder for the WAVs and metrics (default: a temp folder)")
+    parser.add_argument(
+        "--out", help="folder for the WAVs, metrics and the agent's log (default: a temp folder)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("agent_args", nargs="*", help="extra agent flags, after --")
     options = parser.parse_args()
