@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from adapters.llama_server import default_threads
 from adapters.model_catalogue import CATALOGUE, QWEN25_CODER_05B
 from composition.config import resolve
 from composition.stages import generation_settings
@@ -50,3 +53,14 @@ def test_a_gguf_outside_the_catalogue_gets_the_flags_only() -> None:
         config("--llm_gen_do_sample", "--llm_gen_temperature", "0.5"), None
     )
     assert sampled.temperature == 0.5
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 2), (4, 3), (8, 4), (64, 4)])
+def test_a_local_model_generates_on_every_core_up_to_two_then_leaves_one_for_speech(
+    cores: int, threads: int
+) -> None:
+    assert default_threads(cores) == threads
+
+
+def test_the_thread_default_is_the_flag_default() -> None:
+    assert config()["llm_threads"] == default_threads()
