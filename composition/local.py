@@ -67,12 +67,13 @@ class StopOnSignal:
         # A progress line ("Loading ...") is open: "Stopping." goes on a new line.
         self.line_open = False
         self._announcing = threading.Lock()
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._write_fd, False)
+        self._read_fd = self._write_fd = -1  # the wakeup pipe, opened only once installed
         self._previous: dict[int, Any] = {}
         self._previous_fd = -1
 
     def install(self) -> StopOnSignal:
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.signal(signum, self._handle)
         self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
