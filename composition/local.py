@@ -228,6 +228,7 @@ def llm_model(config: dict[str, Any]) -> str | None:
 
 
 def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
+    from adapters.blas_threads import limit_blas_threads
     from adapters.cpu_watch import CpuWatch
     from composition.containers import Adapters, Core, build_agent
 
@@ -235,6 +236,7 @@ def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
     core.init_resources()
     try:
         with open_stages(config, Adapters(config=config), stopper) as adapters:
+            limit_blas_threads()  # once the models have loaded numpy's BLAS
             conversation = build_agent(config, adapters).conversation()
             conversation.start()
             # An idle agent spinning a core is logged with its busiest threads, to be caught.
