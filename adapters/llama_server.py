@@ -48,7 +48,10 @@ def default_threads(cores: int | None = None) -> int:
 DEFAULT_THREADS = default_threads()
 DEFAULT_CONTEXT_SIZE = 4096
 # Two slots let a background history compaction run beside a reply instead of ahead of it;
-# a unified KV cache lets either slot use the whole context.
+# a unified KV cache lets either slot use the whole context. Each slot keeps what it read:
+# llama.cpp's default (`cache_idle_slots`) moves idle slots to a RAM cache and clears them
+# whenever another slot starts, and a request sent to a cleared slot by its id reads its whole
+# prompt again (measured: 32 of 32 tokens instead of 1).
 DEFAULT_PARALLEL = 2
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -99,6 +102,7 @@ class LlamaServer:
         params.n_ctx = context_size
         params.n_parallel = parallel
         params.kv_unified = True
+        params.cache_idle_slots = False
         params.cpuparams.n_threads = threads
         # Reading the prompt happens before any audio is synthesised, so it may use every core;
         # generating overlaps text-to-speech, where one thread keeps its pace.

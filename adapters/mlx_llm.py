@@ -105,6 +105,9 @@ class MlxLanguageModel:
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         return "".join(self.stream(messages, threading.Event()))
 
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Nothing: each reply reads its whole prompt (no cache is kept between requests)."""
+
     def warm_up(self) -> None:
         """One short generation, so the first reply does not pay for MLX's first pass."""
         deltas = self.stream([ChatMessage("user", "Hi")], threading.Event())

@@ -8,17 +8,32 @@ from typing import Any
 from adapters.openai_common import OpenAICompatibleModel
 from domain.messages import ChatMessage
 
+# llama.cpp's server slots, each with its own prompt cache (adapters/llama_server.py runs two).
+CONVERSATION_SLOT = 0
+BACKGROUND_SLOT = 1
+
 
 class ChatCompletionsLanguageModel(OpenAICompatibleModel):
     """Constructor arguments: see `OpenAICompatibleModel`, plus two sampling settings that
     llama.cpp's and vLLM's servers accept beside the OpenAI ones, sent when given: `top_k` and
     `repeat_penalty` (1 = none; llama.cpp applies it even when decoding greedily). A
-    configured reasoning effort goes out as `reasoning_effort`."""
+    configured reasoning effort goes out as `reasoning_effort`.
+
+    `pinned_slots`, for llama.cpp's own server: the conversation's requests (replies, warm-up,
+    `prime`) all go to one slot and background work to another, so the conversation's prompt
+    stays in one slot's cache and each reply reads only what is new since the last request.
+    Then `prime` reads a prompt ahead (asking for one token, the least a server generates)."""
 
     def __init__(
-        self, *, top_k: int | None = None, repeat_penalty: float | None = None, **options: Any
+        self,
+        *,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
+        pinned_slots: bool = False,
+        **options: Any,
     ) -> None:
         super().__init__(**options)
+        self._pinned_slots = pinned_slots
         self._server_sampling = {
             name: value
             for name, value in (("top_k", top_k), ("repeat_penalty", repeat_penalty))
@@ -33,9 +48,11 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
         max_output_tokens: int | None,
         **options: Any,
     ) -> Any:
-        options.update(self._common_options())
-        if self._server_sampling:
-            options["extra_body"] = {**options.get("extra_body", {}), **self._server_sampling}
+        common = self._common_options()
+        extra_body = {**options.pop("extra_body", {}), **common.pop("extra_body", {})}
+        options.update(common)
+        if extra_body or self._server_sampling:
+            options["extra_body"] = {**extra_body, **self._server_sampling}
         if self._reasoning_effort is not None:
             options["reasoning_effort"] = self._reasoning_effort
         if max_output_tokens is not None:
@@ -46,6 +63,17 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
             stream=stream,
             **options,
         )
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        if not self._pinned_slots:
+            return
+        with self._provider_failures():
+            self._send(messages, stream=False, max_output_tokens=1)
+
+    def _routing(self, background: bool) -> dict[str, Any]:
+        if not self._pinned_slots:
+            return {}
+        return {"extra_body": {"id_slot": BACKGROUND_SLOT if background else CONVERSATION_SLOT}}
 
     def _read_event(self, event: Any) -> tuple[str, bool]:
         # The last chunk may carry only usage, with no choices.

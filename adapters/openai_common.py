@@ -174,8 +174,14 @@ class OpenAICompatibleModel(ABC):
                 stream=False,
                 max_output_tokens=self._max_output_tokens,
                 timeout_s=max(self.timeout_s, BACKGROUND_TIMEOUT_S),
+                background=True,
             )
             return self._read_reply(reply)
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Nothing: a provider's own prompt cache needs no help, and a request made only to read
+        a prompt would be billed."""
+        return None
 
     def warm_up(self) -> None:
         """One tiny request, so the first reply does not pay the connection and server warm-up
@@ -190,12 +196,16 @@ class OpenAICompatibleModel(ABC):
         stream: bool,
         max_output_tokens: int | None,
         timeout_s: float | None = None,
+        background: bool = False,
     ) -> Any:
         """`_create` with the retry policy: before any text, after a failed connection or a
-        "try again" status, at most `max_retries` times; a timeout is final."""
+        "try again" status, at most `max_retries` times; a timeout is final. `background`:
+        not part of the conversation (history compaction)."""
         import openai
 
-        options = {} if timeout_s is None else {"timeout": timeout_s}
+        options = self._routing(background)
+        if timeout_s is not None:
+            options["timeout"] = timeout_s
         for retries_left in range(self._max_retries, -1, -1):
             try:
                 return self._create(
@@ -232,6 +242,10 @@ class OpenAICompatibleModel(ABC):
     @abstractmethod
     def _read_reply(self, reply: Any) -> str:
         """The text of a whole (non-streamed) reply."""
+
+    def _routing(self, background: bool) -> dict[str, Any]:
+        """Client options that steer a request inside the server; none by default."""
+        return {}
 
     def _common_options(self) -> dict[str, Any]:
         """Sampling settings when given (a local server's own default temperature is not 0),

@@ -261,6 +261,7 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
             # The server keeps what it read: warmed with the system prompt, the first turn
             # reads only the user's words (measured: first-turn TTFT 774 -> ~200 ms).
             warm_up_prompt=first_request(config),
+            pinned_slots=True,  # the conversation keeps one slot's cache; primes read into it
         )
 
 

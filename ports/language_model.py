@@ -27,6 +27,12 @@ class LanguageModel(Protocol):
         """One whole reply, for background work such as history compaction."""
         ...
 
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Reads `messages` ahead of the reply that will extend them (the user's words so far),
+        where a cache keeps what was read: that reply then reads only what is new. Does nothing
+        where nothing is cached between requests. Raises `LanguageModelError` like `stream`."""
+        ...
+
 
 class LanguageModelError(RuntimeError):
     """A provider failure (connection, HTTP status, timeout, stream cut). The message is short and

@@ -117,10 +117,17 @@ def test_top_k_and_the_repeat_penalty_reach_llama_cpp_only_when_given(
     assert proxy.last_body["chat_template_kwargs"] == {"enable_thinking": False}
 
 
-def server_timings(server: LlamaServer, messages: list[ChatMessage]) -> dict[str, Any]:
-    """llama.cpp's own account of a request: `cache_n` prompt tokens it did not have to read."""
-    body = json.dumps({"messages": [{"role": m.role, "content": m.content} for m in messages],
-                       "max_tokens": 1}).encode()  # fmt: skip
+def server_timings(
+    server: LlamaServer, messages: list[ChatMessage], slot: int | None = None
+) -> dict[str, Any]:
+    """llama.cpp's own account of a request (sent to `slot` when given): `prompt_n` prompt
+    tokens it read, `cache_n` those it did not have to."""
+    request_body: dict[str, Any] = {
+        "messages": [{"role": m.role, "content": m.content} for m in messages], "max_tokens": 1
+    }  # fmt: skip
+    if slot is not None:
+        request_body["id_slot"] = slot
+    body = json.dumps(request_body).encode()
     request = urllib.request.Request(
         f"{server.base_url}/chat/completions", data=body,
         headers={"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"},
@@ -143,3 +150,47 @@ def test_warming_up_with_the_system_prompt_leaves_it_read_for_the_first_reply(
     assert proxy.last_body["messages"][0] == {"role": "system", "content": system.content}
     first = server_timings(llama_server, [system, ChatMessage("user", "Will it rain today?")])
     assert first["cache_n"] > 10  # the system prompt's tokens, read once at warm-up
+
+
+TRAINS = ChatMessage("system", "You tell people about trains in Portugal, in one sentence.")
+WORDS_SO_FAR = "Which train goes from Lisbon to Porto, and how long"
+
+
+def test_primed_words_are_not_read_again_by_the_reply(
+    proxy: RecordingProxy, llama_server: LlamaServer
+) -> None:
+    model = make_model(proxy, llama_server, pinned_slots=True)
+    question = ChatMessage("user", WORDS_SO_FAR + " does it take?")
+    # The same question under a system prompt never sent before: what a reply reads unprimed.
+    unprimed = server_timings(
+        llama_server, [ChatMessage("system", "You know Portuguese trains."), question], slot=0
+    )
+
+    model.prime([TRAINS, ChatMessage("user", WORDS_SO_FAR)])
+
+    assert proxy.last_body["id_slot"] == 0
+    assert proxy.last_body["max_completion_tokens"] == 1
+    primed = server_timings(llama_server, [TRAINS, question], slot=0)
+    assert primed["prompt_n"] * 3 <= unprimed["prompt_n"]  # only "does it take?" and the tail
+
+
+def test_background_work_goes_to_its_own_slot_and_leaves_the_conversation_read(
+    proxy: RecordingProxy, llama_server: LlamaServer
+) -> None:
+    model = make_model(proxy, llama_server, pinned_slots=True)
+    conversation = [TRAINS, ChatMessage("user", "And the one to Faro?")]
+    model.prime(conversation)
+
+    assert model.complete([ChatMessage("user", "Summarise: we talked about trains.")])
+
+    assert proxy.last_body["id_slot"] == 1
+    again = server_timings(llama_server, conversation, slot=0)
+    assert again["prompt_n"] <= 1  # all of it still in the conversation's slot
+
+
+def test_without_pinned_slots_priming_sends_nothing(
+    proxy: RecordingProxy, llama_server: LlamaServer
+) -> None:
+    sent = len(proxy.requests)
+    make_model(proxy, llama_server).prime([TRAINS, ChatMessage("user", WORDS_SO_FAR)])
+    assert len(proxy.requests) == sent
