@@ -22,6 +22,7 @@ from application.compaction import Compactor
 from application.hearing import Hearing
 from application.interrupting import Confirmed, Interrupting
 from application.playback import Playback
+from application.priming import Priming
 from application.reply_stream import ReplyStream
 from application.replying import ReplyWorker
 from application.settings import ConversationSettings
@@ -109,6 +110,7 @@ class Conversation:
             else Interrupting(barge_in, audio, self._transcription.jobs.put, self._hearing.resume)
         )  # fmt: skip
         self._compactor = Compactor(llm, self._apply_summary, self._abandon_summary)
+        self._priming = Priming(llm)
         self._threads: list[threading.Thread] = []
         self._replies: list[tuple[threading.Thread, ReplyStream]] = []
         self.fault: str | None = None  # why the conversation stopped on its own, if it did
@@ -120,6 +122,7 @@ class Conversation:
         self._audio.open()
         self._spawn("listen", self._listen_loop)
         self._spawn("stt", lambda: self._transcription.run(self._stop))
+        self._spawn("prime", lambda: self._priming.run(self._stop))
         self._console.notice("Listening.")
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -328,10 +331,15 @@ class Conversation:
             turn = self._turn
         return turn if turn is not None and turn.id == turn_id else None
 
+    def partial_heard(self, text: str) -> None:
+        if text:
+            self._priming.offer(self._next_request(text))
+
     def pause_transcribed(self, pause: int, transcript: FinalTranscript) -> None:
         with self._lock:
             wanted = self._speculation.transcribed(pause, transcript)
         if wanted and self._settings.prefetch_replies:
+            self._priming.drop()
             request = self._request(transcript)
             self._compactor.cancel()
             stream = ReplyStream(self._llm, request, self._clock)
@@ -371,6 +379,12 @@ class Conversation:
         with self._lock:
             return self._window.request(prompt, new_user_text=transcript.text)
 
+    def _next_request(self, user_text: str) -> list[ChatMessage]:
+        """The next request as far as it is known: the history and the user's words so far
+        (the reply-language prompt, if any, comes after them)."""
+        with self._lock:
+            return self._window.request(new_user_text=user_text)
+
     # -- replies ---------------------------------------------------------------------------
 
     def _start_reply(self, turn: Turn, request: list[ChatMessage]) -> None:
@@ -392,6 +406,7 @@ class Conversation:
                 prefetch.cancel()
             log.debug("turn %d asks for a new reply (prefetched: %s)", turn.id, bool(prefetch))
             self._compactor.cancel()
+            self._priming.drop()
             stream = ReplyStream(self._llm, request, self._clock)
         turn.llm_start = stream.started_at
         turn.reply = stream
@@ -483,12 +498,15 @@ class Conversation:
         if closing.apologise:
             self._console.assistant(self._settings.apology)
         self._metrics.record(turn.metrics())
+        if closing.exchange is not None:
+            self._priming.offer(self._next_request(""))  # the history as the next turn finds it
         if plan is not None:
             self._compactor.start(plan)
 
     def _apply_summary(self, plan: CompactionPlan, summary: str) -> None:
         with self._lock:
             self._window.apply_summary(plan, summary)
+        self._priming.offer(self._next_request(""))  # the summary changed the history
 
     def _abandon_summary(self, plan: CompactionPlan) -> None:
         with self._lock:

@@ -1,6 +1,7 @@
 """The recogniser's thread: transcription jobs in, transcripts handed to the conversation.
 
-Live jobs feed the updating line and are skipped when a newer job waits; a pause job's
+Live jobs feed the updating line (and the reading ahead of the prompt) and are skipped when
+a newer job waits; a pause job's
 transcript may become the turn's final one (and start the reply early); turn jobs carry the
 turn's own audio. A turn closed meanwhile (the watchdog, stop) gets nothing more.
 """
@@ -34,6 +35,10 @@ class TranscriptSink(Protocol):
 
     def open_turn(self, turn_id: int) -> Turn | None:
         """The turn, while it is open."""
+        ...
+
+    def partial_heard(self, text: str) -> None:
+        """The user's words so far (a live transcript)."""
         ...
 
     def pause_transcribed(self, pause: int, transcript: FinalTranscript) -> None: ...
@@ -89,9 +94,12 @@ class Transcription:
 
     def _show_live(self, audio: bytes) -> None:
         try:
-            self._console.live(self._stt.transcribe_partial(audio).text)
+            text = self._stt.transcribe_partial(audio).text
         except Exception as error:  # a provisional transcript is a nicety, never a failure
             log.debug("partial transcription failed: %s", error)
+            return
+        self._console.live(text)
+        self._sink.partial_heard(text)
 
     def _transcribe_pause(self, job: PauseJob) -> None:
         try:

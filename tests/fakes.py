@@ -250,6 +250,7 @@ class FakeLanguageModel(WarmsUp):
         self.cancelled_compactions = 0
         self.compaction_gate = threading.Event()
         self.compaction_gate.set()
+        self.primed: list[list[ChatMessage]] = []
 
     def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
         if messages and messages[0].content == SUMMARY_INSTRUCTIONS:
@@ -286,6 +287,9 @@ class FakeLanguageModel(WarmsUp):
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         return "".join(self.stream(messages, threading.Event()))
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        self.primed.append(list(messages))
 
 
 class Failing:

@@ -159,6 +159,52 @@ def test_live_transcripts_are_shown_but_only_the_final_reaches_the_llm() -> None
     assert [r[-1] for r in harness.llm.requests] == [ChatMessage("user", "a long question")]
 
 
+def test_the_next_request_is_read_ahead_while_the_user_speaks_and_after_each_exchange() -> None:
+    ref: list[Harness] = []
+
+    # The clock stands still until each read-ahead was asked for (the audio runs faster than
+    # real time, and a newer offer replaces one not yet taken).
+    def primed_with(last: ChatMessage) -> Callable[[], bool]:
+        return lambda: any(messages[-1] == last for messages in ref[0].llm.primed)
+
+    after_first = Frozen(primed_with(ChatMessage("user", "")))
+    mid_question = Frozen(primed_with(ChatMessage("user", "And what")))
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8), listening_again(ref),
+         *silence_blocks(0.1), after_first, *silence_blocks(0.2), *speech(2, 1.0), mid_question,
+         *speech(2, 1.0),
+         *silence_blocks(0.8)],
+        {1: "What is the capital of France?", 2: "And what about Spain?"},
+        ["Paris.", "Madrid."],
+    )  # fmt: skip
+
+    class WordByWordStt(FakeSpeechToText):
+        def transcribe_partial(self, audio: bytes) -> PartialTranscript:
+            return PartialTranscript(" ".join(self._text(audio).split()[:2]))
+
+    harness.agent.adapters.stt.override(
+        WordByWordStt({1: "What is the capital of France?", 2: "And what about Spain?"})
+    )
+    ref.append(harness)
+    harness.run()
+
+    system, *_ = harness.llm.requests[0]
+    first_exchange = [
+        ChatMessage("user", "What is the capital of France?"), ChatMessage("assistant", "Paris.")
+    ]  # fmt: skip
+    # After the first exchange: the history as the next turn finds it, the user's words to come.
+    after_exchange = [system, *first_exchange, ChatMessage("user", "")]
+    # While the second question was spoken: the history and the words so far.
+    while_speaking = [system, *first_exchange, ChatMessage("user", "And what")]
+    assert after_first.met.is_set() and mid_question.met.is_set()
+    primed = harness.llm.primed
+    assert primed.index(after_exchange) < primed.index(while_speaking)
+    # Each reply was asked with the final transcript, never the words read ahead.
+    assert [r[-1].content for r in harness.llm.requests] == [
+        "What is the capital of France?", "And what about Spain?"
+    ]  # fmt: skip
+
+
 def test_an_empty_transcript_makes_no_llm_call_and_listening_resumes() -> None:
     ref: list[Harness] = []
     harness = make_harness(two_turn_script(ref), {1: "", 2: "Hello?"}, ["Hi."])

@@ -114,6 +114,7 @@ class SoakSpeechToText:
 class SoakLanguageModel:
     def __init__(self, plan: Sequence[str | None], release: threading.Event) -> None:
         self._plan, self._release = plan, release
+        self.primes = 0
 
     def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
         match = re.fullmatch(r"question (\d+)", messages[-1].content)
@@ -136,6 +137,12 @@ class SoakLanguageModel:
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         return "".join(self.stream(messages, threading.Event()))
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        # Reading ahead fails every other time: no turn may notice.
+        self.primes += 1
+        if self.primes % 2:
+            raise LanguageModelError("HTTP 503")
 
 
 class SoakTextToSpeech:
@@ -259,9 +266,10 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
         script += [*silence_blocks(0.7), between_turns(last + 1)]
     drops = random.Random(SEED + 1)
     audio = FakeAudio(script, journal=journal, drop=lambda: drops.random() < 0.02)
+    llm = SoakLanguageModel(plan, release)
     fakes = {
         "audio": audio, "vad": SoakVoiceActivity(), "stt": SoakSpeechToText(plan),
-        "llm": SoakLanguageModel(plan, release), "tts": SoakTextToSpeech(plan, release),
+        "llm": llm, "tts": SoakTextToSpeech(plan, release),
         "console": FakeConsole(), "clock": RealClock(), "metrics": metrics,
         "end_of_turn": None,
     }  # fmt: skip
@@ -282,6 +290,7 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     assert not conversation.crashed, conversation.fault
     assert finished and turns_done[0] == TURNS, f"stuck after {turns_done[0]} turns"
     check_invariants(journal, metrics, conversation.history, plan, TURNS)
+    assert llm.primes > TURNS // 2  # read ahead after turns and while the user spoke, half failing
     outcomes = Counter(r.outcome for r in metrics.records)
     print(
         f"\nsoak: {TURNS} turns in {time.monotonic() - started:.1f} s, "
