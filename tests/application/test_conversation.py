@@ -376,6 +376,8 @@ def test_the_watchdog_closes_a_hung_turn_aloud_and_the_next_turn_works() -> None
     ref.append(harness)
     harness.conversation.start()
     assert hanging.wait(5)
+    # The reply may hang while spoken ahead, in the pause: the watchdog runs once the turn ended.
+    assert eventually(lambda: harness.conversation.phase is Phase.WAITING_FOR_REPLY)
     harness.clock.advance(harness.agent.settings().watchdog_s + 1)
     deadline = time.monotonic() + 5
     while not harness.metrics.records and time.monotonic() < deadline:

@@ -109,6 +109,37 @@ def test_a_phrase_word_still_being_written_is_not_cut_before() -> None:
     assert batcher.feed("other way") == []
 
 
+def test_the_first_fragment_does_not_wait_for_the_space_after_its_end() -> None:
+    batcher = SentenceBatcher(BatchingConfig(early_first_fragment=True))
+    assert batcher.feed("The capital of France") == []
+    assert batcher.feed(" is Paris.") == ["The capital of France is Paris."]
+    assert SentenceBatcher(BatchingConfig(early_first_fragment=True)).feed("Four!") == ["Four!"]
+    clause = SentenceBatcher(BatchingConfig(early_first_fragment=True))
+    assert clause.feed("To sleep better at night,") == ["To sleep better at night,"]
+
+
+@pytest.mark.parametrize(
+    "so_far",
+    [
+        "It is 3.",  # maybe 3.5
+        "About 1,",  # maybe 1,000
+        "Ask Dr.",
+        "She moved to the U.S.",
+        "Well,",  # too short a clause to stand alone
+        'He said "hello."',  # after a closing quote, as before, the space confirms it
+    ],
+)
+def test_an_end_that_the_next_token_may_undo_waits_for_it(so_far: str) -> None:
+    batcher = SentenceBatcher(BatchingConfig(early_first_fragment=True))
+    assert batcher.feed(so_far) == []
+
+
+def test_later_batches_still_wait_for_the_space() -> None:
+    batcher = SentenceBatcher(BatchingConfig(early_first_fragment=True))
+    assert batcher.feed("Yes, it is. It costs 3.") == ["Yes, it is."]
+    assert batcher.feed("5 euros. More") == [" It costs 3.5 euros."]
+
+
 def test_after_the_early_fragment_one_sentence_then_whole_batches() -> None:
     text = "The weather is nice, and warm. It may rain. Then sun. Then snow. Done."
     assert batch_all([text], sentences_per_batch=3, early_first_fragment=True) == [
