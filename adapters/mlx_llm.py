@@ -73,7 +73,7 @@ class MlxLanguageModel:
         self._options = options
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
     ) -> Generator[str, None, None]:
         import mlx_lm
 

@@ -144,14 +144,21 @@ class OpenAICompatibleModel(ABC):
             http_client=openai.DefaultHttpxClient(trust_env=False) if local else None,
         )
 
-    def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+    ) -> Iterator[str]:
         if not self._stream:
-            reply = self.complete(messages)
+            reply = self._whole(messages, background=background)
             if not cancel.is_set():
                 yield reply
             return
         with self._provider_failures():
-            events = self._send(messages, stream=True, max_output_tokens=self._max_output_tokens)
+            events = self._send(
+                messages,
+                stream=True,
+                max_output_tokens=self._max_output_tokens,
+                background=background,
+            )
             try:
                 for event in events:
                     if cancel.is_set():
@@ -168,13 +175,16 @@ class OpenAICompatibleModel(ABC):
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         """A whole reply for background work: it may take longer than `timeout_s`."""
+        return self._whole(messages, background=True)
+
+    def _whole(self, messages: Sequence[ChatMessage], *, background: bool) -> str:
         with self._provider_failures():
             reply = self._send(
                 messages,
                 stream=False,
                 max_output_tokens=self._max_output_tokens,
                 timeout_s=max(self.timeout_s, BACKGROUND_TIMEOUT_S),
-                background=True,
+                background=background,
             )
             return self._read_reply(reply)
 

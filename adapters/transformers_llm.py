@@ -160,7 +160,7 @@ class TransformersLanguageModel:
         self._lock = threading.Lock()
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
     ) -> Generator[str, None, None]:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 

@@ -54,7 +54,7 @@ class Compactor:
 
     def _run(self, plan: CompactionPlan, cancel: threading.Event) -> None:
         try:
-            summary = "".join(self._llm.stream(plan.request, cancel))
+            summary = "".join(self._llm.stream(plan.request, cancel, background=True))
         except Exception as error:
             log.warning("history compaction failed, history kept as is: %s", error)
             self._abandon(plan)

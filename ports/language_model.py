@@ -18,9 +18,13 @@ class LanguageModel(Protocol):
         before the microphone opens; raises `LanguageModelError` like `stream`."""
         ...
 
-    def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+    ) -> Iterator[str]:
         """Text deltas of the reply, in order. Stops early once `cancel` is set. Raises on a
-        provider failure (the application apologises and keeps going)."""
+        provider failure (the application apologises and keeps going). `background`: not part
+        of the conversation (history compaction), so a prompt cache kept for the conversation
+        is left alone."""
         ...
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:

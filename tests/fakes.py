@@ -252,8 +252,12 @@ class FakeLanguageModel(WarmsUp):
         self.compaction_gate.set()
         self.primed: list[list[ChatMessage]] = []
 
-    def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+    ) -> Iterator[str]:
         if messages and messages[0].content == SUMMARY_INSTRUCTIONS:
+            if not background:  # it would take the conversation's own place in a prompt cache
+                raise AssertionError("a summary was asked for as part of the conversation")
             yield self._summarise(messages, cancel)
             return
         self.requests.append(list(messages))

@@ -181,11 +181,15 @@ def test_background_work_goes_to_its_own_slot_and_leaves_the_conversation_read(
     conversation = [TRAINS, ChatMessage("user", "And the one to Faro?")]
     model.prime(conversation)
 
-    assert model.complete([ChatMessage("user", "Summarise: we talked about trains.")])
-
+    summary = [ChatMessage("user", "Summarise: we talked about trains.")]
+    assert "".join(model.stream(summary, threading.Event(), background=True))
+    assert proxy.last_body["id_slot"] == 1
+    assert model.complete(summary)
     assert proxy.last_body["id_slot"] == 1
     again = server_timings(llama_server, conversation, slot=0)
     assert again["prompt_n"] <= 1  # all of it still in the conversation's slot
+    assert "".join(model.stream(conversation, threading.Event()))
+    assert proxy.last_body["id_slot"] == 0
 
 
 def test_without_pinned_slots_priming_sends_nothing(

@@ -111,7 +111,9 @@ def test_each_stage_latency_is_what_the_stage_took() -> None:
             return super().transcribe(audio)
 
     class SlowLlm(FakeLanguageModel):
-        def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+        def stream(
+            self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        ) -> Iterator[str]:
             clock.advance(0.2)  # the time to the first token
             yield from super().stream(messages, cancel)
 

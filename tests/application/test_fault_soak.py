@@ -116,7 +116,9 @@ class SoakLanguageModel:
         self._plan, self._release = plan, release
         self.primes = 0
 
-    def stream(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+    ) -> Iterator[str]:
         match = re.fullmatch(r"question (\d+)", messages[-1].content)
         if match is None:  # a summary for compaction
             yield "We talked."
