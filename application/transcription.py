@@ -1,9 +1,9 @@
 """The recogniser's thread: transcription jobs in, transcripts handed to the conversation.
 
-Live jobs feed the updating line (and the reading ahead of the prompt) and are skipped when
-a newer job waits; a pause job's
-transcript may become the turn's final one (and start the reply early); turn jobs carry the
-turn's own audio. A turn closed meanwhile (the watchdog, stop) gets nothing more.
+Live jobs feed the updating line and the prompt read ahead, and are skipped when a newer job
+waits; a pause job's transcript may become the turn's final one (and start the reply early);
+turn jobs carry the turn's own audio. A turn closed meanwhile (the watchdog, stop) gets nothing
+more.
 """
 
 from __future__ import annotations
