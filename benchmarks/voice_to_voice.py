@@ -107,7 +107,7 @@ def run(options: argparse.Namespace) -> dict[str, object]:
         pulse = PulseServer(work, echo=room(options))
         pulse.start()
         env["PULSE_SERVER"] = pulse.server
-        agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
+        agent = Agent([*device_flags(options), *common], env)
     else:
         agent = Agent(["--input_wav", str(questions_wav), "--output_wav",
                        str(work / "replies.wav"), *common], env)  # fmt: skip
@@ -130,6 +130,14 @@ def run(options: argparse.Namespace) -> dict[str, object]:
     return report(options, agent, metrics, [], idle_cpu)
 
 
+def device_flags(options: argparse.Namespace) -> list[str]:
+    """The agent reaches the private server as its own client (what `--audio_api auto` picks
+    there), or with --portaudio through ALSA's PulseAudio plugin."""
+    if options.portaudio:
+        return ["--audio_api", "portaudio", "--input_device", "pulse", "--output_device", "pulse"]
+    return ["--audio_api", "pulse"]
+
+
 def room(options: argparse.Namespace) -> RoomSpec | None:
     """With --echo, the private server's speaker is heard by its microphone through a room."""
     from adapters.simulated_room import RoomSpec
@@ -147,7 +155,7 @@ def run_person(
     pulse = PulseServer(work, echo=room(options))
     pulse.start()
     env = {**env, "PULSE_SERVER": pulse.server}
-    agent = Agent(["--input_device", "pulse", "--output_device", "pulse", *common], env)
+    agent = Agent([*device_flags(options), *common], env)
     at_speaker: list[float | None] = []
     gaps: list[float] = []
     try:
@@ -243,6 +251,11 @@ def main() -> int:
         action="store_true",
         help="a simulated person through a private PulseAudio server: asks, waits for the whole"
         " reply, asks again; voice-to-voice timed at the speaker",
+    )
+    parser.add_argument(
+        "--portaudio",
+        action="store_true",
+        help="reach the sound server through PortAudio and ALSA's plugin, not as its client",
     )
     parser.add_argument(
         "--echo",

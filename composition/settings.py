@@ -226,8 +226,16 @@ SETTINGS: tuple[Setting, ...] = (
       "a hung server is then apologised for before --watchdog_s", float,
       check=positive("seconds")),
     # -- audio -----------------------------------------------------------------------------
-    S("audio", "input_device", None, "microphone: index or name substring (--list_devices)"),
-    S("audio", "output_device", None, "speaker: index or name substring (--list_devices)"),
+    S("audio", "audio_api", "auto",
+      "how sound devices are reached: pulse (a PulseAudio or PipeWire server, as its client), "
+      "portaudio, or auto (pulse when a server answers and no device is named)",
+      choices=("auto", "pulse", "portaudio")),
+    S("audio", "input_device", None,
+      "microphone: index or name substring (--list_devices); with --audio_api pulse, a source "
+      "name (pactl list short sources)"),
+    S("audio", "output_device", None,
+      "speaker: index or name substring (--list_devices); with --audio_api pulse, a sink name "
+      "(pactl list short sinks)"),
     S("audio", "audio_latency", "high",
       "PortAudio latency: low, high or a number of seconds", check=latency),
     S("audio", "list_devices", False, "list audio devices and exit", parse_bool),

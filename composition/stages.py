@@ -89,7 +89,15 @@ def metrics(jsonl_path: str | None, secrets: list[str]) -> MetricsSink:
 
 
 def audio_source(config: Config) -> str:
-    return "wav" if config["input_wav"] else "device"
+    if config["input_wav"]:
+        return "wav"
+    api = config["audio_api"]
+    if api == "auto":
+        from adapters.pulse_audio import server_answers
+
+        named = config["input_device"] is not None or config["output_device"] is not None
+        api = "portaudio" if named or not server_answers() else "pulse"
+    return "device" if api == "portaudio" else "pulse"
 
 
 def _opened_audio(audio: AudioDuplex) -> Iterator[AudioDuplex]:
@@ -133,13 +141,29 @@ def device_audio(config: Config) -> Iterator[AudioDuplex]:
     )
 
 
+def pulse_audio(config: Config) -> Iterator[AudioDuplex]:
+    from adapters.pulse_audio import PulseAudio
+
+    yield from _opened_audio(
+        PulseAudio(
+            config["input_device"],
+            config["output_device"],
+            echo_canceller=echo_canceller() if config["aec"] else None,
+        )
+    )
+
+
 def echo_canceller() -> EchoCanceller:
     from adapters.webrtc_echo import WebrtcEchoCanceller
 
     return WebrtcEchoCanceller()
 
 
-AUDIO_BACKENDS: Mapping[str, Backend] = {"wav": Backend(wav_audio), "device": Backend(device_audio)}
+AUDIO_BACKENDS: Mapping[str, Backend] = {
+    "wav": Backend(wav_audio),
+    "device": Backend(device_audio),
+    "pulse": Backend(pulse_audio),
+}
 
 
 # -- voice activity ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Echo cancellation on the live audio path: a private PulseAudio server whose speaker comes
-back into its microphone through a simulated room, the PortAudio duplex stream, and WebRTC AEC3
-fed in the callback with the delay from PortAudio's latencies."""
+back into its microphone through a simulated room, each sound-device adapter (PortAudio's duplex
+stream, PulseAudio's client), and WebRTC AEC3 fed in each tick with the adapter's guess of the
+delay."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import pytest
 
 from adapters.silero_vad import SileroVad
 from adapters.simulated_room import RoomSpec
-from adapters.sounddevice_audio import SounddeviceAudio
 from adapters.webrtc_echo import WebrtcEchoCanceller
 from domain.audio import BLOCK_BYTES, MicBlock, PlaybackMark, ReplyDone, ReplyVoiced
+from ports.audio import AudioDuplex
+from tests.adapters.duplex_checks import APIS, is_mic, server_audio, wait_for
 from tests.adapters.pulse_server import PulseServer, serving
 from tests.adapters.speech_samples import load_speech
-from tests.adapters.test_sounddevice_audio import is_mic, wait_for
 
 SPEECH = 0.5
 CONVERGED_AFTER_BLOCKS = 31  # the first second of the reply: the canceller finds the delay
@@ -28,7 +29,7 @@ def echoing_pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseSer
 
 
 def play_reply(
-    audio: SounddeviceAudio, pulse: PulseServer, reply: bytes, said: bytes = b""
+    audio: AudioDuplex, pulse: PulseServer, reply: bytes, said: bytes = b""
 ) -> list[MicBlock]:
     """The mic blocks captured while `reply` played (and `said` was spoken 2 s into it)."""
     audio.mark(ReplyVoiced(1))
@@ -52,13 +53,16 @@ def speech_blocks(vad: SileroVad, blocks: list[MicBlock]) -> list[int]:
 
 
 @pytest.mark.slow
-def test_the_canceller_removes_the_echo_and_keeps_the_user(echoing_pulse: PulseServer) -> None:
+@pytest.mark.parametrize("api", APIS)
+def test_the_canceller_removes_the_echo_and_keeps_the_user(
+    api: str, echoing_pulse: PulseServer
+) -> None:
     vad = SileroVad()
     reply = load_speech("two_cities")[: 250 * BLOCK_BYTES]  # 8 s
     user = load_speech("beckett")[: 80 * BLOCK_BYTES]  # "Ever tried. Ever failed."
     results = {}
     for name, canceller in (("raw", None), ("aec", WebrtcEchoCanceller())):
-        audio = SounddeviceAudio("pulse", "pulse", echo_canceller=canceller)
+        audio = server_audio(api, echo_canceller=canceller)
         audio.open()
         try:
             for _ in range(4 * 31):  # a stream that starts stuck is restarted by then

@@ -19,7 +19,6 @@ import pytest
 
 from adapters.duplex_core import DuplexCore
 from adapters.errors import SetupError
-from adapters.silero_vad import SileroVad
 from adapters.sounddevice_audio import (
     RateBridge,
     SounddeviceAudio,
@@ -33,17 +32,13 @@ from domain.audio import (
     BLOCK_SAMPLES,
     BLOCK_SECONDS,
     SAMPLE_RATE,
-    AudioEvent,
     AudioFailed,
     MicBlock,
     PlaybackMark,
     ReplyDone,
-    ReplyVoiced,
-    silence,
 )
-from domain.turn_segmentation import TurnEnded, TurnSegmenter, VadConfig
-from tests.adapters.pulse_server import PulseServer, reinitialize_portaudio, serving
-from tests.adapters.speech_samples import load_speech
+from tests.adapters.duplex_checks import audio_log, is_mic, wait_for
+from tests.adapters.pulse_server import PulseServer, serving
 
 DEVICES = [
     {"name": "HDA Intel PCH: ALC257 Analog (hw:0,0)", "max_input_channels": 2,
@@ -306,30 +301,6 @@ def fake_sd(monkeypatch: pytest.MonkeyPatch) -> FakeSounddevice:
     return sd
 
 
-def wait_for(
-    audio: SounddeviceAudio, wanted: Callable[[AudioEvent], bool], timeout_s: float
-) -> list[AudioEvent]:
-    """Events until one is `wanted` (the last of the list); fails after `timeout_s`."""
-    events: list[AudioEvent] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        event = audio.next_event(timeout_s=0.05)
-        if event is not None:
-            events.append(event)
-            if wanted(event):
-                return events
-    kinds = [type(event).__name__ for event in events[-3:]]
-    raise AssertionError(f"nothing wanted within {timeout_s} s; {len(events)} events: {kinds}")
-
-
-def audio_log(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "adapters.sounddevice_audio"]
-
-
-def is_mic(event: AudioEvent) -> bool:
-    return isinstance(event, MicBlock)
-
-
 def lose_and_recover(audio: SounddeviceAudio, sd: FakeSounddevice, lose: Callable[[], None],
                      caplog: pytest.LogCaptureFixture) -> list[str]:  # fmt: skip
     audio.open()
@@ -351,7 +322,7 @@ def lose_and_recover(audio: SounddeviceAudio, sd: FakeSounddevice, lose: Callabl
     assert sd.reinitialized == 1  # PortAudio listed the devices again
     assert sd.streams[0].closed and sd.streams[1].closed
     assert recovered_s < 3.5  # detected within ~1 s, reopened at once
-    return audio_log(caplog)
+    return audio_log(caplog, audio)
 
 
 @pytest.mark.parametrize(
@@ -399,7 +370,7 @@ def test_a_device_that_does_not_come_back_is_audio_failed_after_3_s(
         "connect one, or run `python -m composition.local --list_devices`"
     )
     assert 3.0 <= failed_after_s < 6.0  # 3 s of attempts, with room for a loaded machine
-    assert audio_log(caplog) == ["Sound device lost (the stream stopped): reopening it"]
+    assert audio_log(caplog, audio) == ["Sound device lost (the stream stopped): reopening it"]
     assert audio.next_event(timeout_s=0.3) is None  # once, and the monitor has ended
 
 
@@ -420,7 +391,7 @@ def test_a_device_lost_again_after_each_reopening_is_audio_failed_at_the_third_l
         "pick another with --input_device/--output_device (run `python -m composition.local "
         "--list_devices`)"
     )
-    lines = audio_log(caplog)
+    lines = audio_log(caplog, audio)
     assert len(lines) == 5, lines
     assert all(line.startswith("Sound device lost (no audio for 0.5 s)") for line in lines[0:4:2])
     assert all(line.startswith("Sound device reopened after") for line in lines[1:4:2])
@@ -478,7 +449,7 @@ def test_a_stuck_stream_is_restarted_once_in_one_line(
         time.sleep(2.5)  # two more looks: no second restart
     finally:
         audio.close()
-    first, second = audio_log(caplog)
+    first, second = audio_log(caplog, audio)
     assert re.fullmatch(line + ": restarting the sound stream", first), first
     assert second.startswith("Sound device reopened after ")
     # Routine right after opening through PulseAudio: the first restart is only info.
@@ -519,7 +490,7 @@ def test_a_stream_that_stays_stuck_is_restarted_at_most_5_times_a_minute(
         time.sleep(1.5)
     finally:
         audio.close()
-    lines = audio_log(caplog)
+    lines = audio_log(caplog, audio)
     assert len(fake_sd.streams) == 6
     assert lines.count("The microphone is 2.0 s late (queued by the sound server): "
                        "restarting the sound stream") == 5  # fmt: skip
@@ -566,7 +537,7 @@ def test_xruns_and_callback_errors_are_summed_up_at_most_once_per_period(
         time.sleep(1.3)
     finally:
         audio.close()
-    lines = audio_log(caplog)
+    lines = audio_log(caplog, audio)
     assert 1 <= len(lines) <= 2, lines
     assert all(
         re.fullmatch(r"Audio glitches in the last 0 s: \d+ xruns, 0 callback errors", line)
@@ -623,7 +594,7 @@ def test_rate_bridge_resamples_both_ways_in_512_sample_blocks(device_rate: int) 
     assert np.abs(reply_out).max() == pytest.approx(8000, rel=0.02)
 
 
-# Through a real sound server.
+# Through a real sound server (what both adapters do there: tests/adapters/test_sound_server.py).
 
 
 @pytest.fixture(scope="module")
@@ -632,202 +603,8 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def vad() -> SileroVad:
-    return SileroVad()
-
-
-def turns(vad: SileroVad, events: list[AudioEvent]) -> list[TurnEnded]:
-    """The turns in what the VAD hears under half duplex: mic blocks while nothing played."""
-    vad.reset()
-    segmenter = TurnSegmenter(VadConfig())
-    found = []
-    for event in events:
-        if isinstance(event, MicBlock) and not event.playing:
-            probability = vad.speech_probability(event.pcm)
-            found += segmenter.feed(event.pcm, probability, event.captured_at_s)
-    return [event for event in found if isinstance(event, TurnEnded)]
-
-
-def relative_spans(found: list[TurnEnded]) -> list[tuple[float, float]]:
-    origin = found[0].speech_start_s
-    return [(t.speech_start_s - origin, t.speech_end_s - origin) for t in found]
-
-
 @pytest.mark.slow
 def test_list_devices_shows_the_sound_server(pulse: PulseServer) -> None:
     table = list_devices()
     assert table.splitlines()[0].split() == ["#", "in", "out", "rate", "host", "api", "name"]
     assert any(line.split()[-1] == "pulse" for line in table.splitlines())
-
-
-@pytest.mark.slow
-def test_speech_into_the_microphone_becomes_the_expected_turns(
-    pulse: PulseServer, vad: SileroVad
-) -> None:
-    speech = load_speech("beckett") + silence(SAMPLE_RATE)
-    speech = speech[: len(speech) // BLOCK_BYTES * BLOCK_BYTES]
-    expected = turns(vad, [MicBlock(speech[i : i + BLOCK_BYTES], i / 2 / SAMPLE_RATE)
-                           for i in range(0, len(speech), BLOCK_BYTES)])  # fmt: skip
-    audio = SounddeviceAudio("pulse", "pulse")
-    audio.open()
-    try:
-        # 4 s of microphone first: a stream that starts stuck is restarted by then.
-        for _ in range(4 * 31):
-            wait_for(audio, is_mic, timeout_s=10)
-        pulse.say(speech)
-        # Counted in blocks, not seconds: a loaded machine only makes it slower.
-        events = []
-        for _ in range(len(speech) // BLOCK_BYTES + 16):
-            events += wait_for(audio, is_mic, timeout_s=10)
-    finally:
-        audio.close()
-    mic = [e for e in events if isinstance(e, MicBlock)]
-    start = mic[0].captured_at_s
-    assert [e.captured_at_s - start for e in mic] == pytest.approx(
-        [i * BLOCK_SECONDS for i in range(len(mic))]
-    )
-    heard = turns(vad, events)
-    assert len(heard) == len(expected) == 6  # "Ever tried." ... "Fail better."
-    # A stream restarted for spinning (PulseAudio's ALSA plugin, see the adapter) loses the
-    # blocks of the restart, up to ~0.2 s; the turns must still be the same six.
-    for got, want in zip(relative_spans(heard), relative_spans(expected), strict=True):
-        assert got == pytest.approx(want, abs=0.25)
-    assert audio.callback_errors == 0
-
-
-@pytest.mark.slow
-def test_a_reply_gates_the_microphone_plays_bit_exact_and_dither_fills_the_gaps(
-    pulse: PulseServer, vad: SileroVad
-) -> None:
-    """Waits on events, never on the wall clock alone: a loaded machine only makes it slower."""
-    reply = load_speech("two_cities")[: 94 * BLOCK_BYTES]  # 3 s
-    said_during_reply = load_speech("beckett")[: 40 * BLOCK_BYTES]  # "Ever tried."
-    said_after_reply = load_speech("beckett")[40 * BLOCK_BYTES : 80 * BLOCK_BYTES]  # "Ever failed."
-    heard_before = len(pulse.heard())
-    audio = SounddeviceAudio("pulse", "pulse")
-    audio.open()
-    try:
-        # 4 s of microphone first: a stream that starts stuck is restarted by then (it would
-        # drop what PortAudio held of the reply).
-        events = []
-        for _ in range(4 * 31):
-            events += wait_for(audio, is_mic, timeout_s=10)
-        audio.mark(ReplyVoiced(1))
-        for i in range(0, len(reply), BLOCK_BYTES):
-            audio.play(reply[i : i + BLOCK_BYTES])
-        audio.mark(ReplyDone(1))
-        pulse.say(said_during_reply)
-        events += wait_for(
-            audio, lambda e: isinstance(e, PlaybackMark) and isinstance(e.mark, ReplyDone), 20
-        )
-        pulse.say(said_after_reply + silence(SAMPLE_RATE))
-        while pulse.saying:  # the feeder is still writing it into the pipe source
-            events += wait_for(audio, is_mic, timeout_s=10)
-        for _ in range(31):  # and 1 s more of microphone, for what is still on its way
-            events += wait_for(audio, is_mic, timeout_s=10)
-    finally:
-        audio.close()
-    marks = [e for e in events if isinstance(e, PlaybackMark)]
-    assert [m.mark for m in marks] == [ReplyVoiced(1), ReplyDone(1)]
-    started, done = (m.played_at_s for m in marks)
-    assert done - started == pytest.approx(94 * BLOCK_SECONDS)
-
-    # Every mic block arrives; those captured while the reply played say so.
-    mic = [e for e in events if isinstance(e, MicBlock)]
-    assert [e.captured_at_s for e in mic] == [i * BLOCK_SECONDS for i in range(len(mic))]
-    assert [e.captured_at_s for e in mic if e.playing] == pytest.approx(
-        [started + i * BLOCK_SECONDS for i in range(94)]
-    )
-    # Half duplex: what was said over the reply never reached the VAD; what was said after it
-    # is a turn.
-    (turn,) = turns(vad, events)
-    assert turn.speech_start_s > done
-
-    # The speaker got the reply bit-exact, with the dither before and after it. The pipe sink
-    # hands audio on with some latency, more on a busy machine: wait for the reply and 4 blocks
-    # after it.
-    deadline = time.monotonic() + 20
-    while True:
-        played = pulse.heard()[heard_before:]
-        at = played.find(reply)
-        if at >= 0 and len(played) >= at + len(reply) + 4 * BLOCK_BYTES:
-            break
-        assert time.monotonic() < deadline, "the reply did not arrive bit-exact"
-        time.sleep(0.05)
-    assert at > 0
-    dither = DuplexCore().dither
-    for gap in (played[:at], played[at + len(reply) :]):
-        samples = np.frombuffer(gap[: len(gap) // 2 * 2], "<i2")
-        assert set(np.unique(samples)) <= {-1, 0, 1}
-        assert samples.any()
-        assert dither in gap
-    assert audio.callback_errors == 0
-    print(f"xruns: {audio.xruns}")
-
-
-def process_cpu_s() -> float:
-    from adapters.cpu_watch import TICKS_PER_S, cpu_ticks
-
-    return cpu_ticks(Path("/proc/self/stat").read_text()) / TICKS_PER_S
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_an_idle_stream_on_a_source_that_ran_for_a_while_costs_little_cpu(
-    pulse: PulseServer,
-) -> None:
-    """The idle spin of the issue: the pipe source has run since the module started, and a
-    stream that starts stuck is restarted within a few seconds."""
-    audio = SounddeviceAudio("pulse", "pulse")
-    audio.open()
-    try:
-        for _ in range(5 * 31):  # 5 s of microphone to settle (and restart if stuck)
-            wait_for(audio, is_mic, timeout_s=10)
-        started, cpu = time.monotonic(), process_cpu_s()
-        for _ in range(3 * 31):
-            wait_for(audio, is_mic, timeout_s=10)
-        share = (process_cpu_s() - cpu) / (time.monotonic() - started)
-    finally:
-        audio.close()
-    # The spin costs 80-100 % of a core; a healthy idle stream 2-5 %. Half a core between them
-    # leaves room for a loaded machine.
-    assert share < 0.5, f"{100 * share:.0f} % of a core while idle"
-    assert audio.input_lag_s is not None and audio.input_lag_s < 0.5
-
-
-@pytest.mark.slow
-def test_a_sound_server_that_dies_is_reported_reopened_when_back_and_failed_when_not(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What the issue saw ("PaAlsaStream_WaitForFrames ... failed", then silence): the server
-    under the stream goes away."""
-    server = PulseServer(tmp_path)
-    monkeypatch.setenv("PULSE_SERVER", server.server)
-    server.start()
-    reinitialize_portaudio()
-    audio = SounddeviceAudio("pulse", "pulse")
-    try:
-        audio.open()
-        wait_for(audio, is_mic, timeout_s=10)
-        server.kill()
-        time.sleep(1.0)
-        server.start()  # back within the 3 s the adapter gives it
-        blocks_before = audio.reopened
-        wait_for(audio, lambda _: audio.reopened > blocks_before, timeout_s=10)
-        after = wait_for(audio, is_mic, timeout_s=5)
-        server.kill()  # and now for good
-        failed = wait_for(audio, lambda e: isinstance(e, AudioFailed), timeout_s=10)[-1]
-    finally:
-        audio.close()
-        server.stop()
-        reinitialize_portaudio()
-    assert isinstance(after[-1], MicBlock)
-    assert isinstance(failed, AudioFailed)
-    assert failed.reason.startswith("The sound device stopped working and could not be reopened")
-    assert "\n" not in failed.reason
-    lines = audio_log(caplog)
-    assert len(lines) == 3, lines
-    assert lines[0].startswith("Sound device lost (")
-    assert lines[1].startswith("Sound device reopened after ")
-    assert lines[2].startswith("Sound device lost (")

@@ -125,3 +125,28 @@ def test_the_application_checks_its_dependencies_at_start_up() -> None:
     partial = FakeAdapters()  # none of its providers is given an adapter
     with pytest.raises(Exception, match="undefined dependencies"):
         build_agent(resolve([], environ={}), partial)
+
+
+@pytest.mark.parametrize(
+    ("flags", "server", "source"),
+    [
+        (["--input_wav", "q.wav"], True, "wav"),
+        ([], True, "pulse"),  # auto: the sound server answers, no device named
+        ([], False, "device"),  # auto: no server (macOS, a bare ALSA machine): PortAudio
+        (["--input_device", "3"], True, "device"),  # a PortAudio index: PortAudio
+        (["--audio_api", "portaudio"], True, "device"),
+        (["--audio_api", "pulse", "--input_device", "mic"], False, "pulse"),  # check() says why
+    ],
+)
+def test_the_audio_api_is_chosen_by_flag_or_by_the_sound_server(
+    flags: list[str], server: bool, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[bool] = []
+
+    def server_answers() -> bool:
+        asked.append(True)
+        return server
+
+    monkeypatch.setattr("adapters.pulse_audio.server_answers", server_answers)
+    assert stages.audio_source(resolve(flags, environ={})) == source
+    assert bool(asked) == (flags == [])  # the server is asked only when auto has to choose

@@ -1,0 +1,289 @@
+"""The microphone and speaker through a PulseAudio or PipeWire server, as its own client
+(libpulse-simple, through pasimple), not through PortAudio and ALSA's PulseAudio plugin.
+
+One thread reads a 32 ms block from a record stream, hands it to `DuplexCore.tick` and writes
+what the tick returns to a playback stream: the duplex is the same code as PortAudio's callback
+and the WAV replay. Reading blocks until the server has a block, so an idle agent sleeps: the
+plugin's duplex instead started spinning a core in about half of the starts, which the
+PortAudio adapter has to detect and restart (`adapters/sounddevice_audio.py`).
+
+The playback stream starts with a cushion of dither (`CUSHION_BLOCKS`): each tick writes one
+block while the server plays one, so the cushion absorbs a late tick without a gap. When the
+microphone's and speaker's clocks drift apart, the record stream falls behind (a slower
+speaker makes writes wait): a dither block is then left out, never reply audio. A faster
+speaker runs the cushion dry, which PulseAudio bridges with silence and refills itself.
+
+The thread only counts what goes wrong; a monitor reopens the streams when no block came for a
+second or the server went away, and hands the application `AudioFailed` when that fails for
+3 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from adapters.duplex_core import CoreBackedAudio, DuplexCore
+from adapters.errors import SetupError
+from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE, AudioFailed
+from ports.echo_canceller import EchoCanceller
+
+log = logging.getLogger(__name__)
+
+CUSHION_BLOCKS = 2  # dither written ahead: what the speaker adds, and what a late tick may use
+TARGET_BLOCKS = 4  # the server's playback buffer (tlength); writes wait beyond it
+RECORD_MAX_BLOCKS = 32  # the server keeps at most this much of a microphone we do not read
+LAG_S = 0.3  # the record stream this far behind: leave a dither block out
+LAG_LOOK_TICKS = 31  # about once a second
+STALL_S = 1.0  # no block for this long: the device is lost
+REOPEN_FOR_S = 3.0
+REOPEN_EVERY_S = 0.5
+CLOSE_WAIT_S = 0.4  # what `close` waits for the audio thread to leave a blocking call
+_MONITOR_PERIOD_S = 0.1
+
+# libpulse's error codes (pulse/def.h) worth naming.
+_NO_ENTITY = 5
+_CONNECTION_REFUSED = 6
+_HINT = "--audio_api portaudio uses PortAudio instead"
+
+
+def _pasimple() -> Any:  # the module; untyped
+    try:
+        import pasimple
+
+        pasimple.pa_simple.get_libpulse_simple()
+    except (ImportError, OSError, RuntimeError) as exc:
+        raise SetupError(
+            f"The PulseAudio client library is missing ({exc}): `sudo apt install libpulse0` "
+            f"(Debian/Ubuntu), or {_HINT}"
+        ) from exc
+    return pasimple
+
+
+def _error_code(exc: Exception) -> int | None:
+    """pasimple reports libpulse's error as a number at the end of its message."""
+    tail = str(exc).rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _setup_error(exc: Exception, kind: str, name: str | None) -> SetupError:
+    code = _error_code(exc)
+    if code == _NO_ENTITY and name is not None:
+        listing = "sources" if kind == "input" else "sinks"
+        return SetupError(
+            f"The sound server has no {kind} device named {name!r}: `pactl list short "
+            f"{listing}` lists them (or {_HINT})"
+        )
+    if code == _CONNECTION_REFUSED:
+        return SetupError(f"No PulseAudio or PipeWire server answers: start one, or {_HINT}")
+    reason = exc if code is None else pa_strerror(code)
+    return SetupError(f"The sound server refused the {kind} stream ({reason}): {_HINT}")
+
+
+def server_answers() -> bool:
+    """A PulseAudio or PipeWire server takes a stream from us (libpulse is installed, and the
+    server runs): what `--audio_api auto` asks."""
+    try:
+        _open_record(_pasimple(), None).close()
+    except Exception:  # SetupError, PaSimpleError: no server to use
+        return False
+    return True
+
+
+def _open_record(pasimple: Any, device: str | None) -> Any:
+    return pasimple.PaSimple(
+        pasimple.PA_STREAM_RECORD, pasimple.PA_SAMPLE_S16LE, 1, SAMPLE_RATE,
+        app_name="local-voice-agent", stream_name="microphone", device_name=device,
+        maxlength=RECORD_MAX_BLOCKS * BLOCK_BYTES, fragsize=BLOCK_BYTES,
+    )  # fmt: skip
+
+
+def _open_playback(pasimple: Any, device: str | None) -> Any:
+    return pasimple.PaSimple(
+        pasimple.PA_STREAM_PLAYBACK, pasimple.PA_SAMPLE_S16LE, 1, SAMPLE_RATE,
+        app_name="local-voice-agent", stream_name="speaker", device_name=device,
+        maxlength=2 * TARGET_BLOCKS * BLOCK_BYTES, tlength=TARGET_BLOCKS * BLOCK_BYTES,
+        prebuf=BLOCK_BYTES, minreq=BLOCK_BYTES,
+    )  # fmt: skip
+
+
+class _Streams:
+    """One record and one playback stream, and the thread that ticks the core between them."""
+
+    def __init__(self, pasimple: Any, input_device: str | None, output_device: str | None):
+        try:
+            self.record = _open_record(pasimple, input_device)
+        except pasimple.PaSimpleError as exc:
+            raise _setup_error(exc, "input", input_device) from exc
+        try:
+            self.playback = _open_playback(pasimple, output_device)
+        except pasimple.PaSimpleError as exc:
+            self.record.close()
+            raise _setup_error(exc, "output", output_device) from exc
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def close(self) -> bool:
+        """Stop the thread and free the streams; False (streams left to the system) when the
+        thread is stuck in a call on them: freeing a stream in use would crash."""
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(CLOSE_WAIT_S)
+            if self.thread.is_alive():
+                return False
+        self.record.close()
+        self.playback.close()
+        return True
+
+
+class PulseAudio(CoreBackedAudio):
+    """`AudioDuplex` on a PulseAudio or PipeWire server. `input_device`/`output_device`: a
+    source and a sink name as `pactl list short sources|sinks` shows them, or None for the
+    server's defaults. The keyword-only timings are for tests."""
+
+    def __init__(
+        self,
+        input_device: str | None = None,
+        output_device: str | None = None,
+        *,
+        stall_s: float = STALL_S,
+        reopen_for_s: float = REOPEN_FOR_S,
+        clock: Callable[[], float] = time.monotonic,
+        echo_canceller: EchoCanceller | None = None,
+    ) -> None:
+        self._input_device = input_device
+        self._output_device = output_device
+        self._stall_s = stall_s
+        self._reopen_for_s = reopen_for_s
+        self._clock = clock
+        self._echo_canceller = echo_canceller
+        self._core = DuplexCore(echo_canceller)
+        self._streams: _Streams | None = None
+        self._closed = threading.Event()
+        self._monitor: threading.Thread | None = None
+        # Written by the audio thread, read by the monitor and tests.
+        self.ticks = 0
+        self.last_tick_at: float | None = None
+        self.failure: BaseException | None = None  # why the audio thread stopped
+        self.dropped_dither = 0  # blocks left out to catch up with the microphone
+        self.reopened = 0
+
+    def check(self) -> None:
+        """Connect to the server and open both devices once, starting nothing."""
+        pasimple = _pasimple()
+        _Streams(pasimple, self._input_device, self._output_device).close()
+
+    def open(self) -> None:
+        self._closed.clear()
+        self._start(_pasimple())
+        self._monitor = threading.Thread(target=self._watch, name="audio-monitor", daemon=True)
+        self._monitor.start()
+
+    def close(self) -> None:
+        """Stops everything within about half a second, even on a stalled server."""
+        self._closed.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=0.1)
+            self._monitor = None
+        streams, self._streams = self._streams, None
+        if streams is not None and not streams.close():
+            log.warning("The sound server did not let go within %.1f s: left to it", CLOSE_WAIT_S)
+
+    def _start(self, pasimple: Any) -> None:
+        streams = _Streams(pasimple, self._input_device, self._output_device)
+        if self._echo_canceller is not None:  # a new stream: the canceller starts afresh
+            self._echo_canceller.reset()
+            self._echo_canceller.set_delay_ms(round(1000 * (CUSHION_BLOCKS + 1) * BLOCK_SECONDS))
+        self.failure = None
+        self.last_tick_at = self._clock()
+        streams.thread = threading.Thread(
+            target=self._run, args=(streams,), name="audio", daemon=True
+        )
+        streams.thread.start()
+        self._streams = streams
+
+    # The audio thread.
+
+    def _run(self, streams: _Streams) -> None:
+        try:
+            for _ in range(CUSHION_BLOCKS):
+                streams.playback.write(self._core.dither)
+            ticks = 0
+            while not streams.stopping.is_set():
+                mic = streams.record.read(BLOCK_BYTES)
+                out = self._core.tick(mic)
+                ticks += 1
+                self.ticks += 1
+                self.last_tick_at = self._clock()
+                looks = out is self._core.dither and ticks % LAG_LOOK_TICKS == 0
+                if looks and streams.record.get_latency() / 1e6 > LAG_S:
+                    self.dropped_dither += 1
+                    continue
+                streams.playback.write(out)
+        except Exception as exc:  # the server went away: the monitor reopens
+            if not streams.stopping.is_set():
+                self.failure = exc
+
+    # The monitor thread.
+
+    def _watch(self) -> None:
+        while not self._closed.wait(_MONITOR_PERIOD_S):
+            lost = self._lost_because(self._clock())
+            if lost is not None:
+                log.warning("Sound device lost (%s): reopening it", lost)
+                if not self._reopen():
+                    return
+
+    def _lost_because(self, now: float) -> str | None:
+        if self.failure is not None:
+            return str(self.failure)
+        if self.last_tick_at is not None and now - self.last_tick_at >= self._stall_s:
+            return f"no audio for {now - self.last_tick_at:.1f} s"
+        return None
+
+    def _reopen(self) -> bool:
+        """Abandon the streams and open them afresh, for `reopen_for_s`. False (and
+        `AudioFailed` queued) when that failed, or `close` came first."""
+        streams, self._streams = self._streams, None
+        if streams is not None:
+            streams.close()
+        started = self._clock()
+        error: Exception | None = None
+        while not self._closed.is_set():
+            try:
+                self._start(_pasimple())
+            except SetupError as exc:
+                error = exc
+            else:
+                if self._closed.is_set():  # `close` came while we opened: nobody else will
+                    streams, self._streams = self._streams, None
+                    if streams is not None:
+                        streams.close()
+                    return False
+                self.reopened += 1
+                log.warning("Sound device reopened after %.1f s", self._clock() - started)
+                return True
+            left = started + self._reopen_for_s - self._clock()
+            if left <= 0:
+                break
+            self._closed.wait(min(REOPEN_EVERY_S, left))
+        if self._closed.is_set():
+            return False
+        self._core.put_event(
+            AudioFailed(f"The sound device stopped working and could not be reopened: {error}")
+        )
+        return False
+
+
+def pa_strerror(code: int) -> str:
+    """libpulse's own words for an error code."""
+    with contextlib.suppress(OSError):
+        library = ctypes.CDLL("libpulse.so.0")
+        library.pa_strerror.restype = ctypes.c_char_p
+        return str(library.pa_strerror(code).decode())
+    return f"error {code}"
