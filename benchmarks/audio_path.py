@@ -1,11 +1,14 @@
 """The path to the speaker, on its own: how long a sample takes from the private PulseAudio
-server's microphone, through a PortAudio duplex stream that plays back what it captures, to
-that server's speaker, and how much CPU the idle stream costs, for each latency setting and
-block size. Each configuration runs in a fresh process (PortAudio starts afresh) several times:
-some starts of a duplex stream through ALSA's PulseAudio plugin come up spinning a core.
+server's microphone, through a stream that plays back what it captures, to that server's
+speaker, and how much CPU the idle stream costs. The stream is PortAudio's duplex (each latency
+setting and block size), or PulseAudio's own client with the agent's buffering
+(`adapters/pulse_audio.py`: 32 ms fragments, the dither cushion ahead). Each configuration runs
+in a fresh process several times: some starts of a duplex stream through ALSA's PulseAudio
+plugin come up spinning a core.
 
-    .venv/bin/python -m benchmarks.audio_path                       # the agent's setting and others
+    .venv/bin/python -m benchmarks.audio_path                  # the agent's settings and others
     .venv/bin/python -m benchmarks.audio_path --latency high --blocksize 512 --runs 5
+    .venv/bin/python -m benchmarks.audio_path --latency pulse --runs 5   # the PulseAudio client
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,9 @@ import numpy as np
 
 from tests.adapters.pulse_server import PulseServer
 
-CONFIGURATIONS = (("high", 512), ("low", 512), ("0.02", 512), ("high", 256), ("high", 160))
+CONFIGURATIONS = (
+    ("pulse", 512), ("high", 512), ("low", 512), ("0.02", 512), ("high", 256), ("high", 160)
+)  # fmt: skip
 CLICKS = 8
 SETTLE_S = 4.0
 CLICK_LEVEL = 20_000
@@ -36,6 +42,8 @@ def measure(latency: str, blocksize: int) -> dict[str, float]:
     pulse = PulseServer(Path(tempfile.mkdtemp(prefix="audio-path-")))
     pulse.start()
     os.environ["PULSE_SERVER"] = pulse.server
+    if latency == "pulse":
+        return _measure_pulse_client(pulse)
     import sounddevice as sd
 
     def echo(indata: Any, outdata: Any, frames: int, t: object, status: object) -> None:
@@ -49,14 +57,46 @@ def measure(latency: str, blocksize: int) -> dict[str, float]:
     )  # fmt: skip
     stream.start()
     try:
-        time.sleep(SETTLE_S)
-        cpu_start, wall_start = time.process_time(), time.monotonic()
-        delays = [d for _ in range(CLICKS) if (d := _click(pulse)) is not None]
-        cpu = (time.process_time() - cpu_start) / (time.monotonic() - wall_start)
+        return _clicks(pulse)
     finally:
         stream.stop()
         stream.close()
         pulse.stop()
+
+
+def _measure_pulse_client(pulse: PulseServer) -> dict[str, float]:
+    """The loop of `adapters.pulse_audio` with its streams and cushion, echoing the mic."""
+    from adapters.pulse_audio import CUSHION_BLOCKS, _open_playback, _open_record, _pasimple
+    from domain.audio import BLOCK_BYTES
+
+    pasimple = _pasimple()
+    record, playback = _open_record(pasimple, None), _open_playback(pasimple, None)
+    stopping = threading.Event()
+
+    def echo() -> None:
+        playback.write(bytes(CUSHION_BLOCKS * BLOCK_BYTES))
+        while not stopping.is_set():
+            playback.write(record.read(BLOCK_BYTES))
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    try:
+        return _clicks(pulse)
+    finally:
+        stopping.set()
+        thread.join(1.0)
+        if not thread.is_alive():
+            record.close()
+            playback.close()
+        pulse.stop()
+
+
+def _clicks(pulse: PulseServer) -> dict[str, float]:
+    """After the stream settled: the median click latency and the CPU share meanwhile."""
+    time.sleep(SETTLE_S)
+    cpu_start, wall_start = time.process_time(), time.monotonic()
+    delays = [d for _ in range(CLICKS) if (d := _click(pulse)) is not None]
+    cpu = (time.process_time() - cpu_start) / (time.monotonic() - wall_start)
     return {"median_ms": statistics.median(delays) if delays else float("nan"), "cpu": cpu}
 
 
@@ -82,18 +122,18 @@ def _click(pulse: PulseServer) -> float | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="fresh streams per configuration")
-    parser.add_argument("--latency", help="one PortAudio latency: low, high or seconds")
-    parser.add_argument("--blocksize", type=int, help="one block size in frames (16 kHz)")
+    parser.add_argument(
+        "--latency", help="one PortAudio latency (low, high or seconds), or pulse (the client)"
+    )
+    parser.add_argument(
+        "--blocksize", type=int, default=512, help="PortAudio's block size in frames (16 kHz)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
         print(json.dumps(measure(options.latency, options.blocksize)))
         return 0
-    configurations = (
-        [(options.latency, options.blocksize)]
-        if options.latency and options.blocksize
-        else CONFIGURATIONS
-    )
+    configurations = [(options.latency, options.blocksize)] if options.latency else CONFIGURATIONS
     print(f"{'latency':>8} {'block':>6}   click to speaker, ms (per run)   CPU % of a core")
     for latency, blocksize in configurations:
         runs = []
