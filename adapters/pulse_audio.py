@@ -11,7 +11,8 @@ The playback stream starts with a cushion of dither (`CUSHION_BLOCKS`): each tic
 block while the server plays one, so the cushion absorbs a late tick without a gap. When the
 microphone's and speaker's clocks drift apart, the record stream falls behind (a slower
 speaker makes writes wait): a dither block is then left out, never reply audio. A faster
-speaker runs the cushion dry, which PulseAudio bridges with silence and refills itself.
+speaker runs the cushion dry; PulseAudio then plays silence until the next block comes, and the
+cushion is one block from then on.
 
 The thread only counts what goes wrong; a monitor reopens the streams when no block came for a
 second or the server went away, and hands the application `AudioFailed` when that fails for

@@ -4,6 +4,7 @@ with the real Silero VAD and the domain's turn segmenter."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -278,3 +279,98 @@ def test_the_pulse_client_closes_quickly_and_frees_its_streams(pulse: PulseServe
     while audio.next_event(timeout_s=0.1) is not None:  # what was queued before the close
         pass
     assert audio.next_event(timeout_s=0.3) is None  # nothing ticks any more
+
+
+# PulseAudio's client on a fake libpulse: what only a misbehaving server shows.
+
+
+class FakeStream:
+    """A pasimple stream: reads return a block at once (or never, `stalled`), writes are kept."""
+
+    def __init__(self, server: FakePulse, direction: int) -> None:
+        self._server, self.direction = server, direction
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def read(self, size: int) -> bytes:
+        if self._server.stalled.is_set():
+            threading.Event().wait()  # a source that never delivers again
+        time.sleep(0.001)
+        return bytes(size)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_latency(self) -> int:  # microseconds
+        return self._server.record_latency_us
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakePulse:
+    """The pasimple module, as `adapters.pulse_audio` uses it."""
+
+    PA_STREAM_PLAYBACK, PA_STREAM_RECORD, PA_SAMPLE_S16LE = 1, 2, 3
+
+    class PaSimpleError(Exception):
+        pass
+
+    def __init__(self) -> None:
+        self.streams: list[FakeStream] = []
+        self.record_latency_us = 20_000
+        self.stalled = threading.Event()
+        self.refuse = False
+
+    def PaSimple(self, direction: int, *_: object, **__: object) -> FakeStream:
+        if self.refuse:
+            raise self.PaSimpleError("Error while creating stream: 6")
+        self.streams.append(FakeStream(self, direction))
+        return self.streams[-1]
+
+
+@pytest.fixture
+def fake_pulse(monkeypatch: pytest.MonkeyPatch) -> FakePulse:
+    fake = FakePulse()
+    monkeypatch.setattr("adapters.pulse_audio._pasimple", lambda: fake)
+    return fake
+
+
+REPLY_BLOCK = (1000).to_bytes(2, "little", signed=True) * (BLOCK_BYTES // 2)
+
+
+def test_a_microphone_running_late_costs_dither_never_reply_audio(fake_pulse: FakePulse) -> None:
+    fake_pulse.record_latency_us = 400_000  # the speaker's clock is slower: reads fall behind
+    audio = PulseAudio()
+    audio.open()
+    try:
+        for _ in range(40):  # reply audio for the first 40 ticks
+            audio.play(REPLY_BLOCK)
+        wait_for(audio, lambda _: audio.ticks >= 100, timeout_s=10)
+    finally:
+        audio.close()
+    playback = next(s for s in fake_pulse.streams if s.direction == FakePulse.PA_STREAM_PLAYBACK)
+    reply = [block for block in playback.written if block == REPLY_BLOCK]
+    assert len(reply) == 40  # every block of the reply played
+    assert audio.dropped_dither >= 2  # once a second of ticks, while only dither went out
+    assert len(playback.written) == 2 + audio.ticks - audio.dropped_dither  # the cushion first
+
+
+def test_a_stalled_server_is_reopened_and_failed_when_it_stays_away(
+    fake_pulse: FakePulse, caplog: pytest.LogCaptureFixture
+) -> None:
+    audio = PulseAudio(stall_s=0.3, reopen_for_s=0.6)
+    audio.open()
+    try:
+        wait_for(audio, is_mic, timeout_s=5)
+        fake_pulse.stalled.set()  # reads block for good
+        fake_pulse.refuse = True  # and the server takes no new stream
+        failed = wait_for(audio, lambda e: isinstance(e, AudioFailed), timeout_s=5)[-1]
+    finally:
+        audio.close()
+    assert isinstance(failed, AudioFailed)
+    assert failed.reason == (
+        "The sound device stopped working and could not be reopened: No PulseAudio or "
+        "PipeWire server answers: start one, or --audio_api portaudio uses PortAudio instead"
+    )
+    assert audio_log(caplog, audio)[0].startswith("Sound device lost (no audio for 0.")

@@ -1,6 +1,6 @@
-"""The sound-device adapter: device selection and errors without a device, then the real thing
-through a private PulseAudio server (FIFO microphone and speaker), with the real Silero VAD and
-the domain's turn segmenter."""
+"""The PortAudio adapter: device selection, errors, losses and stuck streams on a fake
+sounddevice, and its device list through a private PulseAudio server. What it does with sound
+through that server, beside PulseAudio's own client, is in test_sound_server.py."""
 
 from __future__ import annotations
 
