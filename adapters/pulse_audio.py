@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from adapters.duplex_core import CoreBackedAudio, DuplexCore
+from adapters.duplex_core import REOPEN_FOR_S, CoreBackedAudio, DuplexCore, keep_trying
 from adapters.errors import SetupError
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE, AudioFailed
 from ports.echo_canceller import EchoCanceller
@@ -42,8 +42,6 @@ RECORD_MAX_BLOCKS = 32  # the server keeps at most this much of a microphone we 
 LAG_S = 0.3  # the record stream this far behind: leave a dither block out
 LAG_LOOK_TICKS = 31  # about once a second
 STALL_S = 1.0  # no block for this long: the device is lost
-REOPEN_FOR_S = 3.0
-REOPEN_EVERY_S = 0.5
 CLOSE_WAIT_S = 0.4  # what `close` waits for the audio thread to leave a blocking call
 _MONITOR_PERIOD_S = 0.1
 
@@ -254,27 +252,18 @@ class PulseAudio(CoreBackedAudio):
         if streams is not None:
             streams.close()
         started = self._clock()
-        error: Exception | None = None
-        while not self._closed.is_set():
-            try:
-                self._start(_pasimple())
-            except SetupError as exc:
-                error = exc
-            else:
-                if self._closed.is_set():  # `close` came while we opened: nobody else will
-                    streams, self._streams = self._streams, None
-                    if streams is not None:
-                        streams.close()
-                    return False
-                self.reopened += 1
-                log.warning("Sound device reopened after %.1f s", self._clock() - started)
-                return True
-            left = started + self._reopen_for_s - self._clock()
-            if left <= 0:
-                break
-            self._closed.wait(min(REOPEN_EVERY_S, left))
-        if self._closed.is_set():
+        error = keep_trying(
+            lambda: self._start(_pasimple()), self._closed, self._reopen_for_s, self._clock
+        )
+        if self._closed.is_set():  # `close` may have come while we opened: nobody else will
+            streams, self._streams = self._streams, None
+            if streams is not None:
+                streams.close()
             return False
+        if error is None:
+            self.reopened += 1
+            log.warning("Sound device reopened after %.1f s", self._clock() - started)
+            return True
         self._core.put_event(
             AudioFailed(f"The sound device stopped working and could not be reopened: {error}")
         )

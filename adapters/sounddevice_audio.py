@@ -32,7 +32,7 @@ import attrs
 import numpy as np
 
 from adapters.cpu_watch import thread_cpu_seconds
-from adapters.duplex_core import CoreBackedAudio, DuplexCore
+from adapters.duplex_core import REOPEN_FOR_S, CoreBackedAudio, DuplexCore, keep_trying
 from adapters.errors import SetupError
 from domain.audio import BLOCK_BYTES, BLOCK_SAMPLES, BLOCK_SECONDS, SAMPLE_RATE, AudioFailed
 from ports.echo_canceller import EchoCanceller
@@ -49,9 +49,6 @@ DEFAULT_LATENCY = "high"
 # Device loss: no callback for STALL_S, or ERRORS_FOR_LOSS callback errors within one second.
 STALL_S = 1.0
 ERRORS_FOR_LOSS = 10
-# Reopening a lost device: attempts every REOPEN_EVERY_S until REOPEN_FOR_S have passed.
-REOPEN_FOR_S = 3.0
-REOPEN_EVERY_S = 0.5
 # Lost this many times within this many seconds: lost for good, whatever reopening says.
 LOSSES_TO_FAIL = 3
 LOSSES_WITHIN_S = 30.0
@@ -462,35 +459,29 @@ class SounddeviceAudio(CoreBackedAudio):
         self.callback_thread = None
         self.input_lag_s = None
         started = self._clock()
-        error: Exception | None = None
-        while not self._closed.is_set():
-            try:
-                sd = _import_sounddevice()
-                if list_devices_again and shut:  # PortAudio lists devices once (a replugged one)
-                    sd._terminate()
-                    sd._initialize()
-                devices = self._resolve(sd)
-                self._start_stream(sd, devices)
-            except Exception as exc:  # SetupError, PortAudioError: the device is not back
-                error = exc
-            else:
-                if self._closed.is_set():
-                    return False
-                self._devices = devices
-                self.reopened += 1
-                log.log(
-                    level,
-                    "Sound device reopened after %.1f s: %s",
-                    self._clock() - started,
-                    devices.names,
-                )
-                return True
-            left = started + self._reopen_for_s - self._clock()
-            if left <= 0:
-                break
-            self._closed.wait(min(REOPEN_EVERY_S, left))
+
+        def attempt() -> None:  # raises SetupError, PortAudioError: the device is not back
+            sd = _import_sounddevice()
+            if list_devices_again and shut:  # PortAudio lists devices once (a replugged one)
+                sd._terminate()
+                sd._initialize()
+            devices = self._resolve(sd)
+            self._start_stream(sd, devices)
+            self._devices = devices
+
+        error = keep_trying(attempt, self._closed, self._reopen_for_s, self._clock)
         if self._closed.is_set():
             return False
+        if error is None:
+            assert self._devices is not None
+            self.reopened += 1
+            log.log(
+                level,
+                "Sound device reopened after %.1f s: %s",
+                self._clock() - started,
+                self._devices.names,
+            )
+            return True
         # PortAudioError's str() appends its code; its first argument is the message.
         detail = str(error.args[0] if error and error.args else error).split("\n")[0]
         if not isinstance(error, SetupError):  # a SetupError says what to do already
