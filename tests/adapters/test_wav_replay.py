@@ -26,6 +26,7 @@ from domain.audio import (
     ReplyDone,
     ReplyVoiced,
 )
+from tests.adapters.duplex_checks import wait_for
 
 
 def write_wav(path: Path, pcm: bytes, rate: int = SAMPLE_RATE, channels: int = 1) -> Path:
@@ -43,15 +44,7 @@ def noise(n_samples: int, seed: int) -> bytes:
 
 
 def collect_until_end(audio: WavReplayAudio, timeout_s: float = 5.0) -> list[AudioEvent]:
-    events: list[AudioEvent] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        event = audio.next_event(timeout_s=0.1)
-        if event is not None:
-            events.append(event)
-        if isinstance(event, EndOfInput):
-            return events
-    raise AssertionError("no EndOfInput")
+    return wait_for(audio, lambda event: isinstance(event, EndOfInput), timeout_s)
 
 
 def read_back(path: Path) -> bytes:
