@@ -71,11 +71,11 @@ def test_batches_hold_the_configured_number_of_sentences() -> None:
 
 
 def test_the_early_first_fragment_goes_out_at_the_first_clause() -> None:
-    deltas = ["Well, the weather today", " is lovely, and warm. Also sunny. Yes. Done."]
+    deltas = ["Well, the weather", " today looks lovely, and warm. Also sunny. Yes. Done."]
     batcher = SentenceBatcher(BatchingConfig(sentences_per_batch=3, early_first_fragment=True))
     assert batcher.feed(deltas[0]) == []
     first = batcher.feed(deltas[1])
-    assert first[0] == "Well, the weather today is lovely,"
+    assert first[0] == "Well, the weather today looks lovely,"
 
 
 def first_fragment(deltas: list[str]) -> str:
@@ -95,7 +95,7 @@ def test_a_long_first_sentence_goes_out_before_a_word_that_opens_a_phrase() -> N
     "text",
     [
         "I really like that book a lot.",  # a determiner
-        "The weather today is so good outside.",  # an adverb
+        "It's a lovely day and so good outside.",  # an adverb
         "My new android phone charges really fast.",  # "and" opening a longer word
     ],
 )
@@ -109,10 +109,36 @@ def test_a_phrase_word_still_being_written_is_not_cut_before() -> None:
     assert batcher.feed("other way") == []
 
 
-def test_the_first_fragment_does_not_wait_for_the_space_after_its_end() -> None:
+def test_a_first_sentence_goes_out_before_its_verb_after_a_long_enough_subject() -> None:
     batcher = SentenceBatcher(BatchingConfig(early_first_fragment=True))
     assert batcher.feed("The capital of France") == []
-    assert batcher.feed(" is Paris.") == ["The capital of France is Paris."]
+    assert batcher.feed(" is") == ["The capital of France"]  # "is" may yet be "island"
+    assert batcher.feed(" Paris.") == []
+    assert batcher.flush() == [" is Paris."]
+    assert first_fragment(["Romeo and Juliet were written by Shakespeare."]) == "Romeo and Juliet"
+    assert first_fragment(["After Monday, the next day is Tuesday."]) == (
+        "After Monday, the next day"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A leap year has 366 days.",  # too short a subject
+        "There are 24 hours in a day.",  # one word
+        "I think it is going to rain.",  # a pronoun
+        "Yes. Cats are great.",  # the sentence before ends first
+        "Paris is the capital of France.",
+    ],
+)
+def test_no_cut_before_a_verb_after_a_short_subject_or_a_pronoun(text: str) -> None:
+    assert first_fragment([text]) == text.split(". ")[0].rstrip(".") + "."
+
+
+def test_the_first_fragment_does_not_wait_for_the_space_after_its_end() -> None:
+    batcher = SentenceBatcher(BatchingConfig(early_first_fragment=True))
+    assert batcher.feed("Spiders") == []
+    assert batcher.feed(" have eight legs.") == ["Spiders have eight legs."]
     assert SentenceBatcher(BatchingConfig(early_first_fragment=True)).feed("Four!") == ["Four!"]
     clause = SentenceBatcher(BatchingConfig(early_first_fragment=True))
     assert clause.feed("To sleep better at night,") == ["To sleep better at night,"]
