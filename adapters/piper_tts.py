@@ -34,6 +34,10 @@ DEFAULT_HEADROOM = 0.75
 # that keeps the ramp into a soft onset ("h", "f").
 ONSET_THRESHOLD = 0.01
 ONSET_MARGIN_S = 0.01
+# A text that stops on a word ("The capital of France", an early first fragment cut before its
+# verb) goes on in the next one. Piper ends it with ~140 ms of silence, a hesitation mid-sentence;
+# what follows its last sound is cut to this short breath.
+MID_SENTENCE_TAIL_S = 0.05
 
 
 def _default_voice() -> Path:
@@ -73,6 +77,26 @@ def _onset_trimmed(
     start = max(0, int(loud[0]) - int(ONSET_MARGIN_S * rate)) if loud.size else 0
     yield first[start:]
     yield from sentences
+
+
+def _tail_trimmed(
+    sentences: Iterator[NDArray[np.float32]], rate: int
+) -> Iterator[NDArray[np.float32]]:
+    """The sentences, the last without the silence after its last sound but a short breath."""
+    held = None
+    for sentence in sentences:
+        if held is not None:
+            yield held
+        held = sentence
+    if held is None:
+        return
+    loud = np.flatnonzero(np.abs(held) > ONSET_THRESHOLD)
+    yield held[: int(loud[-1]) + 1 + int(MID_SENTENCE_TAIL_S * rate)] if loud.size else held
+
+
+def _ends_mid_sentence(text: str) -> bool:
+    stripped = text.rstrip()
+    return bool(stripped) and stripped[-1].isalnum()
 
 
 class PiperTextToSpeech:
@@ -141,7 +165,10 @@ class PiperTextToSpeech:
         sentences = (
             chunk.audio_float_array for chunk in self._voice.synthesize(text, self._syn_config)
         )
-        yield from resample_to_pcm(_onset_trimmed(sentences, self._source_rate), self._source_rate)
+        trimmed = _onset_trimmed(sentences, self._source_rate)
+        if _ends_mid_sentence(text):
+            trimmed = _tail_trimmed(trimmed, self._source_rate)
+        yield from resample_to_pcm(trimmed, self._source_rate)
 
     def _warn_once_about(self, language: str | None) -> None:
         """A Piper voice speaks one language; say once per language that it is used anyway."""

@@ -116,6 +116,21 @@ def test_the_reply_starts_with_its_first_sound_not_with_piper_s_lead_in_silence(
     assert 5 <= onset_ms(ours, SAMPLE_RATE, 0.01 * 0.75) <= 15  # the margin before it is kept
 
 
+def tail_ms(samples: np.ndarray, threshold: float) -> float:
+    last_sound = np.flatnonzero(np.abs(samples) > threshold)[-1]
+    return float(len(samples) - 1 - last_sound) * 1000 / SAMPLE_RATE
+
+
+@pytest.mark.slow
+def test_a_text_cut_mid_sentence_ends_with_a_breath_not_a_pause() -> None:
+    pinned = PiperTextToSpeech(noise_scale=0.0, noise_w_scale=0.0)
+    threshold = 0.01 * 0.75
+    whole = samples_of(list(pinned.synthesize("The capital of France,", "en"))) / 32768
+    cut = samples_of(list(pinned.synthesize("The capital of France", "en"))) / 32768
+    assert tail_ms(whole, threshold) > 100  # a clause keeps Piper's own pause
+    assert 40 <= tail_ms(cut, threshold) <= 70  # the breath, and the resampler's tail
+
+
 @pytest.mark.slow
 def test_empty_text_gives_no_audio(tts: PiperTextToSpeech) -> None:
     assert list(tts.synthesize("  ", "en")) == []
