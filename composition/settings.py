@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from adapters.llama_server import DEFAULT_NICENESS as LLM_NICENESS
 from adapters.llama_server import DEFAULT_THREADS as LLM_THREADS
 from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
 from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
@@ -72,6 +73,11 @@ def positive(unit: str) -> Check:
 def not_negative(name: str, value: Any) -> None:
     if not value >= 0:
         raise ConfigError(f"--{name} ({value:g}) cannot be negative")
+
+
+def niceness(name: str, value: Any) -> None:
+    if not 0 <= value <= 19:
+        raise ConfigError(f"--{name} must be from 0 to 19 (got {value})")
 
 
 def not_empty(name: str, value: Any) -> None:
@@ -349,6 +355,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("llm", "llm_threads", LLM_THREADS,
       "CPU threads for a local LLM (default: every core up to 2, then one left for speech, "
       "at most 4)", int, check=at_least(1)),
+    S("llm", "llm_niceness", LLM_NICENESS,
+      "niceness of a local llama.cpp's threads, 0-19 (Linux): the voice and the recogniser go "
+      "first while the model writes on; 0 keeps the agent's", int, check=niceness),
     S("llm", "responses_api_api_key", None,
       "API key (default: $OPENAI_API_KEY; a loopback server needs none)"),
     S("llm", "responses_api_base_url", None,

@@ -270,7 +270,10 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
     model = model_path(config["model_name"])
     settings = generation_settings(config, model.entry)
     with LlamaServer(
-        model.path, threads=config["llm_threads"], batch_threads=os.cpu_count()
+        model.path,
+        threads=config["llm_threads"],
+        batch_threads=os.cpu_count(),
+        niceness=config["llm_niceness"],
     ) as server:
         yield ChatCompletionsLanguageModel(
             model=model.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 import urllib.error
@@ -102,3 +103,28 @@ def test_python_gets_its_signal_handlers_back_after_the_load() -> None:
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     with LlamaServer():
         assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+def threads_niceness() -> dict[int, int]:
+    return {
+        int(tid): os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir("/proc/self/task")
+    }
+
+
+def test_its_threads_and_only_its_run_at_its_niceness() -> None:
+    before = threads_niceness()
+    with LlamaServer(niceness=7) as server:
+        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+        request = urllib.request.Request(
+            f"{server.base_url}/chat/completions",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {server.api_key}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200  # a reply: its compute threads have started
+        during = threads_niceness()
+    started = {tid: nice for tid, nice in during.items() if tid not in before}
+    assert started and set(started.values()) == {7}
+    assert {tid: during[tid] for tid in before if tid in during} == {
+        tid: nice for tid, nice in before.items() if tid in during
+    }  # the agent's own threads keep theirs

@@ -50,6 +50,7 @@ REFUSALS = [
     (["--chat_size", "0"], "error: --chat_size must be at least 1 (got 0)"),
     (["--stream_batch_sentences", "0"], "error: --stream_batch_sentences must be at least 1"),
     (["--llm_threads", "0"], "error: --llm_threads must be at least 1 (got 0)"),
+    (["--llm_niceness", "20"], "error: --llm_niceness must be from 0 to 19 (got 20)"),
     (["--llm_gen_max_new_tokens", "0"], "error: --llm_gen_max_new_tokens must be at least 1"),
     (["--user_role", ""], "error: --user_role must not be empty"),
     (["--init_chat_role", " "], "error: --init_chat_role must not be empty"),
