@@ -6,6 +6,10 @@ threads, and free of any array library in the domain.
 
 from __future__ import annotations
 
+import math
+import sys
+from array import array
+
 import attrs
 
 SAMPLE_RATE = 16_000
@@ -21,6 +25,17 @@ def samples_to_ms(n_samples: int) -> float:
 
 def silence(n_samples: int) -> bytes:
     return bytes(n_samples * BYTES_PER_SAMPLE)
+
+
+def level_db(pcm: bytes) -> float:
+    """The RMS level of int16 PCM in dB full scale (-inf for digital silence)."""
+    samples = array("h", pcm)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    if not samples:
+        return -math.inf
+    mean_square = sum(x * x for x in samples) / len(samples)
+    return 10 * math.log10(mean_square / 32768**2) if mean_square else -math.inf
 
 
 @attrs.frozen

@@ -115,7 +115,14 @@ def test_end_of_input_ends_the_turn_in_progress() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"thresh": 0.1}, {"thresh": 1.5}, {"max_speech_ms": 100}, {"min_silence_ms": 0}]
+    "kwargs",
+    [
+        {"thresh": 0.1},
+        {"thresh": 1.5},
+        {"max_speech_ms": 100},
+        {"min_silence_ms": 0},
+        {"pause_quiet_db": 0},
+    ],
 )
 def test_impossible_settings_are_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -191,3 +198,49 @@ def test_the_default_pause_stays_inside_a_short_min_silence(
     min_silence_ms: float, pause_ms: float
 ) -> None:
     assert VadConfig(min_silence_ms=min_silence_ms).pause_ms == pause_ms
+
+
+def tone(amplitude: int) -> bytes:
+    """A block at a steady level: +amplitude and -amplitude alternating."""
+    return (
+        amplitude.to_bytes(2, "little", signed=True)
+        + (-amplitude).to_bytes(2, "little", signed=True)
+    ) * (BLOCK_BYTES // 4)
+
+
+LOUD, FAINT, SOFTER = tone(8000), tone(200), tone(2000)  # 0, -32 and -12 dB from the speech
+
+
+def kinds_fed(config: VadConfig, blocks: list[tuple[bytes, float]]) -> list[str]:
+    segmenter = TurnSegmenter(config)
+    events: list[object] = []
+    for i, (pcm, probability) in enumerate(blocks):
+        events += segmenter.feed(pcm, probability, i * BLOCK_SECONDS)
+    return [type(e).__name__ for e in events]
+
+
+def test_the_pause_counts_faint_blocks_the_vad_still_calls_speech() -> None:
+    # Silero's probability stays high for a few blocks after the voice stops.
+    config = VadConfig(partial_interval_ms=0, pause_ms=64)
+    lagging = [(LOUD, SPEECH)] * 20 + [(FAINT, SPEECH)] * 3
+    assert kinds_fed(config, lagging) == ["SpeechStarted", "SpeechPaused"]
+    # ... and the turn then ends after min_silence of the VAD's own silence, after that pause.
+    segmenter = TurnSegmenter(config)
+    for i, (pcm, probability) in enumerate(lagging + [(FAINT, QUIET)] * 16):
+        events = segmenter.feed(pcm, probability, i * BLOCK_SECONDS)
+    (ended,) = events
+    assert isinstance(ended, TurnEnded) and ended.after_pause
+    assert ended.speech_end_s == pytest.approx(23 * BLOCK_SECONDS)  # the VAD's end of speech
+
+
+def test_a_softer_syllable_is_no_pause_and_loud_speech_after_a_faint_one_resumes() -> None:
+    config = VadConfig(partial_interval_ms=0, pause_ms=64)
+    softer = [(LOUD, SPEECH)] * 20 + [(SOFTER, SPEECH)] * 5
+    assert kinds_fed(config, softer) == ["SpeechStarted"]
+    resumed = [(LOUD, SPEECH)] * 20 + [(FAINT, SPEECH)] * 2 + [(LOUD, SPEECH)]
+    assert kinds_fed(config, resumed) == ["SpeechStarted", "SpeechPaused", "SpeechResumed"]
+
+
+def test_without_a_quiet_level_only_the_vad_s_silence_makes_a_pause() -> None:
+    config = VadConfig(partial_interval_ms=0, pause_ms=64, pause_quiet_db=None)
+    assert kinds_fed(config, [(LOUD, SPEECH)] * 20 + [(FAINT, SPEECH)] * 5) == ["SpeechStarted"]
