@@ -79,9 +79,15 @@ class SpeakingAhead:
                 head.deltas.append(delta)
                 head.batches = head.batcher.feed(delta)
                 if head.batches:
-                    head.first_batch_at = self._clock.now()
-                    self._synthesize(speakable(head.batches[0]))
-                    return
+                    break
+            else:
+                # The whole reply came before a batch was cut ("It is 4." waits for what
+                # follows "4."): it ends here, so its tail is the first batch.
+                if not self._cancel.is_set():
+                    head.batches = head.batcher.flush()
+            if head.batches:
+                head.first_batch_at = self._clock.now()
+                self._synthesize(speakable(head.batches[0]))
         except Exception:  # the worker meets the provider's failure again on the stream
             return
         finally:

@@ -490,6 +490,25 @@ def test_the_first_sentence_is_synthesised_before_the_turn_is_over() -> None:
     assert record.outcome == "answered" and record.first_batch_ms is not None
 
 
+def test_a_reply_that_ends_before_its_first_cut_is_synthesised_before_the_turn_is_over() -> None:
+    ref: list[Harness] = []
+    # "4." may yet be "4.5": the batcher waits for what follows, and here nothing does.
+    synthesised_ahead = Frozen(lambda: len(ref[0].tts.spoken) > 1)
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.25), synthesised_ahead,
+         *silence_blocks(0.6)],
+        {1: "What is two plus two?"},
+        ["It is 4."],
+        argv=["--enable_live_transcription", "false"],
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    assert synthesised_ahead.met.is_set()
+    assert harness.spoken_replies == ["It is 4."]  # synthesised once, not again by the worker
+    assert len(harness.llm.requests) == 1 and harness.llm.cancelled == []
+    assert harness.conversation.history[-1] == ChatMessage("assistant", "It is 4.")
+
+
 def test_prefetching_can_be_turned_off() -> None:
     ref: list[Harness] = []
     harness = make_harness(
