@@ -338,18 +338,23 @@ class Conversation:
     def pause_transcribed(self, pause: int, transcript: FinalTranscript) -> None:
         with self._lock:
             wanted = self._speculation.transcribed(pause, transcript)
-        if wanted and self._settings.prefetch_replies:
-            self._priming.drop()
-            request = self._request(transcript)
-            self._compactor.cancel()
+        if not (wanted and self._settings.prefetch_replies):
+            return
+        self._priming.drop()
+        request = self._request(transcript)
+        self._compactor.cancel()
+        with self._lock:
+            # Asked and kept in one step: were the user to speak again in between, the drop
+            # that follows would find nothing, and a reply to half a question would go on.
+            if not self._speculation.still_paused(pause):
+                return
             stream = ReplyStream(self._llm, request, self._clock)
             ahead = SpeakingAhead(
                 stream, self._tts, self._settings.batching, transcript.language, self._clock
             )
-            with self._lock:
-                stale, self._prefetch = self._prefetch, Prefetched(stream, ahead)
-            if stale is not None:
-                stale.cancel()
+            stale, self._prefetch = self._prefetch, Prefetched(stream, ahead)
+        if stale is not None:
+            stale.cancel()
 
     def speculation(self, after_pause: bool) -> FinalTranscript | None:
         with self._lock:

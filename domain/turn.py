@@ -177,6 +177,10 @@ class Speculation:
         self._transcript = transcript
         return not transcript.is_empty
 
+    def still_paused(self, pause: int) -> bool:
+        """Whether the user is still silent in `pause`: a reply asked for it may be kept."""
+        return pause == self._pause and self._valid
+
     def take(self, after_pause: bool) -> FinalTranscript | None:
         """The final transcript of a turn that ended in the last pause, if one is in hand."""
         transcript = self._transcript if after_pause and self._valid else None

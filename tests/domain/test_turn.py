@@ -144,6 +144,18 @@ def test_a_transcript_arriving_after_the_user_went_on_is_for_half_a_question() -
     assert speculation.take(after_pause=True) is None
 
 
+def test_a_pause_is_over_once_the_user_speaks_again_or_the_turn_takes_it() -> None:
+    speculation = Speculation()
+    pause = speculation.paused()
+    assert speculation.still_paused(pause)
+    speculation.resumed()
+    assert not speculation.still_paused(pause)
+    later = speculation.paused()
+    assert not speculation.still_paused(pause) and speculation.still_paused(later)
+    speculation.take(after_pause=True)
+    assert not speculation.still_paused(later)
+
+
 def test_a_transcript_of_an_older_pause_is_stale() -> None:
     speculation = Speculation()
     old = speculation.paused()
