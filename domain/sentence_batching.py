@@ -26,15 +26,16 @@ _PHRASE_START = re.compile(
     re.IGNORECASE,
 )
 # A first sentence can also go out before its main verb, at the pause a speaker makes after a
-# long subject ("The largest planet in our solar system | is Jupiter."): the answer usually sits
-# at the end of the sentence, and this speaks its first words ~2-3 tokens sooner. The verb may
-# still be being written ("is" may yet be "island"): the cut, before it, is at a word boundary
-# either way. A short subject stays ("A leap year has"), and so does a pronoun ("I think it is").
+# subject ("The largest planet in our solar system | is Jupiter.", "The sky | is blue."): the
+# answer usually sits at the end of the sentence, and this speaks its first words 2-6 tokens
+# sooner. The verb may still be being written ("is" may yet be "island"): the cut, before it, is
+# at a word boundary either way. A subject of one word stays ("There are"), a tiny one too ("A
+# cat is"), and so does a pronoun ("I think it is").
 _VERB_START = re.compile(
     r"\s(?=(?:is|are|was|were|has|have|had|can|could|will|would|should|must|equals)(?:\s|$))",
     re.IGNORECASE,
 )
-VERB_CUT_MIN_CHARS = 12
+VERB_CUT_MIN_CHARS = 7
 _PRONOUNS = frozenset(
     {
         "i", "you", "he", "she", "it", "we", "they", "this", "that", "these", "those", "there",

@@ -119,12 +119,14 @@ def test_a_first_sentence_goes_out_before_its_verb_after_a_long_enough_subject()
     assert first_fragment(["After Monday, the next day is Tuesday."]) == (
         "After Monday, the next day"
     )
+    assert first_fragment(["The sky is blue on a clear day."]) == "The sky"
+    assert first_fragment(["A leap year has 366 days."]) == "A leap year"
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "A leap year has 366 days.",  # too short a subject
+        "A cat is a mammal.",  # too short a subject
         "There are 24 hours in a day.",  # one word
         "I think it is going to rain.",  # a pronoun
         "Yes. Cats are great.",  # the sentence before ends first
@@ -167,10 +169,10 @@ def test_later_batches_still_wait_for_the_space() -> None:
 
 
 def test_after_the_early_fragment_one_sentence_then_whole_batches() -> None:
-    text = "The weather is nice, and warm. It may rain. Then sun. Then snow. Done."
+    text = "Today the weather is nice, and warm. It may rain. Then sun. Then snow. Done."
     assert batch_all([text], sentences_per_batch=3, early_first_fragment=True) == [
-        "The weather is nice,",
-        " and warm.",
+        "Today the weather",
+        " is nice, and warm.",
         " It may rain. Then sun. Then snow.",
         " Done.",
     ]
