@@ -118,7 +118,7 @@ BUNDLES: Mapping[str, type] = {
 NOT_SETTINGS = frozenset({
     "vad", "chat", "batching",  # the bundles themselves
     "vad.pause_ms",  # derived from min_silence_ms (domain/turn_segmentation.py)
-    "vad.pause_quiet_db",  # measured there, and only for the speculative pause
+    "vad.quiet_db",  # measured there (domain/turn_segmentation.py)
     "batching.early_min_chars", "apology",
 })  # fmt: skip
 

@@ -1,6 +1,7 @@
 import math
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,7 +122,7 @@ def test_end_of_input_ends_the_turn_in_progress() -> None:
         {"thresh": 1.5},
         {"max_speech_ms": 100},
         {"min_silence_ms": 0},
-        {"pause_quiet_db": 0},
+        {"quiet_db": 0},
     ],
 )
 def test_impossible_settings_are_rejected(kwargs: dict[str, Any]) -> None:
@@ -219,18 +220,31 @@ def kinds_fed(config: VadConfig, blocks: list[tuple[bytes, float]]) -> list[str]
     return [type(e).__name__ for e in events]
 
 
-def test_the_pause_counts_faint_blocks_the_vad_still_calls_speech() -> None:
+def test_the_pause_and_the_end_count_faint_blocks_the_vad_still_calls_speech() -> None:
     # Silero's probability stays high for a few blocks after the voice stops.
     config = VadConfig(partial_interval_ms=0, pause_ms=64)
     lagging = [(LOUD, SPEECH)] * 20 + [(FAINT, SPEECH)] * 3
     assert kinds_fed(config, lagging) == ["SpeechStarted", "SpeechPaused"]
-    # ... and the turn then ends after min_silence of the VAD's own silence, after that pause.
+    # ... and the turn ends min_silence after the voice stopped, the faint blocks included.
+    assert ended_after(config, lagging) == 13
+    # Without a quiet level, only after min_silence of the VAD's own silence.
+    assert ended_after(attrs.evolve(config, quiet_db=None), lagging) == 16
+
+
+def ended_after(config: VadConfig, speech: list[tuple[bytes, float]]) -> int:
+    """How many blocks of the VAD's silence after `speech` end the turn."""
     segmenter = TurnSegmenter(config)
-    for i, (pcm, probability) in enumerate(lagging + [(FAINT, QUIET)] * 16):
+    for i, (pcm, probability) in enumerate(speech):
         events = segmenter.feed(pcm, probability, i * BLOCK_SECONDS)
-    (ended,) = events
-    assert isinstance(ended, TurnEnded) and ended.after_pause
-    assert ended.speech_end_s == pytest.approx(23 * BLOCK_SECONDS)  # the VAD's end of speech
+        assert not any(isinstance(e, TurnEnded) for e in events)
+    for n in range(1, 100):
+        (*_, last) = [None, *segmenter.feed(FAINT, QUIET, (len(speech) + n) * BLOCK_SECONDS)]
+        if isinstance(last, TurnEnded):
+            assert last.after_pause
+            # The VAD's end of speech, which the agent's own latency is measured from.
+            assert last.speech_end_s == pytest.approx(len(speech) * BLOCK_SECONDS)
+            return n
+    raise AssertionError("the turn never ended")
 
 
 def test_a_softer_syllable_is_no_pause_and_loud_speech_after_a_faint_one_resumes() -> None:
@@ -242,5 +256,5 @@ def test_a_softer_syllable_is_no_pause_and_loud_speech_after_a_faint_one_resumes
 
 
 def test_without_a_quiet_level_only_the_vad_s_silence_makes_a_pause() -> None:
-    config = VadConfig(partial_interval_ms=0, pause_ms=64, pause_quiet_db=None)
+    config = VadConfig(partial_interval_ms=0, pause_ms=64, quiet_db=None)
     assert kinds_fed(config, [(LOUD, SPEECH)] * 20 + [(FAINT, SPEECH)] * 5) == ["SpeechStarted"]
