@@ -214,3 +214,29 @@ def test_spoken_replies_never_come_back_as_a_loop(
     heard = stt.transcribe(pad + b"".join(pinned_piper.synthesize(text, "en")) + pad).text
     assert not has_repeated_phrase(heard), heard
     assert word_error_rate(text, heard) <= 0.25, heard
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("How many legs does a spider have?", 0.4), ("What is two plus two?", 0.5)],
+)
+def test_the_first_words_of_a_question_are_heard_without_the_slow_redo(
+    stt: FasterWhisperSpeechToText,
+    pinned_piper: PiperTextToSpeech,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    seconds: float,
+) -> None:
+    # What a pause after the first words hands over. In a window just longer than them the
+    # decoder loops ("How many? How many? ..."); the library's 30 s redo would take ~400 ms.
+    pad = bytes(2 * SAMPLE_RATE // 2)
+    first_words = b"".join(pinned_piper.synthesize(text, "en"))[: int(seconds * SAMPLE_RATE) * 2]
+
+    def slow_redo(*args: object, **kwargs: object) -> None:
+        raise AssertionError("redone in the library's 30 s window")
+
+    monkeypatch.setattr(stt._model, "transcribe", slow_redo)
+    heard = stt.transcribe(pad + first_words + pad).text
+    assert heard and not has_repeated_phrase(heard), heard
+    assert heard.split()[0].lower() == text.split()[0].lower(), heard
