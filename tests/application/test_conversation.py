@@ -463,20 +463,26 @@ def test_a_prefetched_reply_is_dropped_when_the_user_goes_on() -> None:
     assert harness.heard() == ["reply"] * -(-640 * len(["It", "is", "far."]) // 512)
 
 
-def test_the_first_sentence_is_synthesised_before_the_turn_is_over() -> None:
+def run_until_synthesised_ahead(question: str, reply: str) -> Harness:
+    """One turn whose audio clock stops 0.25 s into the final silence (past the pause, before
+    its end) until the reply's first batch was synthesised: it never resumes otherwise."""
     ref: list[Harness] = []
-    # The audio clock stops 0.25 s into the final silence (past the pause, before its end).
     synthesised_ahead = Frozen(lambda: len(ref[0].tts.spoken) > 1)
     harness = make_harness(
         [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.25), synthesised_ahead,
          *silence_blocks(0.6)],
-        {1: "What time is it?"},
-        ["Noon, more or less. It is twelve."],
+        {1: question},
+        [reply],
         argv=["--enable_live_transcription", "false"],
     )  # fmt: skip
     ref.append(harness)
     harness.run()
     assert synthesised_ahead.met.is_set()
+    return harness
+
+
+def test_the_first_sentence_is_synthesised_before_the_turn_is_over() -> None:
+    harness = run_until_synthesised_ahead("What time is it?", "Noon, more or less. It is twelve.")
     assert harness.console.lines[-3:] == [
         "USER: What time is it?", "ASSISTANT: Noon, more or less.", "ASSISTANT: It is twelve."
     ]  # fmt: skip
@@ -491,19 +497,8 @@ def test_the_first_sentence_is_synthesised_before_the_turn_is_over() -> None:
 
 
 def test_a_reply_that_ends_before_its_first_cut_is_synthesised_before_the_turn_is_over() -> None:
-    ref: list[Harness] = []
     # "4." may yet be "4.5": the batcher waits for what follows, and here nothing does.
-    synthesised_ahead = Frozen(lambda: len(ref[0].tts.spoken) > 1)
-    harness = make_harness(
-        [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.25), synthesised_ahead,
-         *silence_blocks(0.6)],
-        {1: "What is two plus two?"},
-        ["It is 4."],
-        argv=["--enable_live_transcription", "false"],
-    )  # fmt: skip
-    ref.append(harness)
-    harness.run()
-    assert synthesised_ahead.met.is_set()
+    harness = run_until_synthesised_ahead("What is two plus two?", "It is 4.")
     assert harness.spoken_replies == ["It is 4."]  # synthesised once, not again by the worker
     assert len(harness.llm.requests) == 1 and harness.llm.cancelled == []
     assert harness.conversation.history[-1] == ChatMessage("assistant", "It is 4.")
