@@ -7,12 +7,15 @@ and the WAV replay. Reading blocks until the server has a block, so an idle agen
 plugin's duplex instead started spinning a core in about half of the starts, which the
 PortAudio adapter has to detect and restart (`adapters/sounddevice_audio.py`).
 
-The playback stream starts with a cushion of dither (`CUSHION_BLOCKS`): each tick writes one
-block while the server plays one, so the cushion absorbs a late tick without a gap. When the
-microphone's and speaker's clocks drift apart, the record stream falls behind (a slower
-speaker makes writes wait): a dither block is then left out, never reply audio. A faster
-speaker runs the cushion dry; PulseAudio then plays silence until the next block comes, and the
-cushion is one block from then on.
+Each tick writes one block while the server plays one. While only dither goes out, the
+playback latency (what the server and its sink hold) is kept between one and two blocks under
+the server's buffer (`TARGET_BLOCKS`): above it a dither block is left out, below it one more
+is written. So a write never waits for room, and the microphone is read as soon as a block is
+there: with writes waiting, the loop between the two streams ran at the speaker's pace, a sound
+reached the agent 58 ms after it entered the microphone, and a block went out 125 ms after it
+was queued; held under the buffer, 0-1 ms and 62 ms (the private server of the tests). A late
+tick still has two blocks or more to use. A slower or faster speaker than the microphone is
+absorbed the same way, in dither, never in reply audio.
 
 The thread only counts what goes wrong; a monitor reopens the streams when no block came for a
 second or the server went away, and hands the application `AudioFailed` when that fails for
@@ -36,11 +39,9 @@ from ports.echo_canceller import EchoCanceller
 
 log = logging.getLogger(__name__)
 
-CUSHION_BLOCKS = 2  # dither written ahead: what the speaker adds, and what a late tick may use
 TARGET_BLOCKS = 4  # the server's playback buffer (tlength); writes wait beyond it
+HOLD_S = (TARGET_BLOCKS - 1) * BLOCK_SECONDS  # the playback latency held while idle, at most
 RECORD_MAX_BLOCKS = 32  # the server keeps at most this much of a microphone we do not read
-LAG_S = 0.3  # the record stream this far behind: leave a dither block out
-LAG_LOOK_TICKS = 31  # about once a second
 STALL_S = 1.0  # no block for this long: the device is lost
 CLOSE_WAIT_S = 0.4  # what `close` waits for the audio thread to leave a blocking call
 _MONITOR_PERIOD_S = 0.1
@@ -169,7 +170,7 @@ class PulseAudio(CoreBackedAudio):
         self.ticks = 0
         self.last_tick_at: float | None = None
         self.failure: BaseException | None = None  # why the audio thread stopped
-        self.dropped_dither = 0  # blocks left out to catch up with the microphone
+        self.dropped_dither = 0  # blocks left out to hold the playback latency
         self.reopened = 0
 
     def check(self) -> None:
@@ -197,7 +198,9 @@ class PulseAudio(CoreBackedAudio):
         streams = _Streams(pasimple, self._input_device, self._output_device)
         if self._echo_canceller is not None:  # a new stream: the canceller starts afresh
             self._echo_canceller.reset()
-            self._echo_canceller.set_delay_ms(round(1000 * (CUSHION_BLOCKS + 1) * BLOCK_SECONDS))
+            # A block is heard at most about HOLD_S after it is written (more while a reply
+            # plays on a speaker slower than the microphone), and read back at once.
+            self._echo_canceller.set_delay_ms(round(1000 * HOLD_S))
         self.failure = None
         self.last_tick_at = self._clock()
         streams.thread = threading.Thread(
@@ -210,20 +213,18 @@ class PulseAudio(CoreBackedAudio):
 
     def _run(self, streams: _Streams) -> None:
         try:
-            for _ in range(CUSHION_BLOCKS):
-                streams.playback.write(self._core.dither)
-            ticks = 0
             while not streams.stopping.is_set():
                 mic = streams.record.read(BLOCK_BYTES)
                 out = self._core.tick(mic)
-                ticks += 1
                 self.ticks += 1
                 self.last_tick_at = self._clock()
-                looks = out is self._core.dither and ticks % LAG_LOOK_TICKS == 0
-                if looks and streams.record.get_latency() / 1e6 > LAG_S:
-                    self.dropped_dither += 1
-                    continue
-                streams.playback.write(out)
+                writes = 1
+                if out is self._core.dither:
+                    writes = dither_writes(streams.playback.get_latency() / 1e6)
+                    if writes == 0:
+                        self.dropped_dither += 1
+                for _ in range(writes):
+                    streams.playback.write(out)
         except Exception as exc:  # the server went away: the monitor reopens
             if not streams.stopping.is_set():
                 self.failure = exc
@@ -268,6 +269,14 @@ class PulseAudio(CoreBackedAudio):
             AudioFailed(f"The sound device stopped working and could not be reopened: {error}")
         )
         return False
+
+
+def dither_writes(latency_s: float) -> int:
+    """How many dither blocks a tick writes, the playback latency being `latency_s` (0 when the
+    stream ran dry): none above HOLD_S, two more than a block under it, else one."""
+    if latency_s > HOLD_S:
+        return 0
+    return 2 if latency_s < HOLD_S - BLOCK_SECONDS else 1
 
 
 def pa_strerror(code: int) -> str:

@@ -1,10 +1,9 @@
 """The path to the speaker, on its own: how long a sample takes from the private PulseAudio
 server's microphone, through a stream that plays back what it captures, to that server's
 speaker, and how much CPU the idle stream costs. The stream is PortAudio's duplex (each latency
-setting and block size), or PulseAudio's own client with the agent's buffering
-(`adapters/pulse_audio.py`: 32 ms fragments, the dither cushion ahead). Each configuration runs
-in a fresh process several times: some starts of a duplex stream through ALSA's PulseAudio
-plugin come up spinning a core.
+setting and block size), or the agent's PulseAudio client (`adapters/pulse_audio.py`) playing
+each click back. Each configuration runs in a fresh process several times: some starts of a
+duplex stream through ALSA's PulseAudio plugin come up spinning a core.
 
     .venv/bin/python -m benchmarks.audio_path                  # the agent's settings and others
     .venv/bin/python -m benchmarks.audio_path --latency high --blocksize 512 --runs 5
@@ -35,6 +34,7 @@ CONFIGURATIONS = (
 CLICKS = 8
 SETTLE_S = 4.0
 CLICK_LEVEL = 20_000
+LOUD = CLICK_LEVEL // 2
 
 
 def measure(latency: str, blocksize: int) -> dict[str, float]:
@@ -65,29 +65,28 @@ def measure(latency: str, blocksize: int) -> dict[str, float]:
 
 
 def _measure_pulse_client(pulse: PulseServer) -> dict[str, float]:
-    """The loop of `adapters.pulse_audio` with its streams and cushion, echoing the mic."""
-    from adapters.pulse_audio import CUSHION_BLOCKS, _open_playback, _open_record, _pasimple
-    from domain.audio import BLOCK_BYTES
+    """The agent's adapter (`adapters.pulse_audio`), playing each click back as a reply."""
+    from adapters.pulse_audio import PulseAudio
+    from domain.audio import MicBlock
 
-    pasimple = _pasimple()
-    record, playback = _open_record(pasimple, None), _open_playback(pasimple, None)
+    audio = PulseAudio()
+    audio.open()
     stopping = threading.Event()
 
-    def echo() -> None:
-        playback.write(bytes(CUSHION_BLOCKS * BLOCK_BYTES))
+    def play_clicks_back() -> None:
         while not stopping.is_set():
-            playback.write(record.read(BLOCK_BYTES))
+            event = audio.next_event(0.1)
+            if isinstance(event, MicBlock) and np.frombuffer(event.pcm, "<i2").max() > LOUD:
+                audio.play(event.pcm)
 
-    thread = threading.Thread(target=echo, daemon=True)
+    thread = threading.Thread(target=play_clicks_back, daemon=True)
     thread.start()
     try:
         return _clicks(pulse)
     finally:
         stopping.set()
         thread.join(1.0)
-        if not thread.is_alive():
-            record.close()
-            playback.close()
+        audio.close()
         pulse.stop()
 
 
@@ -111,7 +110,7 @@ def _click(pulse: PulseServer) -> float | None:
     while time.monotonic() < deadline:
         time.sleep(0.005)
         heard = np.frombuffer(pulse.heard()[heard_from:], dtype=np.int16)
-        loud = np.flatnonzero(heard > CLICK_LEVEL // 2)
+        loud = np.flatnonzero(heard > LOUD)
         if loud.size:
             played_at = pulse.heard_at(heard_from + 2 * int(loud[0]))
             time.sleep(0.5)  # the click has passed before the next one
