@@ -12,8 +12,8 @@ playback latency (what the server and its sink hold) is kept between one and two
 the server's buffer (`TARGET_BLOCKS`): above it a dither block is left out, below it one more
 is written. So a write never waits for room, and the microphone is read as soon as a block is
 there: with writes waiting, the loop between the two streams ran at the speaker's pace, a sound
-reached the agent 58 ms after it entered the microphone, and a block went out 125 ms after it
-was queued; held under the buffer, 0-1 ms and 62 ms (the private server of the tests). A late
+reached the agent 51 ms after it entered the microphone, and a block was heard 128 ms after it
+was queued; held under the buffer, 0-1 ms and 94 ms (the private server of the tests). A late
 tick still has two blocks or more to use. A slower or faster speaker than the microphone is
 absorbed the same way, in dither, never in reply audio.
 

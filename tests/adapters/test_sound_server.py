@@ -44,8 +44,9 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
 
 @pytest.fixture
 def bare_pulse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PulseServer]:
-    """A server only the PulseAudio client uses, as the agent runs it: PortAudio, which
-    `pulse` has list its devices, opens streams that leave the server's sink otherwise set."""
+    """A server that only the PulseAudio client talks to, as when the agent runs. (`pulse` also
+    has PortAudio list its devices, which opens streams of its own; on that server the old
+    client's playback stream never filled up, and the timing tests below could not fail.)"""
     server = PulseServer(tmp_path)
     monkeypatch.setenv("PULSE_SERVER", server.server)
     server.start()
