@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -280,15 +281,32 @@ def test_the_pulse_client_checks_the_server_and_devices_in_one_line(
     )
 
 
-def settle(audio: PulseAudio) -> None:
-    """Two seconds of ticks: the streams find their steady state (the microphone's first
-    blocks come in a burst)."""
-    for _ in range(62):
-        wait_for(audio, is_mic, timeout_s=10)
+LOUD_BLOCK = np.full(BLOCK_BYTES // 2, 20_000, "<i2").tobytes()
 
 
 def is_loud(event: AudioEvent) -> bool:
     return isinstance(event, MicBlock) and int(np.frombuffer(event.pcm, "<i2").max()) > 10_000
+
+
+@contextmanager
+def five_quiet_moments() -> Iterator[tuple[PulseAudio, Iterator[int]]]:
+    """The PulseAudio client after two seconds of ticks (the streams' steady state: the
+    microphone's first blocks come in a burst), and five moments half a second apart."""
+
+    def moments() -> Iterator[int]:
+        for moment in range(5):
+            for _ in range(16):
+                wait_for(audio, is_mic, timeout_s=10)
+            yield moment
+
+    audio = PulseAudio()
+    audio.open()
+    try:
+        for _ in range(62):
+            wait_for(audio, is_mic, timeout_s=10)
+        yield audio, moments()
+    finally:
+        audio.close()
 
 
 @pytest.mark.slow
@@ -298,21 +316,13 @@ def test_the_pulse_client_reads_the_microphone_without_waiting_on_the_speaker(
     """A click reaches the application within 40 ms of entering the microphone (0-1 ms here):
     the audio thread never first waits for room in the playback stream, as it did when the
     stream was kept full (51 ms). The median of five clicks."""
-    click = np.full(BLOCK_BYTES // 2, 20_000, "<i2").tobytes()
-    audio = PulseAudio()
-    audio.open()
     delays = []
-    try:
-        settle(audio)
-        for _ in range(5):
-            for _ in range(16):  # half a second of ticks between clicks
-                wait_for(audio, is_mic, timeout_s=10)
-            bare_pulse.say(click)
+    with five_quiet_moments() as (audio, moments):
+        for _ in moments:
+            bare_pulse.say(LOUD_BLOCK)
             wait_for(audio, is_loud, timeout_s=10)
             (said_at,) = bare_pulse.said_at()
             delays.append(time.monotonic() - said_at)
-    finally:
-        audio.close()
     assert statistics.median(delays) < 0.040
 
 
@@ -322,28 +332,20 @@ def test_the_pulse_client_plays_a_reply_without_the_buffer_full_ahead(
 ) -> None:
     """From `play` to the speaker: under 110 ms (94 here), the playback stream being held under
     its buffer while idle (kept full, 128 ms). The median of five replies."""
-    loud = np.full(BLOCK_BYTES // 2, 20_000, "<i2").tobytes()
-    audio = PulseAudio()
-    audio.open()
     delays = []
-    try:
-        settle(audio)
-        for _ in range(5):
-            for _ in range(16):  # half a second of dither between replies
-                wait_for(audio, is_mic, timeout_s=10)
+    with five_quiet_moments() as (audio, moments):
+        for _ in moments:
             heard_before = len(bare_pulse.heard())
             played_at = time.monotonic()
             for _ in range(4):
-                audio.play(loud)
+                audio.play(LOUD_BLOCK)
             deadline = played_at + 10
-            while (at := bare_pulse.heard().find(loud, heard_before)) < 0:
+            while (at := bare_pulse.heard().find(LOUD_BLOCK, heard_before)) < 0:
                 assert time.monotonic() < deadline, "the reply never reached the speaker"
                 time.sleep(0.005)
             heard_at = bare_pulse.heard_at(at)
             assert heard_at is not None
             delays.append(heard_at - played_at)
-    finally:
-        audio.close()
     assert statistics.median(delays) < 0.110
 
 
