@@ -8,14 +8,14 @@ plugin's duplex instead started spinning a core in about half of the starts, whi
 PortAudio adapter has to detect and restart (`adapters/sounddevice_audio.py`).
 
 Each tick writes one block while the server plays one. While only dither goes out, the
-playback latency (what the server and its sink hold) is kept between one and two blocks under
-the server's buffer (`TARGET_BLOCKS`): above it a dither block is left out, below it one more
-is written. So a write never waits for room, and the microphone is read as soon as a block is
-there: with writes waiting, the loop between the two streams ran at the speaker's pace, a sound
-reached the agent 51 ms after it entered the microphone, and a block was heard 128 ms after it
-was queued; held under the buffer, 0-1 ms and 94 ms (the private server of the tests). A late
-tick still has two blocks or more to use. A slower or faster speaker than the microphone is
-absorbed the same way, in dither, never in reply audio.
+playback latency (what the server and its sink hold) is kept near `PlayoutHold`'s two blocks,
+under the server's buffer (`TARGET_BLOCKS`): above it a dither block is left out, below it one
+more is written. So a write never waits for room, and the microphone is read as soon as a
+block is there: with writes waiting, the loop between the two streams ran at the speaker's
+pace, a sound reached the agent 51 ms after it entered the microphone, and a block was heard
+128 ms after it was queued; held two blocks ahead, 0-1 ms and 60-63 ms (the private server of
+the tests). A tick that finds the stream nearly dry makes the hold a block longer. A slower or
+faster speaker than the microphone is absorbed the same way, in dither, never in reply audio.
 
 The thread only counts what goes wrong; a monitor reopens the streams when no block came for a
 second or the server went away, and hands the application `AudioFailed` when that fails for
@@ -34,13 +34,13 @@ from typing import Any
 
 from adapters.duplex_core import REOPEN_FOR_S, CoreBackedAudio, DuplexCore, keep_trying
 from adapters.errors import SetupError
-from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE, AudioFailed
+from domain.audio import BLOCK_BYTES, SAMPLE_RATE, AudioFailed
+from domain.playout import PlayoutHold
 from ports.echo_canceller import EchoCanceller
 
 log = logging.getLogger(__name__)
 
 TARGET_BLOCKS = 4  # the server's playback buffer (tlength); writes wait beyond it
-HOLD_S = (TARGET_BLOCKS - 1) * BLOCK_SECONDS  # the playback latency held while idle, at most
 RECORD_MAX_BLOCKS = 32  # the server keeps at most this much of a microphone we do not read
 STALL_S = 1.0  # no block for this long: the device is lost
 CLOSE_WAIT_S = 0.4  # what `close` waits for the audio thread to leave a blocking call
@@ -163,6 +163,8 @@ class PulseAudio(CoreBackedAudio):
         self._clock = clock
         self._echo_canceller = echo_canceller
         self._core = DuplexCore(echo_canceller)
+        # At most a block under the buffer, where writes would wait again.
+        self._hold = PlayoutHold(max_blocks=TARGET_BLOCKS - 1)
         self._streams: _Streams | None = None
         self._closed = threading.Event()
         self._monitor: threading.Thread | None = None
@@ -196,11 +198,12 @@ class PulseAudio(CoreBackedAudio):
 
     def _start(self, pasimple: Any) -> None:
         streams = _Streams(pasimple, self._input_device, self._output_device)
+        self._hold.restart()
         if self._echo_canceller is not None:  # a new stream: the canceller starts afresh
             self._echo_canceller.reset()
-            # A block is heard at most about HOLD_S after it is written (more while a reply
-            # plays on a speaker slower than the microphone), and read back at once.
-            self._echo_canceller.set_delay_ms(round(1000 * HOLD_S))
+            # A block is heard about the hold after it is written (more while a reply plays
+            # on a speaker slower than the microphone), and read back at once.
+            self._echo_canceller.set_delay_ms(round(1000 * self._hold.seconds))
         self.failure = None
         self.last_tick_at = self._clock()
         streams.thread = threading.Thread(
@@ -218,11 +221,13 @@ class PulseAudio(CoreBackedAudio):
                 out = self._core.tick(mic)
                 self.ticks += 1
                 self.last_tick_at = self._clock()
-                writes = 1
-                if out is self._core.dither:
-                    writes = dither_writes(streams.playback.get_latency() / 1e6)
-                    if writes == 0:
-                        self.dropped_dither += 1
+                writes = self._hold.writes(
+                    streams.playback.get_latency() / 1e6,
+                    self.last_tick_at,
+                    dither=out is self._core.dither,
+                )
+                if writes == 0:
+                    self.dropped_dither += 1
                 for _ in range(writes):
                     streams.playback.write(out)
         except Exception as exc:  # the server went away: the monitor reopens
@@ -232,7 +237,11 @@ class PulseAudio(CoreBackedAudio):
     # The monitor thread.
 
     def _watch(self) -> None:
+        held = self._hold.blocks
         while not self._closed.wait(_MONITOR_PERIOD_S):
+            if self._hold.blocks != held:  # a tick found the speaker nearly dry, or calm came
+                held = self._hold.blocks
+                log.info("Playback now held %d ms ahead", round(1000 * self._hold.seconds))
             lost = self._lost_because(self._clock())
             if lost is not None:
                 log.warning("Sound device lost (%s): reopening it", lost)
@@ -269,14 +278,6 @@ class PulseAudio(CoreBackedAudio):
             AudioFailed(f"The sound device stopped working and could not be reopened: {error}")
         )
         return False
-
-
-def dither_writes(latency_s: float) -> int:
-    """How many dither blocks a tick writes, the playback latency being `latency_s` (0 when the
-    stream ran dry): none above HOLD_S, two more than a block under it, else one."""
-    if latency_s > HOLD_S:
-        return 0
-    return 2 if latency_s < HOLD_S - BLOCK_SECONDS else 1
 
 
 def pa_strerror(code: int) -> str:
