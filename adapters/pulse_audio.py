@@ -13,7 +13,7 @@ under the server's buffer (`TARGET_BLOCKS`): above it a dither block is left out
 more is written. So a write never waits for room, and the microphone is read as soon as a
 block is there: with writes waiting, the loop between the two streams ran at the speaker's
 pace, a sound reached the agent 51 ms after it entered the microphone, and a block was heard
-128 ms after it was queued; held two blocks ahead, 0-1 ms and 60-63 ms (the private server of
+128 ms after it was queued; held two blocks ahead, 0-1 ms and 46-63 ms (the private server of
 the tests). A tick that finds the stream nearly dry makes the hold a block longer. A slower or
 faster speaker than the microphone is absorbed the same way, in dither, never in reply audio.
 

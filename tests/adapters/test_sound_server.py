@@ -331,7 +331,7 @@ def test_the_pulse_client_reads_the_microphone_without_waiting_on_the_speaker(
 def test_the_pulse_client_plays_a_reply_without_the_buffer_full_ahead(
     bare_pulse: PulseServer,
 ) -> None:
-    """From `play` to the speaker: under 72 ms (60-63 here), the playback stream being held two
+    """From `play` to the speaker: under 72 ms (46-63 here), the playback stream being held two
     blocks ahead while idle (three blocks: 79-93 ms; kept full: 128). The median of five
     replies."""
     delays = []
