@@ -6,8 +6,8 @@ from domain.playout import PlayoutHold
 FILLED = 0.050
 
 
-def filled(hold: PlayoutHold, at_s: float = 0.0) -> PlayoutHold:
-    hold.writes(FILLED, at_s, dither=True)
+def filled(hold: PlayoutHold) -> PlayoutHold:
+    hold.writes(FILLED, 0.0, dither=True)
     return hold
 
 
