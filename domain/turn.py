@@ -27,6 +27,12 @@ from domain.listening import Transition
 from domain.messages import ChatMessage, FinalTranscript
 from domain.runaway import RunawayGuard
 
+# A turn's text keeps at most this much, from its end, where the request usually is: a long turn
+# comes in parts (`max_speech_ms`), and an hour of television beside the microphone must not
+# become one giant user message. About a minute of speech (~15 characters a second).
+MAX_USER_CHARS = 1000
+CUT_MARK = "…"  # stands for the words dropped before what is kept
+
 
 class Outcome(enum.Enum):
     ANSWERED = "answered"  # the whole reply played
@@ -64,7 +70,8 @@ class TurnLife:
 
     def __init__(self, turn_id: int) -> None:
         self.turn_id = turn_id
-        self._parts: list[str] = []
+        self._heard = ""  # the parts so far, at most MAX_USER_CHARS of their end
+        self._cut = False
         self.user_text = ""
         self.language: str | None = None
         self.reply = ""
@@ -80,14 +87,26 @@ class TurnLife:
 
     def heard_part(self, transcript: FinalTranscript) -> None:
         """A long turn cut by `max_speech_ms`: more of the same turn follows."""
-        self._parts.append(transcript.text.strip())
+        self._add(transcript.text)
 
     def heard_final(self, transcript: FinalTranscript) -> str:
-        """The last part; returns the whole user text ("" when nothing was understood)."""
-        self._parts.append(transcript.text.strip())
-        self.user_text = " ".join(part for part in self._parts if part)
+        """The last part; returns the user text ("" when nothing was understood): the whole of
+        it, or its last MAX_USER_CHARS after a `CUT_MARK`."""
+        self._add(transcript.text)
+        self.user_text = f"{CUT_MARK} {self._heard}" if self._cut else self._heard
         self.language = transcript.language
         return self.user_text
+
+    def _add(self, text: str) -> None:
+        joined = " ".join(part for part in (self._heard, text.strip()) if part)
+        room = MAX_USER_CHARS - len(CUT_MARK) - 1
+        if len(joined) > (room if self._cut else MAX_USER_CHARS):
+            self._cut = True
+            kept = joined[-room:]
+            if not joined[-room - 1].isspace() and " " in kept:  # no half word
+                kept = kept.split(" ", 1)[1]
+            joined = kept.lstrip()
+        self._heard = joined
 
     def replied(self, delta: str) -> bool:
         """The reply grew by `delta`; False, and `delta` dropped, once it runs away (repeats

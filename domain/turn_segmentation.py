@@ -53,7 +53,8 @@ def _blocks(ms: float) -> float:
 
 @attrs.frozen
 class VadConfig:
-    """Turn-taking settings. Defaults are upstream's except `min_silence_ms`."""
+    """Turn-taking settings. Defaults are upstream's except `min_silence_ms` and
+    `max_speech_ms`."""
 
     thresh: float = attrs.field(default=0.6, validator=attrs.validators.and_(
         attrs.validators.gt(HYSTERESIS), attrs.validators.le(1.0)))  # fmt: skip
@@ -63,8 +64,12 @@ class VadConfig:
     # keeping the wait at the end of the turn well under the one-second latency budget.
     min_silence_ms: float = attrs.field(default=500, validator=attrs.validators.gt(0))
     speech_pad_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
-    # An over-long turn is cut here and the rest continues as the next turn (never discarded).
-    max_speech_ms: float = attrs.field(default=math.inf)
+    # A turn is cut in parts this long, pre-roll included (the rest continues as its next part,
+    # never discarded), so what is buffered and every decode of it (live, pause, part) stay
+    # bounded however long the user, or a television beside the microphone, talks without a
+    # pause. 20 s fits faster-whisper's short window (25 s) and Whisper's own (30 s); upstream's
+    # inf keeps a turn whole, and its decodes grow with it.
+    max_speech_ms: float = attrs.field(default=20_000.0)
     # When set, an end-of-turn model decides when the turn ends (`TurnMayEnd`), and
     # `min_silence_ms` only ends bursts too short to be speech; None: the silence alone does.
     model_turn: ModelTurnConfig | None = None
@@ -128,7 +133,8 @@ class TurnEnded:
     """A whole turn: pre-roll + speech + the trailing silence that ended it.
     `speech_end_s` is the end of the last voiced block (where the user stopped talking).
     `continues` is set when `max_speech_ms` cut the turn while the user was still talking: the
-    next `TurnEnded` carries the rest of the same utterance. `after_pause` is set when the turn
+    next `TurnEnded` carries the rest of the same utterance. `part` counts the parts of the
+    utterance before this one (0: its first, or only, part). `after_pause` is set when the turn
     ended in the silence that emitted the last `SpeechPaused`: no word was said since."""
 
     audio: bytes
@@ -136,6 +142,7 @@ class TurnEnded:
     speech_end_s: float
     continues: bool = False
     after_pause: bool = False
+    part: int = 0
 
 
 @attrs.frozen
@@ -179,6 +186,7 @@ class TurnSegmenter:
         self._pause_blocks = _blocks(config.pause_ms)
         self._preroll: deque[bytes] = deque(maxlen=self._pad_blocks or 1)
         self._turn: list[bytes] = []
+        self._part = 0
         self._reset_turn()
 
     def _reset_turn(self) -> None:
@@ -199,6 +207,7 @@ class TurnSegmenter:
         """Forget everything, pre-roll included: what was heard before listening re-opened (the
         agent's own voice, an old utterance) must never leak into the next turn."""
         self._preroll.clear()
+        self._part = 0
         self._reset_turn()
 
     @property
@@ -326,15 +335,18 @@ class TurnSegmenter:
         paused = 0 < self._pause_blocks <= self._hushed_run
         ended = TurnEnded(
             b"".join(self._turn[:keep]), self._speech_start_s, self._speech_end_s,
-            after_pause=paused,
+            after_pause=paused, part=self._part,
         )  # fmt: skip
+        self._part = 0
         self._reset_turn()
         return ended
 
     def _split_turn(self, at_s: float) -> TurnEnded:
         ended = TurnEnded(
-            b"".join(self._turn), self._speech_start_s, self._speech_end_s, continues=True
-        )
+            b"".join(self._turn), self._speech_start_s, self._speech_end_s, continues=True,
+            part=self._part,
+        )  # fmt: skip
+        self._part += 1
         self._reset_turn()
         # The speaker has not stopped: the next block continues a new, already real, turn.
         self._in_speech = True

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from adapters.faster_whisper_stt import SHORT_WINDOW_MAX_S
 from composition.config import redacted, resolve, validate
 from composition.containers import conversation_settings
 from composition.settings import SETTINGS, ConfigError
@@ -27,12 +28,19 @@ def test_upstream_defaults_are_kept_where_the_spec_does_not_change_them() -> Non
     assert values["chat_size"] == 30 and values["stream_batch_sentences"] == 3
     assert values["init_chat_role"] == "system" and values["user_role"] == "user"
     assert values["thresh"] == 0.6 and values["min_speech_ms"] == 384
-    assert values["speech_pad_ms"] == 500 and math.isinf(values["max_speech_ms"])  # type: ignore[arg-type]
+    assert values["speech_pad_ms"] == 500
     assert values["compact_history"] is True and values["enable_lang_prompt"] is False
     assert values["responses_api_stream"] is True
     assert values["responses_api_disable_thinking"] is True
     assert values["llm_gen"] == {"max_new_tokens": 160, "min_new_tokens": 0,
                                  "temperature": 0.0, "do_sample": False}  # fmt: skip
+
+
+def test_a_long_turn_is_cut_in_parts_that_fit_the_recogniser_unless_told_otherwise() -> None:
+    vad = conversation_settings(config()).vad
+    assert vad.max_speech_ms == 20_000
+    assert vad.max_speech_ms / 1000 <= SHORT_WINDOW_MAX_S  # faster-whisper's fast path
+    assert math.isinf(conversation_settings(config("--max_speech_ms", "inf")).vad.max_speech_ms)
 
 
 def test_flag_beats_environment_beats_default() -> None:

@@ -5,7 +5,7 @@ import pytest
 from domain import listening
 from domain.heard_reply import INTERRUPTED_MARK
 from domain.messages import ChatMessage, FinalTranscript
-from domain.turn import Outcome, Speculation, TurnLife, reusable
+from domain.turn import CUT_MARK, MAX_USER_CHARS, Outcome, Speculation, TurnLife, reusable
 
 
 def answered_turn() -> TurnLife:
@@ -24,6 +24,30 @@ def test_a_long_turn_joins_its_parts_and_skips_empty_ones() -> None:
         "I would like a table for four."
     )
     assert life.language == "fr"
+
+
+def test_hours_of_parts_keep_only_the_end_of_the_turn() -> None:
+    """A television heard for three hours, in 20 s parts: the user message is its last words,
+    whole, after a mark that more came before, and not a giant one."""
+    life = TurnLife(1)
+    parts = [f"News item {n} and the weather for the coast." for n in range(540)]
+    for text in parts:
+        life.heard_part(FinalTranscript(text))
+    user_text = life.heard_final(FinalTranscript("So what do you think?", "en"))
+    assert len(user_text) <= MAX_USER_CHARS
+    assert user_text.startswith(f"{CUT_MARK} ") and user_text.endswith("So what do you think?")
+    kept = user_text.removeprefix(f"{CUT_MARK} ")
+    whole = " ".join([*parts, "So what do you think?"])
+    assert whole.endswith(" " + kept)  # whole words, the last ones
+    assert len(kept) > MAX_USER_CHARS - 20
+
+
+def test_a_turn_within_the_bound_is_kept_whole_and_unmarked() -> None:
+    life = TurnLife(1)
+    life.heard_part(FinalTranscript("x" * (MAX_USER_CHARS // 2 - 1)))
+    assert life.heard_final(FinalTranscript("y" * (MAX_USER_CHARS // 2))) == (
+        "x" * (MAX_USER_CHARS // 2 - 1) + " " + "y" * (MAX_USER_CHARS // 2)
+    )
 
 
 def test_an_answered_turn_keeps_the_exchange_and_reopens_listening() -> None:

@@ -84,6 +84,38 @@ def test_an_over_long_turn_is_split_not_discarded() -> None:
     assert speech_audio[: 100 * BLOCK_BYTES] == b"".join(block(i) for i in range(100))
 
 
+def test_minutes_of_speech_without_a_pause_are_buffered_and_decoded_in_bounded_parts() -> None:
+    """A television beside the microphone: phrases with breaths shorter than `min_silence_ms`,
+    for minutes. Each decode the turn asks for (live, pause, part) must fit one recogniser
+    window (Whisper's 30 s), and nothing of the speech may be lost."""
+    config = VadConfig()
+    segmenter = TurnSegmenter(config)
+    phrase = [SPEECH] * blocks_of(3000) + [QUIET] * blocks_of(300)
+    probabilities = phrase * math.ceil(180 / (len(phrase) * BLOCK_SECONDS))
+    longest, kinds, parts = 0, set(), []
+    for i, p in enumerate(probabilities):
+        for event in segmenter.feed(block(i), p, i * BLOCK_SECONDS):
+            audio = getattr(event, "audio", b"")
+            longest = max(longest, len(audio))
+            assert len(audio) < 30 / BLOCK_SECONDS * BLOCK_BYTES, type(event).__name__
+            kinds.add(type(event))
+            if isinstance(event, TurnEnded):
+                parts.append(event)
+    assert {SpeechOngoing, SpeechPaused, TurnEnded} <= kinds
+    assert longest <= (blocks_of(config.max_speech_ms) + 1) * BLOCK_BYTES
+    assert all(part.continues for part in parts)
+    assert [part.part for part in parts] == list(range(len(parts)))
+    heard = b"".join(part.audio for part in parts)  # speech from the first block on
+    assert heard == b"".join(block(i) for i in range(len(heard) // BLOCK_BYTES))
+
+
+def test_a_turn_that_ends_starts_counting_its_parts_afresh() -> None:
+    config = VadConfig(partial_interval_ms=0, max_speech_ms=1000, speech_pad_ms=0)
+    probs = ([SPEECH] * 40 + [QUIET] * 20) * 2
+    ended = [e for e in run(config, probs) if isinstance(e, TurnEnded)]
+    assert [(e.part, e.continues) for e in ended] == [(0, True), (1, False)] * 2
+
+
 def test_partial_release_points_follow_the_interval() -> None:
     config = VadConfig(partial_interval_ms=320)
     probs = [SPEECH] * 60 + [QUIET] * 30
