@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from application.compaction import Compactor
+from application.guarded_metrics import GuardedMetrics
 from application.hearing import Hearing
 from application.interrupting import Confirmed, Interrupting
 from application.playback import Playback
@@ -44,7 +45,7 @@ from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
 from domain.transcription_jobs import ConfirmJob, LiveJob, PauseJob, TurnEndJob, TurnPartJob
-from domain.turn import Closing, Outcome, Speculation, reusable
+from domain.turn import MAX_USER_CHARS, Closing, Outcome, Speculation, reusable
 from domain.turn_segmentation import (
     SpeechOngoing,
     SpeechPaused,
@@ -87,7 +88,8 @@ class Conversation:
         end_of_turn: EndOfTurn | None = None,
     ) -> None:
         self._audio, self._llm, self._tts = audio, llm, tts
-        self._console, self._clock, self._metrics = console, clock, metrics
+        self._console, self._clock = console, clock
+        self._metrics = GuardedMetrics(metrics)  # a record lost must not cost the turn
         self._settings = settings
         self._hearing = Hearing(vad, settings.vad, end_of_turn, settings.barge_in)
         self._audio_now_s = 0.0  # the audio clock: the last mic block's time
@@ -101,8 +103,9 @@ class Conversation:
         self._stop = threading.Event()
         self._input_ended = False
         self._transcription = Transcription(
-            stt, console, clock, self, live_transcription=settings.live_transcription
-        )
+            stt, console, clock, self, live_transcription=settings.live_transcription,
+            decode_timeout_s=settings.stt_timeout_s,
+        )  # fmt: skip
         self._playback = Playback(audio, clock, self._reply_queued_block)
         barge_in = self._hearing.barge_in
         self._interrupting = (
@@ -250,7 +253,15 @@ class Conversation:
                     self._speculation.resumed()
                 self._drop_prefetch()  # the user went on: that reply would answer half a turn
             elif event.continues:
-                jobs.put(TurnPartJob(self._current_or_new_turn(event).id, event.audio))
+                turn = self._current_or_new_turn(event)
+                if event.part == 0:
+                    log.warning(
+                        "turn %d: %.0f s of speech without a pause (a television nearby?): "
+                        "transcribed in parts (--max_speech_ms), the reply answers its last "
+                        "%d characters", turn.id, event.speech_end_s - event.speech_start_s,
+                        MAX_USER_CHARS,
+                    )  # fmt: skip
+                jobs.put(TurnPartJob(turn.id, event.audio))
             else:
                 turn = self._current_or_new_turn(event)
                 turn.stt_start = self._clock.now()  # the wait the user feels starts here

@@ -24,6 +24,10 @@ class ConversationSettings:
     prefetch_replies: bool = True
     # A reply that makes no progress for this long is abandoned and listening re-opens.
     watchdog_s: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    # A decode that takes longer is abandoned (a turn whose own decode hung fails), and the
+    # recogniser goes on with a fresh worker.
+    # Turns take 0.05-0.4 s with faster-whisper tiny.en on a laptop's CPU; larger models more.
+    stt_timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     apology: str = DEFAULT_APOLOGY
     # The user may interrupt the reply (None: half duplex, deaf while the agent speaks).
     barge_in: BargeInConfig | None = None

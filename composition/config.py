@@ -163,6 +163,14 @@ def validate(values: Mapping[str, Any]) -> None:
         )
     if values["llm_backend"] in TIMED_BACKENDS:
         _timeout_within_watchdog(values["llm_timeout_s"], values["watchdog_s"])
+    if not 2 * values["stt_timeout_s"] < values["watchdog_s"]:
+        # A turn's decode may wait for the pause's, which hung on the same speech, to give up.
+        raise ConfigError(
+            f"--stt_timeout_s {values['stt_timeout_s']:g} lets a hung recogniser hold a turn for "
+            f"up to {2 * values['stt_timeout_s']:g} s, not less than --watchdog_s "
+            f"{values['watchdog_s']:g}, which would close it before the fault is known: lower "
+            f"--stt_timeout_s below {values['watchdog_s'] / 2:g} or raise --watchdog_s"
+        )
     refuse_unhonoured_options(values)
 
 

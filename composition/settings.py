@@ -25,6 +25,7 @@ from domain.barge_in import BargeInConfig
 from domain.chat_window import ChatConfig
 from domain.end_of_turn import ModelTurnConfig
 from domain.sentence_batching import BatchingConfig
+from domain.turn import MAX_USER_CHARS
 from domain.turn_segmentation import HYSTERESIS, VadConfig
 
 ENV_PREFIX = "VOICE_AGENT_"
@@ -276,8 +277,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("vad", "speech_pad_ms", BUNDLE, "audio kept before speech starts", parse_float,
       check=not_negative, into="vad.speech_pad_ms"),
     S("vad", "max_speech_ms", BUNDLE,
-      "a longer turn is cut and transcribed in parts (never discarded)", parse_float,
-      into="vad.max_speech_ms"),
+      "a longer turn is transcribed in parts this long, so memory and each decode stay "
+      f"bounded; its reply answers the last {MAX_USER_CHARS} characters (inf: one part, "
+      "decoded again and again as it grows)", parse_float, into="vad.max_speech_ms"),
     S("vad", "turn_detection", "silence",
       "what ends a turn: silence (--min_silence_ms of it) or smart-turn (a model judges from "
       "the audio whether the user finished; bash scripts/install-model.sh smart-turn-v3.2)",
@@ -304,6 +306,10 @@ SETTINGS: tuple[Setting, ...] = (
       "(empty: any)"),
     S("stt", "enable_live_transcription", BUNDLE,
       "show partial transcripts while the user speaks", parse_bool, into="live_transcription"),
+    S("stt", "stt_timeout_s", BUNDLE,
+      "a decode that takes longer is abandoned: its turn is apologised for and the next turn "
+      "goes to a fresh recogniser thread (under half of --watchdog_s)", float,
+      check=positive("seconds"), into="stt_timeout_s"),
     S("stt", "live_transcription_update_interval", 0.5,
       "seconds between partial transcripts", float, check=not_negative,
       into="vad.partial_interval_ms", to_field=_live_interval_ms),

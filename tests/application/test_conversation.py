@@ -429,6 +429,24 @@ def test_speech_after_a_pause_is_transcribed_again_in_full() -> None:
     assert harness.conversation.history[0] == ChatMessage("user", "Tell me about the moon.")
 
 
+def test_a_turn_cut_in_parts_is_one_turn_and_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    harness = make_harness(
+        [*silence_blocks(0.3), *speech(1, 3.5), *silence_blocks(0.8)],
+        {1: "blah"},
+        ["Hm."],
+        argv=["--max_speech_ms", "1000"],
+    )
+    with caplog.at_level("WARNING", logger="application.conversation"):
+        harness.run()
+    (said,) = [r.getMessage() for r in caplog.records if "--max_speech_ms" in r.getMessage()]
+    assert said.startswith("turn 1: ")
+    user = harness.conversation.history[0]
+    assert user.content.split() == ["blah"] * 4  # one user message, every part of it
+    assert [r.turn_id for r in harness.metrics.records] == [1]
+
+
 def test_the_reply_asked_for_during_the_final_pause_is_the_one_spoken() -> None:
     harness = make_harness(
         [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8)],

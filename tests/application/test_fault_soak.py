@@ -7,10 +7,14 @@ turn invariants checked after every turn:
 - nothing of a turn is queued or played after its close, and a fault is apologised for aloud;
 - a user speaking over a long reply (barge-in) cuts it: the history keeps the words played of it,
   marked, and their speech is the next turn.
+
+Metrics go through the adapters' FanOut, as in the agent: a sink that fails at random (a disk
+full now and then) beside the journal that records every turn for the checks.
 """
 
 from __future__ import annotations
 
+import errno
 import random
 import re
 import threading
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from dependency_injector import providers
 
+from adapters.metrics_sinks import FanOut
 from application.conversation import Conversation
 from domain.audio import BLOCK_SAMPLES, BLOCK_SECONDS
 from domain.chat_window import SUMMARY_QUESTION
@@ -41,12 +46,18 @@ TURNS = 240
 SEED = 20261122
 WATCHDOG_S = 1.0
 LATE_S = 1.5 * WATCHDOG_S  # when a hung stage wakes up again, its turn long closed
+# A turn's decode may wait for its pause's, both hung: 2 x 0.3 s fails the turn well before the
+# watchdog, and 0.3 s is far more than any decode of the fakes takes.
+STT_TIMEOUT_S = 0.3
+METRICS_FAIL = 0.2  # of the records, lost by the sink that fails at random
 TURN_LEVEL = 10_000  # speech and reply audio of turn n are at TURN_LEVEL + n
 APOLOGY = FakeTextToSpeech.APOLOGY_LEVEL
 
 FAULTS: dict[str | None, str] = {
     None: "answered",
     "stt error": "failed",
+    # The recogniser's own bound abandons the decode before the watchdog would: a stage failed.
+    "stt hang": "failed",
     "empty transcript": "empty",
     "llm error before text": "failed",
     "llm error mid-stream": "failed",
@@ -89,8 +100,8 @@ class SoakVoiceActivity:
 
 
 class SoakSpeechToText:
-    def __init__(self, plan: Sequence[str | None]) -> None:
-        self._plan = plan
+    def __init__(self, plan: Sequence[str | None], release: threading.Event) -> None:
+        self._plan, self._release = plan, release
 
     def _turn(self, audio: bytes) -> int:
         for offset in range(0, len(audio), 2 * BLOCK_SAMPLES):
@@ -108,6 +119,8 @@ class SoakSpeechToText:
             raise RuntimeError(f"recogniser crashed on turn {n}")
         if self._plan[n] == "empty transcript":
             return FinalTranscript("", "en")
+        if self._plan[n] == "stt hang":
+            self._release.wait(LATE_S)  # answers after its turn was closed: nobody may listen
         return FinalTranscript(f"question {n}", "en")
 
 
@@ -166,6 +179,19 @@ class SoakTextToSpeech:
             self._release.wait(LATE_S)  # stuck; wakes up after its turn was closed
         # A long reply to talk over: 20 blocks a sentence.
         yield level_block(TURN_LEVEL + n) * (20 if fault == "user interrupts" else 1)
+
+
+class FullDiskAtRandom:
+    """A metrics file on a disk that is full now and then (seeded)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self.failures = 0
+
+    def record(self, metrics: TurnMetrics) -> None:
+        if self._rng.random() < METRICS_FAIL:
+            self.failures += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
 
 
 class JournalMetrics(FakeMetrics):
@@ -269,15 +295,17 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     drops = random.Random(SEED + 1)
     audio = FakeAudio(script, journal=journal, drop=lambda: drops.random() < 0.02)
     llm = SoakLanguageModel(plan, release)
+    full_disk = FullDiskAtRandom(random.Random(SEED + 2))
     fakes = {
-        "audio": audio, "vad": SoakVoiceActivity(), "stt": SoakSpeechToText(plan),
+        "audio": audio, "vad": SoakVoiceActivity(), "stt": SoakSpeechToText(plan, release),
         "llm": llm, "tts": SoakTextToSpeech(plan, release),
-        "console": FakeConsole(), "clock": RealClock(), "metrics": metrics,
-        "end_of_turn": None,
+        "console": FakeConsole(), "clock": RealClock(),
+        "metrics": FanOut([full_disk, metrics]), "end_of_turn": None,
     }  # fmt: skip
     adapters = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
     argv = ["--watchdog_s", str(WATCHDOG_S), "--stream_batch_sentences", "1",
-            "--chat_size", "4", "--llm_timeout_s", "0.2"]  # fmt: skip
+            "--chat_size", "4", "--llm_timeout_s", "0.2",
+            "--stt_timeout_s", str(STT_TIMEOUT_S)]  # fmt: skip
     agent = build_agent(resolve(argv, environ={}), adapters=adapters)
     conversation = agent.conversation()
     conversation_ref.append(conversation)
@@ -293,10 +321,12 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     assert finished and turns_done[0] == TURNS, f"stuck after {turns_done[0]} turns"
     check_invariants(journal, metrics, conversation.history, plan, TURNS)
     assert llm.primes > TURNS // 2  # read ahead after turns and while the user spoke, half failing
+    assert full_disk.failures > TURNS // 10  # and every turn was recorded all the same
     outcomes = Counter(r.outcome for r in metrics.records)
     print(
         f"\nsoak: {TURNS} turns in {time.monotonic() - started:.1f} s, "
         f"faults injected: {sum(f is not None for f in plan)} "
-        f"({dict(Counter(f for f in plan if f))}), outcomes: {dict(outcomes)}, "
+        f"({dict(Counter(f for f in plan if f))}), metrics records lost by one sink: "
+        f"{full_disk.failures}, outcomes: {dict(outcomes)}, "
         "invariant violations: 0"
     )

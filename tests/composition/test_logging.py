@@ -76,3 +76,22 @@ def test_metrics_jsonl_scrubs_secrets(tmp_path) -> None:  # type: ignore[no-unty
         a_turn(error=f"llm: 401 Unauthorized ({SECRET})")
     )
     assert SECRET not in path.read_text() and "***" in path.read_text()
+
+
+def test_a_metrics_file_that_fails_is_one_log_line_and_the_turn_log_goes_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from adapters.metrics_sinks import FanOut
+
+    stream, _ = logged_lines()
+    path = tmp_path / "turns.jsonl"
+    path.mkdir()  # nothing can be appended there, as on a full disk or to a read-only file
+    sinks = FanOut([JsonlMetrics(path), TurnLog()])
+    for turn_id in (1, 2, 3):
+        sinks.record(a_turn(turn_id=turn_id))
+    path.rmdir()  # room again: the next record is written, and said so
+    sinks.record(a_turn(turn_id=4))
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["turn_id"] for e in events if e["event"] == "turn"] == [1, 2, 3, 4]
+    reports = [(e["level"], e["event"]) for e in events if e["event"] != "turn"]
+    assert [level for level, _ in reports] == ["warning", "info"]
+    assert str(path) in reports[0][1] and "Is a directory" in reports[0][1]
+    assert [json.loads(line)["turn_id"] for line in path.read_text().splitlines()] == [4]

@@ -63,6 +63,11 @@ REFUSALS = [
      "error: --llm_timeout_s 10 lets a hung language model hold a reply for up to 26.25 s, not "
      "less than --watchdog_s 5, which would end the turn without an apology: lower "
      "--llm_timeout_s to 1.1 or raise --watchdog_s"),
+    (["--stt_timeout_s", "0"], "error: --stt_timeout_s must be more than 0 seconds"),
+    (["--stt_timeout_s", "15"],
+     "error: --stt_timeout_s 15 lets a hung recogniser hold a turn for up to 30 s, not less than "
+     "--watchdog_s 30, which would close it before the fault is known: lower --stt_timeout_s "
+     "below 15 or raise --watchdog_s"),
     (["--output_wav", "reply.wav"], "error: --output_wav needs --input_wav"),
     (["--audio_latency", "0"], "error: --audio_latency takes low, high or a number of seconds"),
 ]  # fmt: skip
