@@ -1,30 +1,33 @@
-"""llama.cpp's own HTTP server, run inside our process from the `xllamacpp` wheel.
+"""llama.cpp's own HTTP server, from the `xllamacpp` wheel, in a child process of the agent.
 
-In-process means it cannot outlive the agent: Ctrl-C, a crash or SIGKILL take its threads and
-its socket with the process, and there is no child to reap. It listens on 127.0.0.1 only, on a
-port the kernel picks, and requires a random per-run key, so neither other hosts nor web pages
-in a local browser can use it. Talk to it with the chat-completions adapter:
+A child of its own, because loading a model holds Python's lock for seconds (every thread of the
+agent, sound included, would stop while the server starts again on another thread count), and
+because a crash inside llama.cpp then ends the server, not the agent, which starts it again. It
+cannot outlive the agent: it ends when its stdin closes (the agent ended or closed it), and on
+Linux the kernel kills it when the agent dies, even by SIGKILL. It listens on 127.0.0.1 only, on
+a port the kernel picks, and requires a random per-run key (handed over on its stdin, never on
+its command line), so neither other hosts nor web pages in a local browser can use it. Talk to
+it with the chat-completions adapter:
 
     server = LlamaServer()
     model = ChatCompletionsLanguageModel(base_url=server.base_url, api_key=server.api_key)
+
+The child's side is adapters/llama_child.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-import signal
+import select
+import subprocess
 import sys
-import threading
 import time
 import urllib.request
-import weakref
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -34,6 +37,8 @@ from adapters.model_files import smollm2_gguf
 log = structlog.get_logger(__name__)
 
 LOOPBACK = "127.0.0.1"
+# No proxy from the environment: the server is on a loopback address.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def default_threads(cores: int | None = None) -> int:
@@ -48,57 +53,39 @@ def default_threads(cores: int | None = None) -> int:
 
 
 DEFAULT_THREADS = default_threads()
-DEFAULT_CONTEXT_SIZE = 4096
-# Two slots let a background history compaction run beside a reply instead of ahead of it;
-# a unified KV cache lets either slot use the whole context. Each slot keeps what it read:
-# llama.cpp's default (`cache_idle_slots`) moves idle slots to a RAM cache and clears them
-# whenever another slot starts, and a request sent to a cleared slot by its id reads its whole
-# prompt again (measured: 32 of 32 tokens instead of 1).
+# Two slots let background work (history compaction) read and write beside the conversation
+# instead of ahead of it. Each slot has a context of its own (no unified cache: one slot's long
+# prompt can never take the other's room) and keeps what it read: llama.cpp's default
+# (`cache_idle_slots`) moves idle slots to a RAM cache and clears them whenever another slot
+# starts, and a request sent to a cleared slot by its id reads its whole prompt again (measured:
+# 32 of 32 tokens instead of 1).
 DEFAULT_PARALLEL = 2
+CONTEXT_PER_SLOT = 4096
+# The server reads prompts in batches this small, and only between two batches does it notice a
+# request that was closed: background work paused for a reply holds it back for one batch at
+# most (~0.5 s on 2 cores). Reading is as fast as in batches of 512 (100-120 tokens/s here).
+BATCH_TOKENS = 64
+# A request whose prompt drops a block of what the slot read before, or moves it, reuses that
+# block where it is found (shifted, not read again) when it is at least this long: the turns a
+# history summary keeps are not read again when it lands (measured: 46 tokens read instead of
+# 488 for six turns kept).
+CACHE_REUSE_TOKENS = 32
 # The model writes on while the first words are synthesised, and it has time to: the reply is
 # needed only once they have played. Its threads yield the cores to the voice, the recogniser and
 # the sound thread. Measured beside a long generation: Piper synthesised "The capital of France"
 # in 131 ms at niceness 0, 103 at 10 (97 alone); alone the model decodes as fast at either.
 DEFAULT_NICENESS = 10
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def _signals_end_the_process() -> Iterator[None]:
-    """xllamacpp loads the model holding the GIL, so no Python signal handler (and no other
-    thread) runs until it returns, seconds for a large model; and a signal delivered inside it
-    can leave it waiting forever. Meanwhile SIGINT and SIGTERM take their default action: the
-    process ends at once (exit status 130 or 143 in a shell). Only the main thread can do this."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _started_at_niceness(niceness: int, start: Callable[[], Any]) -> Any:
-    """`start()` in a thread whose niceness is raised first. On Linux niceness belongs to a
-    thread and passes to the threads it starts, so every thread of llama.cpp (its HTTP and slot
-    loops, OpenMP's workers) runs at it and the agent's other threads keep theirs. Elsewhere, or
-    at 0, `start()` runs as it is."""
-    if not niceness or sys.platform != "linux":
-        return start()
-
-    def niced() -> Any:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-        return start()
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-start") as starter:
-        return starter.submit(niced).result()
+# With fewer threads than it would take on an idle machine (another program keeps a core busy),
+# the model's one thread runs at this niceness.
+SHARED_NICENESS = 0
+# How long a start may take: a large model on a busy machine takes seconds to load.
+START_TIMEOUT_S = 180.0
+STOP_GRACE_S = 1.0
 
 
 class LlamaServer:
     """Starts on construction and returns once the model is loaded and /health answers.
-    `close()` (or leaving a `with` block) stops it; so does the end of the process."""
+    `close()` (or leaving a `with` block) stops it; so does the end of the agent."""
 
     def __init__(
         self,
@@ -106,78 +93,116 @@ class LlamaServer:
         *,
         threads: int = DEFAULT_THREADS,
         batch_threads: int | None = None,
-        context_size: int = DEFAULT_CONTEXT_SIZE,
+        context_per_slot: int = CONTEXT_PER_SLOT,
         parallel: int = DEFAULT_PARALLEL,
         niceness: int = DEFAULT_NICENESS,
     ) -> None:
-        try:
-            import xllamacpp
-        except ImportError:
-            raise SetupError("llama.cpp is not installed: run `pip install xllamacpp`") from None
         model = Path(model_path) if model_path is not None else smollm2_gguf()
         if not model.is_file():
             raise SetupError(f"GGUF model not found: {model}")
         self.api_key = secrets.token_urlsafe(24)
-        params = xllamacpp.CommonParams()
-        params.model.path = str(model)
-        params.hostnames = [LOOPBACK]
-        params.port = 0  # the kernel picks a free port: no race with another program
-        params.api_keys = [self.api_key]
-        params.n_ctx = context_size
-        params.n_parallel = parallel
-        params.kv_unified = True
-        params.cache_idle_slots = False
-        params.cpuparams.n_threads = threads
-        # Reading the prompt happens before any audio is synthesised, so it may use every core;
-        # generating overlaps text-to-speech, where one thread keeps its pace.
-        params.cpuparams_batch.n_threads = batch_threads or threads
-        params.ui = False
-        params.offline = True  # never reach for the Hub
-        params.verbosity = 0
+        self.context_per_slot = context_per_slot
+        request = {
+            "model": str(model),
+            "api_key": self.api_key,
+            "threads": threads,
+            # Reading the prompt happens before any audio is synthesised, so it may use every
+            # core; generating overlaps text-to-speech.
+            "batch_threads": batch_threads or threads,
+            "context": context_per_slot * parallel,
+            "parallel": parallel,
+            "batch": BATCH_TOKENS,
+            "cache_reuse": CACHE_REUSE_TOKENS,
+            "niceness": niceness,
+        }
         started = time.perf_counter()
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "adapters.llama_child"],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._child.stdin is not None and self._child.stdout is not None
         try:
-            with _signals_end_the_process():  # the signals' action is the whole process's
-                server = _started_at_niceness(niceness, lambda: xllamacpp.Server(params))
-        except (RuntimeError, ValueError):
-            raise SetupError(
-                f"llama.cpp could not load {model.name}: is it a GGUF model?"
-            ) from None
-        address: str = server.listening_address
-        if not address.startswith(f"http://{LOOPBACK}:"):
-            del server
-            raise SetupError(f"llama.cpp listened on {address}, not on {LOOPBACK}")
-        self.address = address
-        self.base_url = f"{address}/v1"
-        # The C++ destructor stops the server; `finalize` runs it on close(), on garbage
-        # collection, or at interpreter exit, whichever comes first.
-        self._holder: list[Any] = [server]
-        self._finalizer = weakref.finalize(self, self._holder.clear)
+            self._child.stdin.write(json.dumps(request) + "\n")
+            self._child.stdin.flush()
+            answer = self._first_line(self._child.stdout)
+        except BaseException:  # Ctrl-C while it loads: it ends with the agent's start
+            self.close()
+            raise
+        if "error" in answer:
+            self.close()
+            raise SetupError(f"llama.cpp could not load {model.name}: {answer['error']}")
+        self.address: str = answer["address"]
+        self.base_url = f"{self.address}/v1"
+        self.pid = self._child.pid
+        if not self.address.startswith(f"http://{LOOPBACK}:"):
+            self.close()
+            raise SetupError(f"llama.cpp listened on {self.address}, not on {LOOPBACK}")
         self._wait_healthy()
         self.ready_s = time.perf_counter() - started
         log.info("llama_server_ready", model=model.name, url=self.base_url, ready_s=self.ready_s)
 
+    def _first_line(self, stdout: IO[str]) -> dict[str, Any]:
+        """The child's answer: its address once the model is loaded, or why it could not."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([stdout], [], [], 0.1)
+            if ready:
+                line = stdout.readline()
+                if line:
+                    answer: dict[str, Any] = json.loads(line)
+                    return answer
+            if self._child.poll() is not None:
+                status = self._child.returncode
+                return {"error": f"the server ended as it started (exit status {status})"}
+        return {"error": f"not loaded after {START_TIMEOUT_S:g} s"}
+
     def _wait_healthy(self, timeout_s: float = 10.0) -> None:
-        # No proxy from the environment: this is a loopback address.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with opener.open(f"{self.address}/health", timeout=1.0) as response:
-                    if json.load(response).get("status") == "ok":
-                        return
-            except OSError:
-                pass
+        while not self.healthy():
             if time.monotonic() > deadline:
                 self.close()
                 raise SetupError(f"llama.cpp did not become healthy at {self.address}")
             time.sleep(0.05)
 
+    def healthy(self, timeout_s: float = 1.0) -> bool:
+        """Whether the server answers /health (it does while it generates)."""
+        if not self.running:
+            return False
+        try:
+            with _OPENER.open(f"{self.address}/health", timeout=timeout_s) as response:
+                return bool(json.load(response).get("status") == "ok")
+        except (OSError, ValueError):
+            return False
+
+    def tokens(self, text: str, timeout_s: float = 5.0) -> int:
+        """How many of the model's tokens `text` takes, as the server counts them."""
+        request = urllib.request.Request(
+            f"{self.address}/tokenize",
+            json.dumps({"content": text}).encode(),
+            {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"},
+        )
+        with _OPENER.open(request, timeout=timeout_s) as response:
+            return len(json.load(response)["tokens"])
+
     @property
     def running(self) -> bool:
-        return self._finalizer.alive
+        return self._child.poll() is None
 
     def close(self) -> None:
-        self._finalizer()
+        """Closes the child's stdin, which ends it; killed if it does not end in time."""
+        if self._child.stdin is not None and not self._child.stdin.closed:
+            with contextlib.suppress(OSError):  # the child may be gone already
+                self._child.stdin.close()
+        try:
+            self._child.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+        if self._child.stdout is not None:
+            self._child.stdout.close()
 
     def __enter__(self) -> LlamaServer:
         return self

@@ -71,6 +71,16 @@ class MlxLanguageModel:
         except (OSError, ValueError) as error:
             raise SetupError(f"Cannot load {model_name} with mlx-lm: {error}") from None
         self._options = options
+        context = getattr(getattr(self._model, "args", None), "max_position_embeddings", None)
+        self.prompt_budget = context - int(options["max_new_tokens"]) if context else None
+
+    @property
+    def background_yields(self) -> bool:
+        """False: MLX serves one generation at a time; a summary must be cancelled for a reply."""
+        return False
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     def stream(
         self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False

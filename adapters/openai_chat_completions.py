@@ -22,7 +22,10 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
     `pinned_slots`, for llama.cpp's own server: the conversation's requests (replies, warm-up,
     `prime`) all go to one slot and background work to another, so the conversation's prompt
     stays in one slot's cache and each reply reads only what is new since the last request.
-    Then `prime` reads a prompt ahead (asking for one token, the least a server generates)."""
+    Then `prime` reads a prompt ahead (asking for one token, the least a server generates), and
+    a streamed request asks for the server's progress while it reads its prompt: a long prompt
+    on a busy machine is not taken for a server that hung, and a request closed meanwhile is
+    noticed at the next batch, not after the whole prompt."""
 
     def __init__(
         self,
@@ -57,6 +60,8 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
             options["reasoning_effort"] = self._reasoning_effort
         if max_output_tokens is not None:
             options["max_completion_tokens"] = max_output_tokens
+        if self._pinned_slots and stream:
+            options["extra_body"] = {**options.get("extra_body", {}), "return_progress": True}
         return self._client.chat.completions.create(
             model=self.model,
             messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]

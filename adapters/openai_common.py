@@ -144,9 +144,29 @@ class OpenAICompatibleModel(ABC):
             http_client=openai.DefaultHttpxClient(trust_env=False) if local else None,
         )
 
+    @property
+    def prompt_budget(self) -> int | None:
+        """Unknown: a provider's models and their contexts are its own."""
+        return None
+
+    @property
+    def background_yields(self) -> bool:
+        """A remote provider serves a summary beside a reply; a server on this machine (one
+        llama.cpp slot, say) may not, so a summary gives way to the reply there."""
+        return not is_loopback(self.base_url)
+
+    def count_tokens(self, text: str) -> int | None:
+        return None
+
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        max_output_tokens: int | None = None,
     ) -> Iterator[str]:
+        """`max_output_tokens`, when given, caps this reply instead of the configured cap."""
         if not self._stream:
             reply = self._whole(messages, background=background)
             if not cancel.is_set():
@@ -156,7 +176,7 @@ class OpenAICompatibleModel(ABC):
             events = self._send(
                 messages,
                 stream=True,
-                max_output_tokens=self._max_output_tokens,
+                max_output_tokens=max_output_tokens or self._max_output_tokens,
                 background=background,
             )
             try:

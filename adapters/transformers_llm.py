@@ -158,6 +158,19 @@ class TransformersLanguageModel:
         self._is_vlm = is_vlm
         self._options = generation_options(gen_kwargs)
         self._lock = threading.Lock()
+        context = getattr(self._model.config, "max_position_embeddings", None)
+        self.prompt_budget = (
+            context - int(self._options.get("max_new_tokens", 0)) if context else None
+        )
+
+    @property
+    def background_yields(self) -> bool:
+        """False: one generation at a time; a summary must be cancelled for a reply."""
+        return False
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer = getattr(self._tokenizer, "tokenizer", self._tokenizer)  # a processor's
+        return len(tokenizer.encode(text, add_special_tokens=False))
 
     def stream(
         self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from application.compaction import Compactor
+from application.compaction import HistoryUpkeep
 from application.guarded_metrics import GuardedMetrics
 from application.hearing import Hearing
 from application.interrupting import Confirmed, Interrupting
@@ -40,10 +40,11 @@ from domain.audio import (
     ReplyVoiced,
 )
 from domain.barge_in import Decision
-from domain.chat_window import ChatWindow, CompactionPlan
+from domain.chat_window import MIN_BUDGET_TOKENS, ChatWindow, TokenBudget
 from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
+from domain.notes import Notes
 from domain.transcription_jobs import ConfirmJob, LiveJob, PauseJob, TurnEndJob, TurnPartJob
 from domain.turn import MAX_USER_CHARS, Closing, Outcome, Speculation, reusable
 from domain.turn_segmentation import (
@@ -65,12 +66,19 @@ from ports import (
     TextToSpeech,
     VoiceActivity,
 )
+from ports.language_model import ModelRestarted
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05
 # stop() waits this long in all for the threads, then leaves the daemon ones behind.
 STOP_BUDGET_S = 0.6
+
+
+def token_budget(llm: LanguageModel) -> TokenBudget | None:
+    """The history's budget of tokens, where the model knows its context."""
+    prompt = llm.prompt_budget
+    return TokenBudget(prompt) if prompt is not None and prompt >= MIN_BUDGET_TOKENS else None
 
 
 class Conversation:
@@ -94,7 +102,7 @@ class Conversation:
         self._hearing = Hearing(vad, settings.vad, end_of_turn, settings.barge_in)
         self._audio_now_s = 0.0  # the audio clock: the last mic block's time
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
-        self._window = ChatWindow(settings.chat)
+        self._window = ChatWindow(settings.chat, token_budget(llm))
         self._state = ListeningStateMachine(settings.watchdog_s)
         self._speculation = Speculation()
         self._turn: Turn | None = None
@@ -112,7 +120,7 @@ class Conversation:
             None if barge_in is None
             else Interrupting(barge_in, audio, self._transcription.jobs.put, self._hearing.resume)
         )  # fmt: skip
-        self._compactor = Compactor(llm, self._apply_summary, self._abandon_summary)
+        self._upkeep = HistoryUpkeep(llm, self._window, self._lock, self._summary_landed)
         self._priming = Priming(llm)
         self._threads: list[threading.Thread] = []
         self._replies: list[tuple[threading.Thread, ReplyStream]] = []
@@ -121,11 +129,13 @@ class Conversation:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._playback.prepare_apology(self._tts, self._settings.apology)
+        self._playback.prepare(self._tts, self._settings.apology)
+        self._playback.prepare(self._tts, self._settings.restart_notice)
         self._audio.open()
         self._spawn("listen", self._listen_loop)
         self._spawn("stt", lambda: self._transcription.run(self._stop))
         self._spawn("prime", lambda: self._priming.run(self._stop))
+        self._spawn("history", lambda: self._upkeep.run(self._stop))
         self._console.notice("Listening.")
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -141,7 +151,6 @@ class Conversation:
             self._close(turn, Outcome.STOPPED)
         if prefetch is not None:
             prefetch.cancel()
-        self._compactor.cancel()
         deadline = time.monotonic() + STOP_BUDGET_S
 
         def remaining() -> float:
@@ -153,7 +162,6 @@ class Conversation:
         for worker, stream in self._replies:
             worker.join(remaining())
             stream.join(remaining())
-        self._compactor.join(remaining())
         self._audio.close()
 
     @property
@@ -164,6 +172,23 @@ class Conversation:
     def history(self) -> list[ChatMessage]:
         with self._lock:
             return self._window.history
+
+    @property
+    def notes(self) -> Notes:
+        """What the turns that left the history left behind."""
+        with self._lock:
+            return self._window.notes
+
+    @property
+    def compacting(self) -> bool:
+        """A history summary is planned and has not landed yet."""
+        with self._lock:
+            return self._window.compacting
+
+    @property
+    def summaries(self) -> int:
+        """How many history summaries have landed."""
+        return self._upkeep.summaries
 
     @property
     def phase(self) -> Phase:
@@ -353,7 +378,7 @@ class Conversation:
             return
         self._priming.drop()
         request = self._request(transcript)
-        self._compactor.cancel()
+        self._upkeep.give_way()
         with self._lock:
             # Asked and kept in one step: were the user to speak again in between, the drop
             # that follows would find nothing, and a reply to half a question would go on.
@@ -421,7 +446,7 @@ class Conversation:
             if prefetch is not None:
                 prefetch.cancel()
             log.debug("turn %d asks for a new reply (prefetched: %s)", turn.id, bool(prefetch))
-            self._compactor.cancel()
+            self._upkeep.give_way()
             self._priming.drop()
             stream = ReplyStream(self._llm, request, self._clock)
         turn.llm_start = stream.started_at
@@ -483,8 +508,14 @@ class Conversation:
         turn.cancel.set()
         if turn.reply is not None:
             turn.reply.cancel()
-        self._console.assistant(self._settings.apology)
-        self._playback.apologise(turn)
+        # A server that died and is being restarted is said so: the next question will work.
+        notice = (
+            self._settings.restart_notice
+            if isinstance(error, ModelRestarted)
+            else self._settings.apology
+        )
+        self._console.assistant(notice)
+        self._playback.apologise(turn, notice)
 
     def _close(self, turn: Turn, outcome: Outcome) -> None:
         with self._lock:
@@ -495,7 +526,6 @@ class Conversation:
         """What the domain says a close entails, exactly once per turn."""
         if closing is None:
             return
-        plan = None
         if self._interrupting is not None:
             self._interrupting.forget(turn)  # closed while paused (watchdog, stop)
         with self._lock:
@@ -506,7 +536,7 @@ class Conversation:
             if closing.exchange is not None:
                 self._window.add_user(closing.exchange[0])
                 self._window.add_assistant(closing.exchange[1])
-                plan = self._window.after_reply()
+                self._window.after_reply()
         turn.cancel.set()
         if turn.reply is not None:
             turn.reply.cancel()
@@ -516,17 +546,10 @@ class Conversation:
         self._metrics.record(turn.metrics())
         if closing.exchange is not None:
             self._priming.offer(self._next_request(""))  # the history as the next turn finds it
-        if plan is not None:
-            self._compactor.start(plan)
+            self._upkeep.changed()
 
-    def _apply_summary(self, plan: CompactionPlan, summary: str) -> None:
-        with self._lock:
-            self._window.apply_summary(plan, summary)
+    def _summary_landed(self) -> None:
         self._priming.offer(self._next_request(""))  # the summary changed the history
-
-    def _abandon_summary(self, plan: CompactionPlan) -> None:
-        with self._lock:
-            self._window.abandon_summary(plan)
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -37,19 +37,24 @@ class Playback:
         self._lock = threading.Lock()
         self._sealed: set[int] = set()
         self._voiced: set[int] = set()
+        self._spoken: dict[str, list[bytes]] = {}  # what a fault is told with, by its text
         self._apology: list[bytes] = []
         # Per open turn: each batch's text and how many blocks of it were queued (for what the
         # user heard of an interrupted reply).
         self._batches: dict[int, list[SpokenBatch]] = {}
 
-    def prepare_apology(self, tts: TextToSpeech, text: str) -> None:
+    def prepare(self, tts: TextToSpeech, text: str) -> None:
+        """Synthesise what a fault is told with, ahead; the first text prepared is the apology
+        that a turn closed for a fault (the watchdog) ends with."""
         reblocker = Reblocker()
         try:
             blocks = [b for chunk in tts.synthesize(text, None) for b in reblocker.feed(chunk)]
         except Exception as error:  # the turn's close still says it on the console
-            log.warning("could not synthesise the apology: %s", error)
+            log.warning("could not synthesise %r: %s", text, error)
             return
-        self._apology = blocks + reblocker.flush()
+        self._spoken[text] = blocks + reblocker.flush()
+        if not self._apology:
+            self._apology = self._spoken[text]
 
     def play(self, turn: Turn, blocks: Iterable[bytes], text: str | None = None) -> bool:
         """Queue `blocks` for the speaker; False (and nothing more queued) once the turn closed.
@@ -81,9 +86,10 @@ class Playback:
             if turn.id not in self._sealed:
                 self._audio.mark(ReplyDone(turn.id))
 
-    def apologise(self, turn: Turn) -> None:
-        """The apology behind what is queued, then the mark the turn's close waits for."""
-        if self.play(turn, self._apology):
+    def apologise(self, turn: Turn, text: str) -> None:
+        """`text`, as prepared (else the apology), behind what is queued, then the mark the
+        turn's close waits for."""
+        if self.play(turn, self._spoken.get(text, self._apology)):
             self.finish(turn)
 
     def cut(self, turn: Turn) -> str:

@@ -10,6 +10,7 @@ from domain.sentence_batching import BatchingConfig
 from domain.turn_segmentation import VadConfig
 
 DEFAULT_APOLOGY = "Sorry, I ran into a problem. Could you say that again?"
+RESTART_NOTICE = "Sorry, my language model stopped, so I restarted it. Could you say that again?"
 
 
 @attrs.frozen
@@ -29,5 +30,6 @@ class ConversationSettings:
     # Turns take 0.05-0.4 s with faster-whisper tiny.en on a laptop's CPU; larger models more.
     stt_timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     apology: str = DEFAULT_APOLOGY
+    restart_notice: str = RESTART_NOTICE
     # The user may interrupt the reply (None: half duplex, deaf while the agent speaks).
     barge_in: BargeInConfig | None = None

@@ -120,7 +120,7 @@ NOT_SETTINGS = frozenset({
     "vad", "chat", "batching",  # the bundles themselves
     "vad.pause_ms",  # derived from min_silence_ms (domain/turn_segmentation.py)
     "vad.quiet_db",  # measured there (domain/turn_segmentation.py)
-    "batching.early_min_chars", "apology",
+    "batching.early_min_chars", "apology", "restart_notice",
 })  # fmt: skip
 
 PROFILES: Mapping[str, str] = {

@@ -10,6 +10,7 @@ adapter modules are imported inside the builders, and load their libraries lazil
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from domain.messages import ChatMessage
 
 Config = Mapping[str, Any]
+# How long the other programs' load is measured at start.
+LOAD_MEASURE_S = 0.5
 
 
 class WarmsUp(Protocol):
@@ -199,6 +202,7 @@ def faster_whisper(config: Config) -> Iterator[SpeechToText]:
     yield FasterWhisperSpeechToText(
         config["faster_whisper_stt_model_name"],
         device=config["stt_device"] or "cpu",
+        cpu_threads=free_cores(os.cpu_count() or 1),
         language=config["language"],
         allowed_languages=_codes(config["languages"]),
         **config["stt_gen"],
@@ -262,20 +266,36 @@ def mlx_llm(config: Config) -> Iterator[LanguageModel]:
 
 
 def llama_cpp(config: Config) -> Iterator[LanguageModel]:
-    """A local llama.cpp server that lives exactly as long as the agent."""
-    from adapters.llama_server import LlamaServer
+    """A local llama.cpp server that lives exactly as long as the agent, on the cores other
+    programs leave it (adapters/llama_cpp_llm.py)."""
+    from adapters.llama_cpp_llm import LlamaCppLanguageModel, Server
+    from adapters.llama_server import SHARED_NICENESS, LlamaServer
+    from adapters.machine_load import MachineLoad
     from adapters.model_files import model_path
     from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+    from domain.generation_threads import GenerationThreads, ThreadPlan, ThreadsConfig
 
     model = model_path(config["model_name"])
     settings = generation_settings(config, model.entry)
-    with LlamaServer(
-        model.path,
-        threads=config["llm_threads"],
-        batch_threads=os.cpu_count(),
+    cores = os.cpu_count() or 1
+    most = config["llm_threads"]
+    threads = ThreadsConfig(
+        cores=cores,
+        most=most,
         niceness=config["llm_niceness"],
-    ) as server:
-        yield ChatCompletionsLanguageModel(
+        shared_niceness=min(config["llm_niceness"], SHARED_NICENESS),
+    )
+
+    def start(plan: ThreadPlan) -> LlamaServer:
+        # With every thread it has, the model reads prompts on every core (nothing is spoken
+        # yet then); with fewer, the machine is shared, and reading takes no more than writing.
+        batch = cores if plan.threads >= most else plan.threads
+        return LlamaServer(
+            model.path, threads=plan.threads, batch_threads=batch, niceness=plan.niceness
+        )
+
+    def connect(server: Server) -> ChatCompletionsLanguageModel:
+        return ChatCompletionsLanguageModel(
             model=model.name,
             api_key=server.api_key,
             base_url=server.base_url,
@@ -285,11 +305,38 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
             top_k=settings.top_k,
             repeat_penalty=settings.repeat_penalty,
             timeout_s=config["llm_timeout_s"],
-            # The server keeps what it read: warmed with the system prompt, the first turn
-            # reads only the user's words (measured: first-turn TTFT 774 -> ~200 ms).
-            warm_up_prompt=first_request(config),
             pinned_slots=True,  # the conversation keeps one slot's cache; primes read into it
         )
+
+    with LlamaCppLanguageModel(
+        start,
+        connect,
+        GenerationThreads(threads, others_at_start()),
+        load=MachineLoad(),
+        max_output_tokens=settings.max_new_tokens,
+        # The server keeps what it read: warmed with the system prompt, the first turn reads
+        # only the user's words (measured: first-turn TTFT 774 -> ~200 ms).
+        warm_up_prompt=first_request(config),
+    ) as llm:
+        yield llm
+
+
+@functools.cache
+def others_at_start() -> float | None:
+    """The cores' worth of CPU other programs use as the agent starts (None: unknown), measured
+    once for every stage that sizes its threads."""
+    from adapters.machine_load import MachineLoad
+
+    return MachineLoad().measure(LOAD_MEASURE_S)
+
+
+def free_cores(most: int) -> int:
+    """Threads for a stage that takes its count once: `most`, less the cores other programs
+    keep busy as the agent starts (at least one)."""
+    others = others_at_start()
+    if others is None:
+        return most
+    return max(1, min(most, int((os.cpu_count() or 1) - others + 0.5)))
 
 
 def first_request(config: Config) -> list[ChatMessage]:
@@ -367,9 +414,13 @@ def chat_completions(config: Config) -> Iterator[LanguageModel]:
 
 
 def piper(config: Config) -> Iterator[TextToSpeech]:
-    from adapters.piper_tts import PiperTextToSpeech
+    from adapters.piper_tts import DEFAULT_THREADS, PiperTextToSpeech
 
-    yield PiperTextToSpeech(config["piper_voice"], device=config["tts_device"] or "cpu")
+    yield PiperTextToSpeech(
+        config["piper_voice"],
+        threads=free_cores(DEFAULT_THREADS),
+        device=config["tts_device"] or "cpu",
+    )
 
 
 def qwen3(config: Config) -> Iterator[TextToSpeech]:

@@ -13,6 +13,24 @@ class Cancellation(Protocol):
 
 
 class LanguageModel(Protocol):
+    @property
+    def prompt_budget(self) -> int | None:
+        """The most tokens a request's messages may take: the model's context less the room
+        its reply may write. None where the context is not known (a provider's API)."""
+        ...
+
+    @property
+    def background_yields(self) -> bool:
+        """True when background work (`stream(..., background=True)`) never holds a request
+        of the conversation back: the adapter pauses it for them, or the provider serves both
+        at once. False: the conversation cancels it when a reply is asked for."""
+        ...
+
+    def count_tokens(self, text: str) -> int | None:
+        """How many of the model's tokens `text` takes; None where it cannot tell. Raises
+        `LanguageModelError` like `stream`."""
+        ...
+
     def warm_up(self) -> None:
         """Pays the first generation's one-off cost (or, for a server, proves it answers)
         before the microphone opens; raises `LanguageModelError` like `stream`."""
@@ -41,3 +59,8 @@ class LanguageModel(Protocol):
 class LanguageModelError(RuntimeError):
     """A provider failure (connection, HTTP status, timeout, stream cut). The message is short and
     never carries a credential."""
+
+
+class ModelRestarted(LanguageModelError):
+    """The local model's server died or stopped answering, and is being started again: this
+    request is lost, the next one goes to the new server."""

@@ -233,14 +233,20 @@ class FakeLanguageModel(WarmsUp):
     """Streams each scripted reply word by word. A reply may be an exception (raised before the
     first delta), a `Failing(text, after_words)` (raised mid-stream) or a `Hanging` (a provider
     that never answers and ignores cancellation). A summary request (history compaction) is
-    told apart by its instructions and answered with `summary` once `compaction_gate` opens."""
+    told apart by its instructions and answered with `summary` once `compaction_gate` opens.
+    `prompt_budget` and `background_yields` are what the port says of them; a text's tokens
+    are its words."""
 
     def __init__(
         self,
         replies: Sequence[str | Exception | Failing | Hanging],
         delta_delay_s: float = 0.0,
         summary: str | Exception = "They talked.",
+        prompt_budget: int | None = None,
+        background_yields: bool = False,
     ) -> None:
+        self.prompt_budget = prompt_budget
+        self.background_yields = background_yields
         self._replies = deque(replies)
         self._delay = delta_delay_s
         self._summary = summary
@@ -294,6 +300,9 @@ class FakeLanguageModel(WarmsUp):
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         self.primed.append(list(messages))
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
 
 
 class Failing:

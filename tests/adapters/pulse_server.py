@@ -130,10 +130,11 @@ class PulseServer:
     def saying(self) -> bool:
         return bool(self._pending)
 
-    def heard(self) -> bytes:
-        """Everything the speaker played so far."""
+    def heard(self, start: int = 0) -> bytes:
+        """What the speaker played so far, from byte `start` on (a long run's whole is tens of
+        megabytes: a listener that polls asks only for what is new)."""
         with self._heard_lock:
-            return bytes(self._heard)
+            return bytes(self._heard[start:])
 
     def said_at(self) -> list[float]:
         """The monotonic time each block of the last `say` went into the microphone FIFO."""

@@ -120,3 +120,11 @@ def test_options_mlx_cannot_honour_are_refused_at_start_up(smollm2_dir: Path) ->
         make(smollm2_dir, num_beams=4)
     with pytest.raises(SetupError, match="GGUF"):
         MlxLanguageModel(model_name=str(smollm2_gguf()))
+
+
+def test_tokens_are_the_tokenizers_and_the_budget_leaves_room_for_the_reply(
+    greedy: MlxLanguageModel,
+) -> None:
+    assert greedy.count_tokens("Hello") == 1
+    assert greedy.prompt_budget is not None and greedy.prompt_budget > 1000
+    assert not greedy.background_yields  # one generation at a time: summaries give way

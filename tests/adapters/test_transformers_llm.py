@@ -96,3 +96,11 @@ def test_a_reply_and_a_compaction_never_generate_at_once(
     list(reply)
     compaction.join(timeout=30)
     assert not compaction.is_alive()
+
+
+def test_tokens_are_the_tokenizers_and_the_budget_leaves_room_for_the_reply(
+    model: TransformersLanguageModel,
+) -> None:
+    assert model.count_tokens("Hello") == 1
+    assert model.prompt_budget == 8192 - MAX_NEW_TOKENS  # SmolLM2's context
+    assert not model.background_yields  # one generation at a time: summaries give way

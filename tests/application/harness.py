@@ -71,9 +71,11 @@ class Harness:
 
     @property
     def spoken_replies(self) -> list[str]:
-        """What was synthesised after the apology, which start() prepares first."""
-        assert self.tts.spoken[0] == self.agent.settings().apology
-        return self.tts.spoken[1:]
+        """What was synthesised after the apology and the restart notice, which start()
+        prepares first."""
+        settings = self.agent.settings()
+        assert self.tts.spoken[:2] == [settings.apology, settings.restart_notice]
+        return self.tts.spoken[2:]
 
     def run(self, timeout_s: float = 10.0) -> None:
         """Start, wait for the end of the scripted input, stop."""

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 from domain.audio import ReplyDone, ReplyVoiced
-from domain.chat_window import SUMMARY_QUESTION
 from domain.listening import Phase
 from domain.messages import ChatMessage, FinalTranscript, PartialTranscript
+from domain.notes import ACK, Notes
 from ports.language_model import Cancellation, LanguageModelError
 from tests.application.harness import Harness, make_harness
 from tests.fakes import (
@@ -304,8 +304,9 @@ def test_compaction_gives_way_to_the_next_reply_and_lands_between_turns() -> Non
     for code in (1, 2, 3, 4):
         script += [*silence_blocks(0.3), *speech(code, 1.0), *silence_blocks(0.8)]
         script.append(listening_again(ref))
+    script.append(lambda: bool(ref[0].conversation.notes.summary))  # the input ends after it
     harness = make_harness(
-        script[:-1], {1: "one", 2: "two", 3: "three", 4: "four"},
+        script, {1: "one", 2: "two", 3: "three", 4: "four"},
         ["Uno.", "Dos.", "Tres.", "Cuatro."],
         argv=["--chat_size", "2"], summary="We counted in Spanish.",
     )  # fmt: skip
@@ -320,19 +321,69 @@ def test_compaction_gives_way_to_the_next_reply_and_lands_between_turns() -> Non
                                                                     "Cuatro."]  # fmt: skip
     assert harness.llm.cancelled_compactions == 1
     harness.llm.compaction_gate.set()  # planned again after turn 4, it now completes
-    deadline = time.monotonic() + 5
-    while harness.conversation.history[0].content != SUMMARY_QUESTION:
-        assert time.monotonic() < deadline, "the summary was never applied"
-        time.sleep(0.01)
+    assert eventually(lambda: not harness.conversation.notes.empty, 5.0)
     harness.conversation.wait(5)
     harness.conversation.stop()
+    notes = Notes(("one", "two", "three"), "We counted in Spanish.")
+    assert harness.conversation.notes == notes
     assert harness.conversation.history == [
-        ChatMessage("user", SUMMARY_QUESTION),
-        ChatMessage("assistant", "We counted in Spanish."),
         ChatMessage("user", "four"),
         ChatMessage("assistant", "Cuatro."),
+        ChatMessage("user", notes.text()),
+        ChatMessage("assistant", ACK),
     ]
     assert "three" in harness.llm.compactions[-1][-1].content
+
+
+def test_a_model_that_serves_both_lets_the_summary_land_beside_the_replies() -> None:
+    ref: list[Harness] = []
+    script: list[object] = []
+    for code in (1, 2, 3, 4, 5):
+        script += [*silence_blocks(0.3), *speech(code, 1.0), *silence_blocks(0.8)]
+        script.append(listening_again(ref))
+    script.append(lambda: bool(ref[0].conversation.notes.summary))  # the input ends after it
+    harness = make_harness(
+        script, {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"},
+        ["Uno.", "Dos.", "Tres.", "Cuatro.", "Cinco."],
+        argv=["--chat_size", "2"], summary="We counted in Spanish.", background_yields=True,
+    )  # fmt: skip
+    ref.append(harness)
+    harness.llm.compaction_gate.clear()  # the summary takes longer than the next turns
+    harness.conversation.start()
+    assert eventually(lambda: len(harness.metrics.records) == 5, 10.0)
+    assert harness.llm.cancelled_compactions == 0  # replies never cancelled it
+    assert len(harness.llm.compactions) == 1  # nor made it start again
+    harness.llm.compaction_gate.set()
+    assert eventually(lambda: harness.conversation.notes.summary == "We counted in Spanish.", 5.0)
+    harness.conversation.wait(5)
+    harness.conversation.stop()
+    assert [r.outcome for r in harness.metrics.records] == ["answered"] * 5
+    assert [m.content for m in harness.conversation.history][-2:] == [
+        harness.conversation.notes.text(), ACK,
+    ]  # fmt: skip
+
+
+def test_every_request_fits_the_models_budget_in_a_long_talk() -> None:
+    ref: list[Harness] = []
+    script: list[object] = []
+    turns = 12
+    for code in range(1, turns + 1):
+        script += [*silence_blocks(0.3), *speech(code, 0.6), *silence_blocks(0.8)]
+        script.append(listening_again(ref))
+    long_reply = " ".join(["Words."] * 60)
+    harness = make_harness(
+        script[:-1], {code: f"question {code} " + "please " * 20 for code in range(1, turns + 1)},
+        [long_reply] * turns, prompt_budget=300, summary=Exception("the summariser is down"),
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run(timeout_s=20)
+    budget = harness.llm.prompt_budget
+    assert budget is not None
+    assert [r.outcome for r in harness.metrics.records] == ["answered"] * turns
+    window = harness.conversation._window
+    for request in harness.llm.requests:
+        assert window.tokens(request) <= budget
+    assert harness.llm.requests[-1][-1].content.startswith(f"question {turns}")
 
 
 def test_stop_in_the_middle_of_a_reply_stops_everything_within_a_second() -> None:
@@ -485,7 +536,7 @@ def run_until_synthesised_ahead(question: str, reply: str) -> Harness:
     """One turn whose audio clock stops 0.25 s into the final silence (past the pause, before
     its end) until the reply's first batch was synthesised: it never resumes otherwise."""
     ref: list[Harness] = []
-    synthesised_ahead = Frozen(lambda: len(ref[0].tts.spoken) > 1)
+    synthesised_ahead = Frozen(lambda: len(ref[0].tts.spoken) > 2)
     harness = make_harness(
         [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.25), synthesised_ahead,
          *silence_blocks(0.6)],

@@ -6,7 +6,10 @@ turn invariants checked after every turn:
 - the history alternates user / assistant and holds exactly the answered exchanges;
 - nothing of a turn is queued or played after its close, and a fault is apologised for aloud;
 - a user speaking over a long reply (barge-in) cuts it: the history keeps the words played of it,
-  marked, and their speech is the next turn.
+  marked, and their speech is the next turn;
+- every request the model gets fits its token budget, and history summaries land, though each
+  takes real time and ignores a cancellation until its first token (as a local server does
+  while it reads the prompt), and replies cancel them.
 
 Metrics go through the adapters' FanOut, as in the agent: a sink that fails at random (a disk
 full now and then) beside the journal that records every turn for the checks.
@@ -27,10 +30,11 @@ from dependency_injector import providers
 from adapters.metrics_sinks import FanOut
 from application.conversation import Conversation
 from domain.audio import BLOCK_SAMPLES, BLOCK_SECONDS
-from domain.chat_window import SUMMARY_QUESTION
+from domain.chat_window import MESSAGE_OVERHEAD_TOKENS, SUMMARY_INSTRUCTIONS
 from domain.heard_reply import INTERRUPTED_MARK
 from domain.listening import Phase
 from domain.messages import ChatMessage, FinalTranscript, PartialTranscript, TurnMetrics
+from domain.notes import INTRO as NOTES_INTRO
 from ports.language_model import Cancellation, LanguageModelError
 from tests.application.harness import FakeAdapters
 from tests.fakes import (
@@ -51,6 +55,14 @@ LATE_S = 1.5 * WATCHDOG_S  # when a hung stage wakes up again, its turn long clo
 STT_TIMEOUT_S = 0.3
 METRICS_FAIL = 0.2  # of the records, lost by the sink that fails at random
 TURN_LEVEL = 10_000  # speech and reply audio of turn n are at TURN_LEVEL + n
+# The model reads at most this many tokens a request (a token a word, as the fake counts): the
+# system prompt and a handful of exchanges. A summary takes this long before its first word,
+# deaf to cancellation meanwhile.
+PROMPT_BUDGET = 256
+SUMMARY_S = 0.05
+# The fake microphone runs as fast as the agent reads it; a person takes a moment between
+# hearing the reply and asking again, in which a summary can land.
+THINK_S = 0.1
 APOLOGY = FakeTextToSpeech.APOLOGY_LEVEL
 
 FAULTS: dict[str | None, str] = {
@@ -125,17 +137,32 @@ class SoakSpeechToText:
 
 
 class SoakLanguageModel:
+    """One generation at a time, like transformers: a reply cancels a summary."""
+
+    prompt_budget = PROMPT_BUDGET
+    background_yields = False
+
     def __init__(self, plan: Sequence[str | None], release: threading.Event) -> None:
         self._plan, self._release = plan, release
         self.primes = 0
+        self.requests: list[list[ChatMessage]] = []
+        self.summaries_cancelled = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return sum(self.count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages)
 
     def stream(
         self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
     ) -> Iterator[str]:
-        match = re.fullmatch(r"question (\d+)", messages[-1].content)
-        if match is None:  # a summary for compaction
-            yield "We talked."
+        if messages[0].content == SUMMARY_INSTRUCTIONS:
+            yield from self._summary(messages, cancel)
             return
+        self.requests.append(list(messages))
+        match = re.fullmatch(r"question (\d+)", messages[-1].content)
+        assert match is not None, messages[-1]
         n = int(match.group(1))
         fault = self._plan[n]
         if fault == "llm error before text":
@@ -149,6 +176,24 @@ class SoakLanguageModel:
             if cancel.is_set() and fault != "llm hang":
                 return
             yield word if i == 0 else " " + word
+
+    def _summary(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+        """Notes that merge the earlier ones: "Questions A to B, K of them.", over every
+        question of the exchanges they cover."""
+        time.sleep(SUMMARY_S)  # reading the prompt: no cancellation is noticed
+        text = messages[-1].content
+        numbers = [int(n) for n in re.findall(r"User: question (\d+)", text)]
+        earlier = re.search(r"Questions (\d+) to (\d+), (\d+) of them", text)  # the summary
+        if earlier is not None:
+            first, last, count = (int(n) for n in earlier.groups())
+            numbers, count = [first, last, *numbers], count + len(numbers)
+        else:
+            count = len(numbers)
+        for word in f"Questions {min(numbers)} to {max(numbers)}, {count} of them.".split():
+            if cancel.is_set():
+                self.summaries_cancelled += 1
+                return
+            yield f" {word}"
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         return "".join(self.stream(messages, threading.Event()))
@@ -222,14 +267,15 @@ def check_invariants(
     # Each exchange kept is a question and its own whole answer, or the words of it played before
     # the user interrupted, marked (or the summary of older ones).
     for user, assistant in zip(history[::2], history[1::2], strict=True):
-        if user.content != SUMMARY_QUESTION:
+        if not user.content.startswith(NOTES_INTRO):
             answer = f"Answer {user.content.split()[-1]}. It is fine. Really."
             heard = assistant.content.removesuffix(INTERRUPTED_MARK).strip()
             cut = assistant.content.endswith(INTERRUPTED_MARK) and answer.startswith(heard)
             assert assistant.content == answer or cut, (user, assistant)
     kept = [r for r in records if r.outcome in ("answered", "interrupted")]
+    questions = [m.content for m in history[::2] if not m.content.startswith(NOTES_INTRO)]
     if kept:
-        assert history[-2].content == kept[-1].user_text
+        assert questions[-1] == kept[-1].user_text
     closed: set[int] = set()
     apologies_due = apology_blocks = 0
     for what, item in journal:
@@ -276,6 +322,15 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
 
         return ready
 
+    def thinking() -> Callable[[], bool]:
+        since: list[float] = []
+
+        def done() -> bool:
+            since.append(since[0] if since else time.monotonic())
+            return time.monotonic() - since[0] >= THINK_S
+
+        return done
+
     def reply_playing(n: int) -> Callable[[], bool]:
         return lambda: sum(turn_of(b) == n for b in audio.played) >= INTERRUPT_AFTER_BLOCKS
 
@@ -291,7 +346,7 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
         if plan[n] == "user interrupts":
             script += [*silence_blocks(0.5), reply_playing(n), *speech(n + 1)]
             last = n + 1
-        script += [*silence_blocks(0.7), between_turns(last + 1)]
+        script += [*silence_blocks(0.7), between_turns(last + 1), thinking()]
     drops = random.Random(SEED + 1)
     audio = FakeAudio(script, journal=journal, drop=lambda: drops.random() < 0.02)
     llm = SoakLanguageModel(plan, release)
@@ -321,12 +376,25 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     assert finished and turns_done[0] == TURNS, f"stuck after {turns_done[0]} turns"
     check_invariants(journal, metrics, conversation.history, plan, TURNS)
     assert llm.primes > TURNS // 2  # read ahead after turns and while the user spoke, half failing
-    assert full_disk.failures > TURNS // 10  # and every turn was recorded all the same
+    assert all(llm.tokens(request) <= PROMPT_BUDGET for request in llm.requests)
+    # Summaries landed, though replies cancelled some, and no exchange was lost: the summary
+    # covers every one kept that has left the history, from the first, and the user's own words
+    # of the latest ones are in the notes.
+    assert conversation.summaries > TURNS // 20 and llm.summaries_cancelled > 0
+    notes = conversation.notes
+    summary = re.search(r"Questions (\d+) to (\d+), (\d+) of them", notes.summary)
+    assert summary is not None, notes
+    first, last, count = (int(n) for n in summary.groups())
+    in_history = {m.content for m in conversation.history}
+    kept = [turn_number(r) for r in metrics.records if r.outcome in ("answered", "interrupted")]
+    left = [n for n in kept if f"question {n}" not in in_history]
+    assert (first, last, count) == (kept[0], max(left), len(left))
+    assert notes.said and notes.said[-1] == f"question {max(left)}"
     outcomes = Counter(r.outcome for r in metrics.records)
     print(
         f"\nsoak: {TURNS} turns in {time.monotonic() - started:.1f} s, "
         f"faults injected: {sum(f is not None for f in plan)} "
         f"({dict(Counter(f for f in plan if f))}), metrics records lost by one sink: "
-        f"{full_disk.failures}, outcomes: {dict(outcomes)}, "
-        "invariant violations: 0"
+        f"{full_disk.failures}, outcomes: {dict(outcomes)}, summaries landed: "
+        f"{conversation.summaries} ({llm.summaries_cancelled} cancelled), invariant violations: 0"
     )

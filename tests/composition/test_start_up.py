@@ -292,13 +292,9 @@ def test_ctrl_c_at_any_moment_of_the_embedded_profile_stops_within_a_second(
     took = agent.stop_with(signal.SIGINT)
     assert took < EXIT_WITHIN_S, agent.output
     assert "Traceback" not in agent.output
-    if agent.process.returncode == -signal.SIGINT:
-        # Killed by the signal itself: llama.cpp was loading the model, holding the GIL
-        # (adapters/llama_server.py), so no handler could print anything.
-        assert moment == "Loading language model…"
-    else:
-        assert agent.process.returncode == 130
-        assert agent.output.count("Stopping.") == 1
+    # llama.cpp loads its model in its own process: the agent answers the signal even then.
+    assert agent.process.returncode == 130
+    assert agent.output.count("Stopping.") == 1
 
 
 @pytest.mark.slow

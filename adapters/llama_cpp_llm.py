@@ -1,0 +1,385 @@
+"""The embedded language model: llama.cpp's server in this process (adapters/llama_server.py),
+spoken to through the chat-completions adapter, and kept fit for a machine that is not idle.
+
+- **Threads follow the machine's load** (domain/generation_threads.py): chosen at start from
+  what other programs leave free, fewer as soon as a load measure (every `load_period_s`) or a
+  reply decoded too slowly says so, more once the machine has been quieter for a while. llama.cpp
+  takes its thread count at start, so a change restarts the server at a quiet moment (no request
+  in flight), and the conversation's prompt is read again.
+- **A server that dies or stops answering is restarted**: the request that found it fails with
+  `ModelRestarted` (the conversation apologises and says so), the next goes to the new server.
+- **Background work gives way to the conversation.** It runs in its own slot, starts only after
+  the conversation's requests have left the server alone for `give_way_s`, and is paused the
+  moment one arrives: its request is closed (the server notices within one batch of the prompt,
+  and keeps what the slot read), then sent again once the conversation is quiet, with what it
+  wrote so far as the start of the reply, which llama.cpp continues.
+- **Tokens are counted by the server**, and the context of a slot is declared once with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Protocol
+
+from adapters.machine_load import MachineLoad
+from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+from adapters.openai_common import ProviderTimeout, ProviderUnreachable
+from domain.generation_threads import GenerationThreads, ThreadPlan
+from domain.messages import ChatMessage
+from ports.language_model import Cancellation, LanguageModelError, ModelRestarted
+
+log = logging.getLogger(__name__)
+
+LOAD_PERIOD_S = 2.0
+# After the conversation's last request, background work waits this long: while the user speaks
+# a prompt is read ahead every half second, and a summary started between two of them would hold
+# the next one back.
+GIVE_WAY_S = 1.0
+# A conversation request waits this long for a restart to end (loading the model: seconds).
+RESTART_WAIT_S = 60.0
+RETRY_RESTART_S = 5.0
+WARM_UP_TOKENS = 16
+# Left unused at the end of a slot's context: the reply's opening, and a rounding margin.
+CONTEXT_MARGIN_TOKENS = 16
+POLL_S = 0.1
+
+
+class Server(Protocol):
+    """What this adapter needs of a running llama.cpp server (adapters/llama_server.py)."""
+
+    base_url: str
+    api_key: str
+    context_per_slot: int
+    pid: int
+
+    def healthy(self, timeout_s: float = ...) -> bool: ...
+
+    def tokens(self, text: str, timeout_s: float = ...) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _Either:
+    """Set when either event is: the turn's cancellation, or a pause for the conversation."""
+
+    def __init__(self, *events: Cancellation) -> None:
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self._events)
+
+
+class LlamaCppLanguageModel:
+    """`start(plan)` starts a server with the plan's threads and niceness; `connect(server)` makes
+    the chat-completions client that speaks to it (pinned slots). `threads` decides the plan from
+    `load` (None: the load is never measured) and the replies' pace. Call `close` when done."""
+
+    def __init__(
+        self,
+        start: Callable[[ThreadPlan], Server],
+        connect: Callable[[Server], ChatCompletionsLanguageModel],
+        threads: GenerationThreads,
+        *,
+        load: MachineLoad | None = None,
+        max_output_tokens: int,
+        warm_up_prompt: Sequence[ChatMessage] = (ChatMessage("user", "Hi"),),
+        give_way_s: float = GIVE_WAY_S,
+        load_period_s: float = LOAD_PERIOD_S,
+    ) -> None:
+        self._start, self._connect = start, connect
+        self._threads, self._load = threads, load
+        self._max_output_tokens = max_output_tokens
+        self._warm_up_prompt = list(warm_up_prompt)
+        self._give_way_s, self._load_period_s = give_way_s, load_period_s
+        self._changed = threading.Condition()  # guards everything below
+        self._server = start(threads.plan)
+        self._client = connect(self._server)
+        self._in_flight = 0  # the conversation's requests on the server now
+        self._quiet_since = time.monotonic()
+        self._pauses: set[threading.Event] = set()  # one per background request in flight
+        self._priming: threading.Event | None = None  # cancels the prime in flight
+        self._last_primed: list[ChatMessage] | None = None
+        self._restart_to: tuple[ThreadPlan, str, bool] | None = None  # plan, why, urgent
+        self._restarting = False
+        self._broken: str | None = None  # why the last restart failed
+        self._closed = threading.Event()
+        self._threads_alive = [
+            threading.Thread(target=self._keep_up, name="llama-restarts", daemon=True),
+            threading.Thread(target=self._watch_load, name="llama-load", daemon=True),
+        ]
+        for thread in self._threads_alive:
+            thread.start()
+
+    # -- the port ----------------------------------------------------------------------------
+
+    @property
+    def prompt_budget(self) -> int:
+        return self._server.context_per_slot - self._max_output_tokens - CONTEXT_MARGIN_TOKENS
+
+    @property
+    def background_yields(self) -> bool:
+        return True
+
+    def processes(self) -> tuple[int, ...]:
+        """The processes that are the agent's: this one and its server."""
+        with self._changed:
+            return (os.getpid(), self._server.pid)
+
+    @property
+    def plan(self) -> ThreadPlan:
+        with self._changed:
+            return self._threads.plan
+
+    def count_tokens(self, text: str) -> int:
+        with self._changed:
+            server = self._server
+        try:
+            return server.tokens(text)
+        except (OSError, ValueError, KeyError) as error:
+            raise LanguageModelError(f"llama.cpp could not count tokens: {error}") from None
+
+    def warm_up(self) -> None:
+        """The first request, streamed: on a busy machine reading the system prompt may take
+        seconds, and the server's progress through it shows it is not stuck."""
+        for _ in self._conversation(
+            self._warm_up_prompt, threading.Event(), max_output_tokens=WARM_UP_TOKENS
+        ):
+            pass
+
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+    ) -> Iterator[str]:
+        if background:
+            return self._background(messages, cancel)
+        return self._conversation(messages, cancel)
+
+    def complete(self, messages: Sequence[ChatMessage]) -> str:
+        return "".join(self._background(messages, threading.Event()))
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Read ahead in the conversation's slot; cancelled when a reply is asked for, which
+        then finds what was read so far in the slot."""
+        cancel = threading.Event()
+        with self._changed:
+            self._priming, self._last_primed = cancel, list(messages)
+        for _ in self._conversation(messages, cancel, max_output_tokens=1, priming=True):
+            pass
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._changed:
+            self._changed.notify_all()
+            server = self._server
+        for thread in self._threads_alive:
+            thread.join(timeout=1.0)
+        server.close()
+
+    def __enter__(self) -> LlamaCppLanguageModel:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- the conversation's requests ---------------------------------------------------------
+
+    def _conversation(
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        max_output_tokens: int | None = None,
+        priming: bool = False,
+    ) -> Iterator[str]:
+        with self._in_flight_request(priming) as (server, client):
+            times: list[float] = []
+            try:
+                for delta in client.stream(messages, cancel, max_output_tokens=max_output_tokens):
+                    times.append(time.monotonic())
+                    yield delta
+            except (ProviderTimeout, ProviderUnreachable) as error:
+                self._diagnose(error, server)
+                raise
+        if not priming:
+            self._paced(times)
+
+    @contextmanager
+    def _in_flight_request(
+        self, priming: bool
+    ) -> Iterator[tuple[Server, ChatCompletionsLanguageModel]]:
+        with self._changed:
+            deadline = time.monotonic() + RESTART_WAIT_S
+            while self._restarting and not self._closed.is_set():
+                if time.monotonic() > deadline:
+                    raise ModelRestarted("the llama.cpp server is still restarting")
+                self._changed.wait(POLL_S)
+            if self._broken is not None:
+                raise ModelRestarted(f"the llama.cpp server could not restart: {self._broken}")
+            self._in_flight += 1
+            for pause in self._pauses:
+                pause.set()
+            if not priming and self._priming is not None:
+                self._priming.set()  # the reply reads on from where the prime stopped
+            server, client = self._server, self._client
+        try:
+            yield server, client
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._quiet_since = time.monotonic()
+                self._changed.notify_all()
+
+    def _diagnose(self, error: LanguageModelError, server: Server) -> None:
+        """A server that sent nothing for the whole timeout, progress included, is stuck; one
+        that cannot be reached and no longer answers /health has died. Either is restarted, and
+        this request fails with `ModelRestarted`. A server already replaced is not: its
+        successor is starting."""
+        with self._changed:
+            if server is not self._server:
+                raise ModelRestarted("the llama.cpp server was being restarted") from None
+        if isinstance(error, ProviderUnreachable) and server.healthy(timeout_s=2.0):
+            return  # a connection lost on the way: the server itself is fine
+        why = "stopped answering" if isinstance(error, ProviderTimeout) else "died"
+        self._restart(self.plan, f"the llama.cpp server {why} ({error})", urgent=True)
+        raise ModelRestarted(f"the llama.cpp server {why}; it is being restarted") from None
+
+    def _paced(self, times: list[float]) -> None:
+        if len(times) < 2 or times[-1] <= times[0]:
+            return
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        with self._changed:
+            plan = self._threads.pace(len(times), rate)
+        if plan is not None:
+            self._restart(plan, f"replies came at {rate:.1f} tokens/s", urgent=False)
+
+    # -- background work ---------------------------------------------------------------------
+
+    def _background(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
+        written, tokens = "", 0
+        while tokens < self._max_output_tokens:
+            pause = self._quiet_turn(cancel)
+            if pause is None:
+                return  # cancelled, or the adapter closed
+            with self._changed:
+                client = self._client
+            request = list(messages)
+            if written:  # llama.cpp continues a reply that ends the request
+                request.append(ChatMessage("assistant", written))
+            try:
+                for delta in client.stream(
+                    request,
+                    _Either(cancel, pause),
+                    background=True,
+                    max_output_tokens=self._max_output_tokens - tokens,
+                ):
+                    written, tokens = written + delta, tokens + 1
+                    yield delta
+            except LanguageModelError:
+                if not pause.is_set():  # not cut by a pause or a restart
+                    raise
+            finally:
+                with self._changed:
+                    self._pauses.discard(pause)
+            if not pause.is_set():
+                return  # the whole reply, or cancelled
+
+    def _quiet_turn(self, cancel: Cancellation) -> threading.Event | None:
+        """Waits until the conversation has left the server alone for `give_way_s`; returns the
+        event that pauses the background request about to be sent."""
+        with self._changed:
+            while not (cancel.is_set() or self._closed.is_set()):
+                quiet_for = time.monotonic() - self._quiet_since
+                if self._in_flight or self._restarting or quiet_for < self._give_way_s:
+                    self._changed.wait(POLL_S)
+                    continue
+                pause = threading.Event()
+                self._pauses.add(pause)
+                return pause
+        return None
+
+    # -- restarts ----------------------------------------------------------------------------
+
+    def _restart(self, plan: ThreadPlan, why: str, *, urgent: bool) -> None:
+        """Urgent (the server is gone): requests wait for the new one from now on. Otherwise
+        the restart waits for a moment without requests in flight."""
+        with self._changed:
+            if self._restart_to is None or urgent:
+                self._restart_to = (plan, why, urgent)
+            if urgent:
+                self._restarting = True
+            self._changed.notify_all()
+
+    def _keep_up(self) -> None:
+        while not self._closed.is_set():
+            with self._changed:
+                self._changed.wait_for(
+                    lambda: self._restart_to is not None or self._closed.is_set()
+                )
+                if self._restart_to is None:
+                    return
+                plan, why, urgent = self._restart_to
+                self._restart_to = None
+                if not urgent:  # a moment with no request in flight: none is cut
+                    self._changed.wait_for(lambda: not self._in_flight or self._closed.is_set())
+                self._restarting = True
+                for pause in self._pauses:
+                    pause.set()
+                old = self._server
+            log.warning(
+                "restarting the llama.cpp server on %d thread(s) at niceness %d: %s",
+                plan.threads, plan.niceness, why,
+            )  # fmt: skip
+            self._replace(old, plan)
+
+    def _replace(self, old: Server, plan: ThreadPlan) -> None:
+        old.close()
+        while not self._closed.is_set():
+            try:
+                server = self._start(plan)
+                client = self._connect(server)
+            except Exception as error:  # a start that fails is tried again; requests are told
+                with self._changed:
+                    self._broken = str(error)
+                    self._restarting = False
+                    self._changed.notify_all()
+                log.error("the llama.cpp server could not restart: %s", error)
+                if self._closed.wait(RETRY_RESTART_S):
+                    return
+                with self._changed:
+                    self._restarting = True
+                continue
+            with self._changed:
+                if self._closed.is_set():  # closed while it started: nobody will close it
+                    server.close()
+                    return
+                self._server, self._client = server, client
+                self._broken, self._restarting = None, False
+                primed = self._last_primed
+                self._changed.notify_all()
+            if primed is not None:
+                self._prime_again(primed)
+            return
+
+    def _prime_again(self, messages: list[ChatMessage]) -> None:
+        """The new server has read nothing: the conversation's prompt, read again at once."""
+        try:
+            self.prime(messages)
+        except LanguageModelError as error:
+            log.debug("priming the restarted server failed: %s", error)
+
+    # -- the machine's load ------------------------------------------------------------------
+
+    def _watch_load(self) -> None:
+        if self._load is None:
+            return
+        self._load.others(self.processes())  # the first measure starts here
+        while not self._closed.wait(self._load_period_s):
+            others = self._load.others(self.processes())
+            with self._changed:
+                plan = self._threads.load(time.monotonic(), others)
+            if plan is not None:
+                self._restart(plan, f"other programs use {others or 0:.1f} cores", urgent=False)

@@ -1,0 +1,186 @@
+"""The embedded language model on a real llama.cpp server (SmolLM2 from its wheel): tokens
+counted by the server, background work that gives way to the conversation, restarts after the
+server dies or hangs, and threads that follow the machine's load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from adapters.llama_cpp_llm import LlamaCppLanguageModel, Server
+from adapters.llama_server import LlamaServer
+from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+from domain.generation_threads import GenerationThreads, ThreadPlan, ThreadsConfig
+from domain.messages import ChatMessage
+from ports.language_model import ModelRestarted
+from tests.adapters.llama_fixtures import silent_server
+
+pytestmark = pytest.mark.slow
+
+MAX_TOKENS = 48
+QUESTION = [ChatMessage("user", "Name three colours.")]
+# A summary's request: long enough that reading it takes many of the server's batches.
+LONG = [
+    ChatMessage("system", "Summarise the conversation."),
+    ChatMessage("user", " ".join(f"User: tell me about town {i}. Assistant: Town {i} is "
+                                 "old and pretty, with a river." for i in range(60))),
+]  # fmt: skip
+
+
+class Client(ChatCompletionsLanguageModel):
+    """The real client, noting what it sends: (background, the last message's role)."""
+
+    sent: ClassVar[list[tuple[bool, str]]] = []
+
+    def _create(self, messages: Sequence[ChatMessage], **options: Any) -> Any:
+        background = options.get("extra_body", {}).get("id_slot") == 1
+        Client.sent.append((background, messages[-1].role))
+        return super()._create(messages, **options)
+
+
+def connect(server: Server, timeout_s: float = 10.0) -> ChatCompletionsLanguageModel:
+    return Client(
+        model="smollm2", api_key=server.api_key, base_url=server.base_url,
+        max_output_tokens=MAX_TOKENS, temperature=0.0, timeout_s=timeout_s, pinned_slots=True,
+    )  # fmt: skip
+
+
+@attrs.define
+class Starts:
+    """The server factory, noting each plan it was asked for."""
+
+    plans: list[ThreadPlan] = attrs.Factory(list)
+
+    def __call__(self, plan: ThreadPlan) -> Server:
+        self.plans.append(plan)
+        return LlamaServer(threads=plan.threads, niceness=plan.niceness)
+
+
+class Loads:
+    """A machine whose other programs use what the test says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def others(self, ours: Iterable[int] = ()) -> float:
+        return self.now
+
+
+def threads(most: int = 1, settle_s: float = 30.0) -> GenerationThreads:
+    return GenerationThreads(ThreadsConfig(cores=2, most=most, settle_s=settle_s), others=0.0)
+
+
+@pytest.fixture
+def llm() -> Iterator[LlamaCppLanguageModel]:
+    Client.sent = []
+    with LlamaCppLanguageModel(Starts(), connect, threads(), max_output_tokens=MAX_TOKENS) as model:
+        yield model
+
+
+def reply(llm: LlamaCppLanguageModel, messages: Sequence[ChatMessage] = QUESTION) -> str:
+    return "".join(llm.stream(messages, threading.Event()))
+
+
+def wait_until(condition: Any, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.05)
+
+
+def test_tokens_are_counted_by_the_server_and_the_budget_leaves_room_for_the_reply(
+    llm: LlamaCppLanguageModel,
+) -> None:
+    assert llm.count_tokens("Hello") == 1
+    assert llm.prompt_budget == 4096 - MAX_TOKENS - 16
+    assert llm.background_yields
+
+
+def test_background_work_gives_way_to_a_reply_and_goes_on_where_it_stopped(
+    llm: LlamaCppLanguageModel,
+) -> None:
+    written: list[str] = []
+    background = threading.Thread(
+        target=lambda: written.extend(llm.stream(LONG, threading.Event(), background=True))
+    )
+    background.start()
+    wait_until(lambda: Client.sent)  # the summary is being read
+    time.sleep(0.2)
+    started = time.monotonic()
+    answer = reply(llm)
+    took = time.monotonic() - started
+    background.join(60)
+    assert answer and took < 3.0
+    assert len(written) > 4
+    background_requests = [sent for sent in Client.sent if sent[0]]
+    assert len(background_requests) >= 2  # paused, then sent again
+    assert all(role == "user" for _, role in background_requests[:1])
+
+
+def test_a_server_that_dies_is_started_again() -> None:
+    starts = Starts()
+    with LlamaCppLanguageModel(starts, connect, threads(), max_output_tokens=MAX_TOKENS) as llm:
+        assert reply(llm)
+        os.kill(llm.processes()[1], signal.SIGKILL)
+        with pytest.raises(ModelRestarted, match="died"):
+            reply(llm)
+        assert reply(llm)  # waits for the new server, which answers
+    assert len(starts.plans) == 2
+
+
+def test_a_server_that_stops_answering_is_started_again() -> None:
+    with silent_server() as hung_url:
+
+        @attrs.define
+        class Hung:
+            base_url: str = hung_url
+            api_key: str = "key"
+            context_per_slot: int = 4096
+            pid: int = os.getpid()
+
+            def healthy(self, timeout_s: float = 1.0) -> bool:
+                return True  # /health answers: only the slots are stuck
+
+            def tokens(self, text: str, timeout_s: float = 5.0) -> int:
+                return 0
+
+            def close(self) -> None:
+                pass
+
+        starts, hung = Starts(), [Hung()]
+
+        def first_hung(plan: ThreadPlan) -> Server:
+            return hung.pop() if hung else starts(plan)
+
+        with LlamaCppLanguageModel(
+            first_hung, lambda s: connect(s, timeout_s=1.0), threads(),
+            max_output_tokens=MAX_TOKENS,
+        ) as llm:  # fmt: skip
+            with pytest.raises(ModelRestarted, match="stopped answering"):
+                reply(llm)
+            assert reply(llm)
+        assert len(starts.plans) == 1  # the real server, after the hung one
+
+
+def test_threads_follow_the_machines_load() -> None:
+    starts, loads = Starts(), Loads()
+    with LlamaCppLanguageModel(
+        starts, connect, threads(most=2, settle_s=1.0), load=loads,  # type: ignore[arg-type]
+        max_output_tokens=MAX_TOKENS, load_period_s=0.1,
+    ) as llm:  # fmt: skip
+        assert llm.plan.threads == 2
+        loads.now = 1.0  # a program keeps a core busy
+        wait_until(lambda: len(starts.plans) == 2)
+        assert reply(llm)
+        assert llm.plan.threads == 1
+        loads.now = 0.0  # it ended; after a quiet second the thread comes back
+        wait_until(lambda: len(starts.plans) == 3)
+        llm.prime(QUESTION)  # the new server reads (on a busy test machine 2 threads crawl)
+    assert [plan.threads for plan in starts.plans] == [2, 1, 2]
