@@ -76,7 +76,7 @@ class SimulatedUser:
         onset_at = self._pulse.heard_at(onset)
         assert onset_at is not None
         ended_at = self._wait_quiet(onset, closed_before)
-        gap_ms = longest_gap_ms(self._pulse.heard()[onset:])
+        gap_ms = longest_gap_ms(self._pulse.heard(onset))
         time.sleep(THINK_S)
         return Exchange(
             question, round((onset_at - spoken_end) * 1000, 1), ended_at - onset_at, gap_ms
@@ -85,7 +85,7 @@ class SimulatedUser:
     def _wait_voiced(self, heard_from: int, deadline: float) -> int | None:
         """The byte offset in `heard()` of the first voiced sample after `heard_from`."""
         while time.monotonic() < deadline:
-            heard = np.frombuffer(self._pulse.heard()[heard_from:], dtype=np.int16)
+            heard = np.frombuffer(self._pulse.heard(heard_from), dtype=np.int16)
             voiced = np.flatnonzero(np.abs(heard.astype(np.int32)) > VOICED)
             if voiced.size:
                 return heard_from + 2 * int(voiced[0])
@@ -97,11 +97,11 @@ class SimulatedUser:
         deadline = time.monotonic() + REPLY_MAX_S
         quiet_bytes = int(2 * SAMPLE_RATE * REPLY_ENDED_S)
         while time.monotonic() < deadline:
-            heard = self._pulse.heard()
-            samples = np.frombuffer(heard[onset:], dtype=np.int16).astype(np.int32)
+            heard = self._pulse.heard(onset)
+            samples = np.frombuffer(heard, dtype=np.int16).astype(np.int32)
             voiced = np.flatnonzero(np.abs(samples) > VOICED)
             last = onset + 2 * int(voiced[-1]) if voiced.size else onset
-            if len(heard) - last >= quiet_bytes and self._turns_closed() > closed_before:
+            if onset + len(heard) - last >= quiet_bytes and self._turns_closed() > closed_before:
                 return self._pulse.heard_at(last) or time.monotonic()
             time.sleep(0.05)
         return time.monotonic()

@@ -12,15 +12,16 @@ listening), peak RSS and CPU while idle, and prints medians and p90.
     .venv/bin/python -m benchmarks.voice_to_voice                 # WAV replay, embedded profile
     .venv/bin/python -m benchmarks.voice_to_voice --through_pulse # fixed gaps, a sound server
     .venv/bin/python -m benchmarks.voice_to_voice --person --echo # its speaker heard (barge-in)
+    .venv/bin/python -m benchmarks.voice_to_voice --person --busy # beside a busy core
     .venv/bin/python -m benchmarks.voice_to_voice -- --stream_batch_sentences 1
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import resource
 import signal
 import statistics
 import subprocess
@@ -47,6 +48,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of a process and its descendants (the agent and its llama.cpp
+    server), from /proc."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue  # ended meanwhile
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+class BusyCore:
+    """A program that keeps one core busy, started before the agent in a session of its own, as
+    a browser tab or a build beside it would."""
+
+    def __enter__(self) -> BusyCore:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "while True: pass"], start_new_session=True
+        )
+        time.sleep(1.0)  # running before the agent looks at the machine
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._process.kill()
+        self._process.wait()
+
+
 class Agent:
     """The agent as a child process; notes when it starts listening."""
 
@@ -59,8 +94,15 @@ class Agent:
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.stderr: list[str] = []
+        self.peak_rss_mb = 0.0
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
+        threading.Thread(target=self._sample_rss, daemon=True).start()
+
+    def _sample_rss(self) -> None:
+        while self.process.poll() is None:
+            self.peak_rss_mb = max(self.peak_rss_mb, tree_rss_mb(self.process.pid))
+            time.sleep(0.5)
 
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None
@@ -199,7 +241,7 @@ def report(
         "turns_answered": sum(1 for r in records if r["voice_to_voice_ms"] is not None),
         "replies_heard": len(columns["at_the_speaker_ms"]),
         "cold_start_s": round(agent.listening_at - agent.started, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "peak_rss_mb": round(agent.peak_rss_mb),
         "idle_cpu_percent": round(idle_cpu, 1),
         "stages": {
             stage: {
@@ -212,6 +254,7 @@ def report(
         },
         "outcomes": {o: sum(r["outcome"] == o for r in records) for o in outcomes(records)},
         "false_interruptions": sum(r.get("false_interruptions", 0) for r in records),
+        "longest_pause_ms": max(gaps) if gaps else None,
         "exit_code": agent.process.returncode,
         "records": str(metrics),
     }
@@ -227,6 +270,8 @@ def print_report(report: dict[str, object], mode: str) -> None:
     print(f"  cold start       {report['cold_start_s']} s (command -> listening)")
     print(f"  peak RSS         {report['peak_rss_mb']} MB")
     print(f"  CPU while idle   {report['idle_cpu_percent']} % of one core")
+    if report.get("longest_pause_ms") is not None:
+        print(f"  longest pause    {report['longest_pause_ms']} ms inside a reply")
     print(
         f"  outcomes         {report['outcomes']}, {report['false_interruptions']} resumed pauses"
     )
@@ -263,18 +308,24 @@ def main() -> int:
         help="the agent hears its own voice (through a simulated room, cancelled by --aec)",
     )
     parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="keep one core busy with another program, started before the agent",
+    )
+    parser.add_argument(
         "--out", help="folder for the WAVs, metrics and the agent's log (default: a temp folder)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("agent_args", nargs="*", help="extra agent flags, after --")
     options = parser.parse_args()
-    report = run(options)
+    with BusyCore() if options.busy else contextlib.nullcontext():
+        report = run(options)
     if options.json:
         print(json.dumps(report, indent=2))
     else:
         mode = "a person at a PulseAudio device" if options.person else (
             "PulseAudio, fixed gaps" if options.through_pulse else "WAV replay")  # fmt: skip
-        print_report(report, mode)
+        print_report(report, mode + (", one core kept busy" if options.busy else ""))
     return 0 if report["turns_answered"] == options.turns else 1
 
 
