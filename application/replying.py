@@ -19,6 +19,11 @@ from domain.sentence_batching import BatchingConfig, SentenceBatcher
 from domain.speech_text import speakable
 from ports import Clock, Console, TextToSpeech
 
+# With less than this queued for the speaker, what is ready of the reply goes to the voice at
+# once instead of waiting for a whole batch: on a busy machine the next sentence takes about a
+# second to be written and synthesised.
+HURRY_S = 2.0
+
 
 class TurnControl(Protocol):
     """What a worker reports back to the conversation."""
@@ -77,12 +82,16 @@ class ReplyWorker:
             if not self._control.replied(turn, delta):
                 self._stream.cancel()
                 break
-            if not self._speak_all(self._batcher.feed(delta)):
+            if not self._speak_all(self._batcher.feed(delta, hurry=self._running_dry())):
                 return
         if turn.cancel.is_set() or not self._speak_all(self._batcher.flush()):
             return
         if self._playback.play(turn, self._reblocker.flush()) and self._control.reply_queued(turn):
             self._playback.finish(turn)
+
+    def _running_dry(self) -> bool:
+        """Less than `HURRY_S` of the reply is left to play."""
+        return self._turn.playback_until - self._clock.now() < HURRY_S
 
     def _take_over(self, head: Head) -> bool:
         """Account for what was done ahead and play its speech; False once the turn is over.

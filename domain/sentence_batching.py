@@ -3,6 +3,10 @@
 Four verbs: `feed` a delta and get the batches it completed, `flush` the tail at the end of the
 reply, `reset` on interruption. Batches are exact slices of the input, whitespace included, so
 nothing is lost or reordered ("What is " + "the weather" stays "What is the weather").
+
+A batch waits for `sentences_per_batch` sentences, unless the speaker is about to fall silent
+(`feed(..., hurry=True)`): then what is ready goes, a sentence or a long clause, since a pause
+in the middle of a reply sounds like its end.
 """
 
 from __future__ import annotations
@@ -101,10 +105,11 @@ class SentenceBatcher:
         self._pending = ""
         self._batches = 0
 
-    def feed(self, delta: str) -> list[str]:
+    def feed(self, delta: str, *, hurry: bool = False) -> list[str]:
+        """The batches `delta` completed; with `hurry`, the speaker is about to run dry."""
         self._pending += delta
         batches: list[str] = []
-        while batch := self._next_batch():
+        while batch := self._next_batch(hurry):
             batches.append(batch)
         return batches
 
@@ -117,15 +122,15 @@ class SentenceBatcher:
         self._pending = ""
         self._batches = 0
 
-    def _next_batch(self) -> str | None:
-        cut = self._cut_point()
+    def _next_batch(self, hurry: bool) -> str | None:
+        cut = self._cut_point(hurry)
         if cut is None:
             return None
         batch, self._pending = self._pending[:cut], self._pending[cut:]
         self._batches += 1
         return batch
 
-    def _cut_point(self) -> int | None:
+    def _cut_point(self, hurry: bool) -> int | None:
         text = self._pending
         ends = sentence_ends(text)
         if not self._batches and self._config.early_first_fragment:
@@ -137,9 +142,13 @@ class SentenceBatcher:
         # Right after the early fragment one sentence is enough: while it plays, the model has
         # time to write the next whole batch, so the speaker is not left waiting for it.
         ramping_up = self._batches == 1 and self._config.early_first_fragment
-        needed = 1 if ramping_up else self._config.sentences_per_batch
+        needed = 1 if ramping_up or hurry else self._config.sentences_per_batch
         if len(ends) >= needed:
             return ends[needed - 1]
+        if hurry:
+            clauses = [c for c in self._clause_ends(text) if c >= self._config.early_min_chars]
+            if clauses:
+                return clauses[0]
         if len(text) > MAX_PENDING_CHARS:
             if ends:
                 return ends[-1]

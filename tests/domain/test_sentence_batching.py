@@ -205,3 +205,14 @@ def test_batching_never_loses_or_reorders_text(
     joined = "".join(batches)
     assert joined == text or (not text[len(joined) :].strip() and text.startswith(joined))
     assert all(b.strip() for b in batches)
+
+
+def test_a_speaker_about_to_run_dry_gets_what_is_ready_at_once() -> None:
+    batcher = SentenceBatcher(BatchingConfig(sentences_per_batch=3))
+    assert batcher.feed("One thing. Two things. ") == []  # a batch waits for three
+    assert batcher.feed("Three", hurry=True) == ["One thing.", " Two things."]
+    assert batcher.feed(" of them make a crowd, and four more", hurry=True) == [
+        " Three of them make a crowd,"
+    ]  # no sentence ready: a clause long enough to stand alone
+    assert batcher.feed(", I say", hurry=True) == []  # too short a clause: it waits
+    assert batcher.flush() == [" and four more, I say"]
