@@ -77,7 +77,7 @@ CACHE_REUSE_TOKENS = 32
 DEFAULT_NICENESS = 10
 # With fewer threads than it would take on an idle machine (another program keeps a core busy),
 # the model's one thread runs at this niceness.
-SHARED_NICENESS = 0
+SHARED_NICENESS = 10
 # How long a start may take: a large model on a busy machine takes seconds to load.
 START_TIMEOUT_S = 180.0
 STOP_GRACE_S = 1.0
