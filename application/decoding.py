@@ -52,13 +52,14 @@ class Decoder:
     def __init__(self, timeout_s: float) -> None:
         self._timeout_s = timeout_s
         self._inbox: Inbox | None = None
+        self._thread: threading.Thread | None = None
         self._workers = 0
 
     def __call__(self, decode: Callable[[bytes], R], audio: bytes) -> R:
         call = _Call(decode, audio)
         self._worker().put(call.run)
         if not call.done.wait(self._timeout_s):
-            self.close()
+            self._let_go()
             log.warning(
                 "speech-to-text gave no answer within %g s: decode abandoned, the next one "
                 "goes to a fresh thread", self._timeout_s,
@@ -68,16 +69,26 @@ class Decoder:
             raise call.error
         return call.result
 
-    def close(self) -> None:
-        """The worker ends after its current decode, if any."""
+    def close(self, timeout_s: float = 0.5) -> None:
+        """The worker ends; waited for up to `timeout_s` (it is between two decodes)."""
+        thread = self._thread
+        self._let_go()
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def _let_go(self) -> None:
+        """The worker ends after its current decode, if that ever ends: nobody waits for it."""
         if self._inbox is not None:
             self._inbox.put(None)
-            self._inbox = None
+            self._inbox, self._thread = None, None
 
     def _worker(self) -> Inbox:
         if self._inbox is None:
             self._workers += 1
             self._inbox = queue.SimpleQueue()
             name = f"stt-decode-{self._workers}"
-            threading.Thread(target=_work, args=(self._inbox,), name=name, daemon=True).start()
+            self._thread = threading.Thread(
+                target=_work, args=(self._inbox,), name=name, daemon=True
+            )
+            self._thread.start()
         return self._inbox
