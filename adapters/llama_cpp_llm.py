@@ -6,8 +6,10 @@ spoken to through the chat-completions adapter, and kept fit for a machine that 
   reply decoded too slowly says so, more once the machine has been quieter for a while. llama.cpp
   takes its thread count at start, so a change restarts the server at a quiet moment (no request
   in flight), and the conversation's prompt is read again.
-- **A server that dies or stops answering is restarted**: the request that found it fails with
+- **A server that dies or is stuck is restarted**: the request that found it fails with
   `ModelRestarted` (the conversation apologises and says so), the next goes to the new server.
+  Stuck means silent while its threads use no CPU: a server that is only slow (other programs
+  take the cores) keeps what it has read, and the late request fails as a timeout.
 - **Background work gives way to the conversation.** It runs in its own slot, starts only after
   the conversation's requests have left the server alone for `give_way_s`, and is paused the
   moment one arrives: its request is closed (the server notices within one batch of the prompt,
@@ -31,7 +33,7 @@ from adapters.openai_chat_completions import ChatCompletionsLanguageModel
 from adapters.openai_common import ProviderTimeout, ProviderUnreachable
 from domain.generation_threads import GenerationThreads, ThreadPlan
 from domain.messages import ChatMessage
-from ports.language_model import Cancellation, LanguageModelError, ModelRestarted
+from ports.language_model import AnyOf, Cancellation, LanguageModelError, ModelRestarted
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ WARM_UP_TOKENS = 16
 # Left unused at the end of a slot's context: the reply's opening, and a rounding margin.
 CONTEXT_MARGIN_TOKENS = 16
 POLL_S = 0.1
+# A server silent for a whole timeout that used less than this share of one core meanwhile is
+# stuck (a stopped or deadlocked process); a starved one still gets a tenth of a core or more.
+STUCK_CPU_SHARE = 0.01
+HEALTH_WAIT_S = 2.0
 
 
 class Server(Protocol):
@@ -57,21 +63,16 @@ class Server(Protocol):
     context_per_slot: int
     pid: int
 
+    @property
+    def running(self) -> bool: ...
+
+    def cpu_s(self) -> float | None: ...
+
     def healthy(self, timeout_s: float = ...) -> bool: ...
 
     def tokens(self, text: str, timeout_s: float = ...) -> int: ...
 
     def close(self) -> None: ...
-
-
-class _Either:
-    """Set when either event is: the turn's cancellation, or a pause for the conversation."""
-
-    def __init__(self, *events: Cancellation) -> None:
-        self._events = events
-
-    def is_set(self) -> bool:
-        return any(event.is_set() for event in self._events)
 
 
 class LlamaCppLanguageModel:
@@ -197,12 +198,14 @@ class LlamaCppLanguageModel:
     ) -> Iterator[str]:
         with self._in_flight_request(priming) as (server, client):
             times: list[float] = []
+            heard = (time.monotonic(), server.cpu_s())  # the server's last sign of life
             try:
                 for delta in client.stream(messages, cancel, max_output_tokens=max_output_tokens):
                     times.append(time.monotonic())
+                    heard = (times[-1], server.cpu_s())
                     yield delta
             except (ProviderTimeout, ProviderUnreachable) as error:
-                self._diagnose(error, server)
+                self._diagnose(error, server, heard)
                 raise
         if not priming:
             self._paced(times)
@@ -233,19 +236,39 @@ class LlamaCppLanguageModel:
                 self._quiet_since = time.monotonic()
                 self._changed.notify_all()
 
-    def _diagnose(self, error: LanguageModelError, server: Server) -> None:
-        """A server that sent nothing for the whole timeout, progress included, is stuck; one
-        that cannot be reached and no longer answers /health has died. Either is restarted, and
-        this request fails with `ModelRestarted`. A server already replaced is not: its
-        successor is starting."""
+    def _diagnose(
+        self, error: LanguageModelError, server: Server, heard: tuple[float, float | None]
+    ) -> None:
+        """A server whose process ended has died; one that sent nothing for the whole timeout
+        (progress included) while its threads used next to no CPU, or that cannot be reached and
+        does not answer /health, is stuck. Either is restarted, and this request fails with
+        `ModelRestarted`. A server that is only slow is kept: the request fails as it is. A
+        server already replaced is not restarted again: its successor is starting."""
         with self._changed:
             if server is not self._server:
                 raise ModelRestarted("the llama.cpp server was being restarted") from None
-        if isinstance(error, ProviderUnreachable) and server.healthy(timeout_s=2.0):
-            return  # a connection lost on the way: the server itself is fine
-        why = "stopped answering" if isinstance(error, ProviderTimeout) else "died"
+        if not server.running:
+            why = "died"
+        elif isinstance(error, ProviderUnreachable):
+            if server.healthy(timeout_s=HEALTH_WAIT_S):
+                return  # a connection lost on the way: the server itself is fine
+            why = "stopped answering"
+        elif self._working(server, heard):
+            log.warning("the llama.cpp server is slow, not stuck (is the machine busy?): %s", error)
+            return
+        else:
+            why = "stopped answering"
         self._restart(self.plan, f"the llama.cpp server {why} ({error})", urgent=True)
         raise ModelRestarted(f"the llama.cpp server {why}; it is being restarted") from None
+
+    @staticmethod
+    def _working(server: Server, heard: tuple[float, float | None]) -> bool:
+        """Whether the server's threads used CPU since it was last heard from (unknown: no)."""
+        since, cpu_then = heard
+        cpu_now = server.cpu_s()
+        if cpu_then is None or cpu_now is None:
+            return False
+        return cpu_now - cpu_then > STUCK_CPU_SHARE * (time.monotonic() - since)
 
     def _paced(self, times: list[float]) -> None:
         if len(times) < 2 or times[-1] <= times[0]:
@@ -272,7 +295,7 @@ class LlamaCppLanguageModel:
             try:
                 for delta in client.stream(
                     request,
-                    _Either(cancel, pause),
+                    AnyOf(cancel, pause),
                     background=True,
                     max_output_tokens=self._max_output_tokens - tokens,
                 ):
@@ -333,9 +356,11 @@ class LlamaCppLanguageModel:
                 "restarting the llama.cpp server on %d thread(s) at niceness %d: %s",
                 plan.threads, plan.niceness, why,
             )  # fmt: skip
-            self._replace(old, plan)
+            self._replace(old, plan, prime=not urgent)
 
-    def _replace(self, old: Server, plan: ThreadPlan) -> None:
+    def _replace(self, old: Server, plan: ThreadPlan, *, prime: bool) -> None:
+        """`prime`: the new server reads the conversation's last prompt at once; not after a
+        crash or a hang, which that prompt may be what caused."""
         old.close()
         while not self._closed.is_set():
             try:
@@ -358,7 +383,7 @@ class LlamaCppLanguageModel:
                     return
                 self._server, self._client = server, client
                 self._broken, self._restarting = None, False
-                primed = self._last_primed
+                primed = self._last_primed if prime else None
                 self._changed.notify_all()
             if primed is not None:
                 self._prime_again(primed)

@@ -31,6 +31,7 @@ from typing import IO, Any
 
 import structlog
 
+from adapters.cpu_watch import TICKS_PER_S, cpu_ticks
 from adapters.errors import SetupError
 from adapters.model_files import smollm2_gguf
 
@@ -190,6 +191,14 @@ class LlamaServer:
     @property
     def running(self) -> bool:
         return self._child.poll() is None
+
+    def cpu_s(self) -> float | None:
+        """The CPU time its threads have used so far (None where Linux's /proc cannot tell):
+        a server that uses none while a request waits is stuck, not slow."""
+        try:
+            return cpu_ticks(Path(f"/proc/{self.pid}/stat").read_text()) / TICKS_PER_S
+        except (OSError, ValueError, IndexError):
+            return None
 
     def close(self) -> None:
         """Closes the child's stdin, which ends it; killed if it does not end in time."""

@@ -18,19 +18,11 @@ from collections.abc import Callable
 
 from domain.chat_window import ChatWindow, CompactionPlan
 from ports import LanguageModel
-from ports.language_model import Cancellation, LanguageModelError
+from ports.language_model import AnyOf, LanguageModelError
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05
-
-
-class _Either:
-    def __init__(self, *events: Cancellation) -> None:
-        self._events = events
-
-    def is_set(self) -> bool:
-        return any(event.is_set() for event in self._events)
 
 
 class HistoryUpkeep:
@@ -97,9 +89,7 @@ class HistoryUpkeep:
         with self._mutex:
             self._cancel = cancel
         try:
-            summary = "".join(
-                self._llm.stream(plan.request, _Either(cancel, stop), background=True)
-            )
+            summary = "".join(self._llm.stream(plan.request, AnyOf(cancel, stop), background=True))
         except Exception as error:  # any failure leaves the history (and its notes) as it was
             log.warning("history summary failed, history kept as it is: %s", error)
             with self._lock:

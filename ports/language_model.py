@@ -12,6 +12,16 @@ class Cancellation(Protocol):
     def is_set(self) -> bool: ...
 
 
+class AnyOf:
+    """A cancellation set when any of `cancellations` is (a turn's, and a pause's)."""
+
+    def __init__(self, *cancellations: Cancellation) -> None:
+        self._cancellations = cancellations
+
+    def is_set(self) -> bool:
+        return any(cancellation.is_set() for cancellation in self._cancellations)
+
+
 class LanguageModel(Protocol):
     @property
     def prompt_budget(self) -> int | None:

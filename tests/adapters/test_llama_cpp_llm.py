@@ -1,6 +1,6 @@
 """The embedded language model on a real llama.cpp server (SmolLM2 from its wheel): tokens
 counted by the server, background work that gives way to the conversation, restarts after the
-server dies or hangs, and threads that follow the machine's load."""
+server dies or is stuck (not when it is only slow), threads that follow the machine's load."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -17,6 +17,7 @@ import pytest
 from adapters.llama_cpp_llm import LlamaCppLanguageModel, Server
 from adapters.llama_server import LlamaServer
 from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+from adapters.openai_common import ProviderTimeout
 from domain.generation_threads import GenerationThreads, ThreadPlan, ThreadsConfig
 from domain.messages import ChatMessage
 from ports.language_model import ModelRestarted
@@ -135,38 +136,73 @@ def test_a_server_that_dies_is_started_again() -> None:
     assert len(starts.plans) == 2
 
 
-def test_a_server_that_stops_answering_is_started_again() -> None:
-    with silent_server() as hung_url:
+def test_a_server_stopped_by_a_signal_is_started_again() -> None:
+    starts = Starts()
+    with LlamaCppLanguageModel(
+        starts, lambda s: connect(s, timeout_s=2.0), threads(), max_output_tokens=MAX_TOKENS
+    ) as llm:
+        assert reply(llm)
+        os.kill(llm.processes()[1], signal.SIGSTOP)  # alive, and silent
+        with pytest.raises(ModelRestarted, match="stopped answering"):
+            reply(llm)
+        assert reply(llm)
+    assert len(starts.plans) == 2
 
-        @attrs.define
-        class Hung:
-            base_url: str = hung_url
-            api_key: str = "key"
-            context_per_slot: int = 4096
-            pid: int = os.getpid()
 
-            def healthy(self, timeout_s: float = 1.0) -> bool:
-                return True  # /health answers: only the slots are stuck
+@attrs.define
+class Silent:
+    """A server whose /health answers but whose slots send nothing; its threads use `cpu`."""
 
-            def tokens(self, text: str, timeout_s: float = 5.0) -> int:
-                return 0
+    base_url: str
+    cpu: Callable[[], float]
+    api_key: str = "key"
+    context_per_slot: int = 4096
+    pid: int = os.getpid()
+    running: bool = True
 
-            def close(self) -> None:
-                pass
+    def cpu_s(self) -> float | None:
+        return self.cpu()
 
-        starts, hung = Starts(), [Hung()]
+    def healthy(self, timeout_s: float = 1.0) -> bool:
+        return True
 
-        def first_hung(plan: ThreadPlan) -> Server:
-            return hung.pop() if hung else starts(plan)
+    def tokens(self, text: str, timeout_s: float = 5.0) -> int:
+        return 0
 
+    def close(self) -> None:
+        pass
+
+
+def first_silent(silent: Silent, starts: Starts) -> Callable[[ThreadPlan], Server]:
+    first = [silent]
+    return lambda plan: first.pop() if first else starts(plan)
+
+
+def test_a_server_that_is_stuck_is_started_again() -> None:
+    with silent_server() as url:
+        starts = Starts()
         with LlamaCppLanguageModel(
-            first_hung, lambda s: connect(s, timeout_s=1.0), threads(),
-            max_output_tokens=MAX_TOKENS,
+            first_silent(Silent(url, cpu=lambda: 0.0), starts),  # stopped: no CPU used
+            lambda s: connect(s, timeout_s=1.0), threads(), max_output_tokens=MAX_TOKENS,
         ) as llm:  # fmt: skip
             with pytest.raises(ModelRestarted, match="stopped answering"):
                 reply(llm)
             assert reply(llm)
-        assert len(starts.plans) == 1  # the real server, after the hung one
+        assert len(starts.plans) == 1  # the real server, after the stuck one
+
+
+def test_a_server_that_is_slow_but_working_keeps_what_it_read() -> None:
+    with silent_server() as url:
+        starts = Starts()
+        with LlamaCppLanguageModel(
+            first_silent(Silent(url, cpu=time.monotonic), starts),  # a core's worth of work
+            lambda s: connect(s, timeout_s=1.0), threads(), max_output_tokens=MAX_TOKENS,
+        ) as llm:  # fmt: skip
+            with pytest.raises(ProviderTimeout):
+                reply(llm)
+            with pytest.raises(ProviderTimeout):
+                reply(llm)  # still the same server
+        assert starts.plans == []
 
 
 def test_threads_follow_the_machines_load() -> None:

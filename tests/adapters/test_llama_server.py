@@ -150,3 +150,17 @@ def test_the_agent_goes_on_while_the_model_loads() -> None:
 def test_counts_tokens_as_the_model_does(llama_server: LlamaServer) -> None:
     assert llama_server.tokens("Hello") == 1
     assert 6 <= llama_server.tokens("My name is Maria and I live in Lisbon.") <= 14
+
+
+def test_tells_the_cpu_time_its_threads_used(llama_server: LlamaServer) -> None:
+    before = llama_server.cpu_s()
+    assert before is not None
+    body = {"messages": [{"role": "user", "content": "Tell me a story. " * 60}], "max_tokens": 4}
+    request = urllib.request.Request(
+        f"{llama_server.base_url}/chat/completions", json.dumps(body).encode(),
+        {"Authorization": f"Bearer {llama_server.api_key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=120) as response:
+        assert response.status == 200
+    after = llama_server.cpu_s()
+    assert after is not None and after - before > 0.1  # reading ~300 tokens is work
