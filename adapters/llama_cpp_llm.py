@@ -46,6 +46,8 @@ GIVE_WAY_S = 1.0
 RESTART_WAIT_S = 60.0
 RETRY_RESTART_S = 5.0
 WARM_UP_TOKENS = 16
+# A slow first request is asked again for this long (as long as a start may take).
+WARM_UP_WAIT_S = 180.0
 # Left unused at the end of a slot's context: the reply's opening, and a rounding margin.
 CONTEXT_MARGIN_TOKENS = 16
 POLL_S = 0.1
@@ -91,12 +93,14 @@ class LlamaCppLanguageModel:
         warm_up_prompt: Sequence[ChatMessage] = (ChatMessage("user", "Hi"),),
         give_way_s: float = GIVE_WAY_S,
         load_period_s: float = LOAD_PERIOD_S,
+        warm_up_wait_s: float = WARM_UP_WAIT_S,
     ) -> None:
         self._start, self._connect = start, connect
         self._threads, self._load = threads, load
         self._max_output_tokens = max_output_tokens
         self._warm_up_prompt = list(warm_up_prompt)
         self._give_way_s, self._load_period_s = give_way_s, load_period_s
+        self._warm_up_wait_s = warm_up_wait_s
         self._changed = threading.Condition()  # guards everything below
         self._server = start(threads.plan)
         self._client = connect(self._server)
@@ -146,11 +150,20 @@ class LlamaCppLanguageModel:
 
     def warm_up(self) -> None:
         """The first request, streamed: on a busy machine reading the system prompt may take
-        seconds, and the server's progress through it shows it is not stuck."""
-        for _ in self._conversation(
-            self._warm_up_prompt, threading.Event(), max_output_tokens=WARM_UP_TOKENS
-        ):
-            pass
+        seconds, and the server's progress through it shows it is not stuck. A server that is
+        slow, not stuck, is asked again (it reads on from where it was) for `warm_up_wait_s`."""
+        deadline = time.monotonic() + self._warm_up_wait_s
+        while True:
+            try:
+                for _ in self._conversation(
+                    self._warm_up_prompt, threading.Event(), max_output_tokens=WARM_UP_TOKENS
+                ):
+                    pass
+                return
+            except ProviderTimeout:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("the llama.cpp server is slow to answer its first request: waiting")
 
     def stream(
         self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False

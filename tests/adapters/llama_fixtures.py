@@ -105,6 +105,41 @@ def recording_proxy(upstream: str, delay_s: float = 0.0) -> Iterator[RecordingPr
 
 
 @contextmanager
+def late_proxy(upstream: str, late: int, late_s: float) -> Iterator[str]:
+    """Relays to `upstream` (http://127.0.0.1:PORT), except that its first `late` requests get
+    nothing for `late_s`, then a closed connection: a server too busy to answer them in time.
+    Yields its /v1 base URL."""
+    upstream_host = upstream.removeprefix("http://").split("/")[0]
+    seen = [0]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen[0] += 1
+            if seen[0] <= late:
+                time.sleep(late_s)
+                self.close_connection = True
+                return
+            connection = http.client.HTTPConnection(upstream_host, timeout=30)
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            connection.request("POST", self.path, body=body, headers=headers)
+            answer = connection.getresponse()
+            payload = answer.read()
+            connection.close()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    with _serving(Handler) as url:
+        yield url
+
+
+@contextmanager
 def stalling_proxy(upstream: str, deltas: int = 3) -> Iterator[str]:
     """Relays a streamed reply from `upstream` (http://127.0.0.1:PORT) event by event, then,
     after `deltas` events that carry a delta, keeps the connection open and sends nothing more:

@@ -21,7 +21,7 @@ from adapters.openai_common import ProviderTimeout
 from domain.generation_threads import GenerationThreads, ThreadPlan, ThreadsConfig
 from domain.messages import ChatMessage
 from ports.language_model import ModelRestarted
-from tests.adapters.llama_fixtures import silent_server
+from tests.adapters.llama_fixtures import late_proxy, silent_server
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +151,8 @@ def test_a_server_stopped_by_a_signal_is_started_again() -> None:
 
 @attrs.define
 class Silent:
-    """A server whose /health answers but whose slots send nothing; its threads use `cpu`."""
+    """A server whose /health answers and whose threads use `cpu`; its slots answer at
+    `base_url` (nothing, or late)."""
 
     base_url: str
     cpu: Callable[[], float]
@@ -202,6 +203,17 @@ def test_a_server_that_is_slow_but_working_keeps_what_it_read() -> None:
                 reply(llm)
             with pytest.raises(ProviderTimeout):
                 reply(llm)  # still the same server
+        assert starts.plans == []
+
+
+def test_the_warm_up_waits_for_a_server_that_is_slow() -> None:
+    with LlamaServer(threads=1) as real, late_proxy(real.address, late=2, late_s=1.5) as url:
+        starts = Starts()
+        with LlamaCppLanguageModel(
+            first_silent(Silent(url, cpu=time.monotonic, api_key=real.api_key), starts),
+            lambda s: connect(s, timeout_s=1.0), threads(), max_output_tokens=MAX_TOKENS,
+        ) as llm:  # fmt: skip
+            llm.warm_up()  # two requests too late, the third answered
         assert starts.plans == []
 
 
