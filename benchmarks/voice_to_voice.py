@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from adapters.simulated_room import RoomSpec
+    from tests.adapters.pulse_server import PulseServer
 
 from benchmarks.spoken_questions import spoken_questions, synthesise_questions
 
@@ -211,13 +212,20 @@ def run_person(
             gaps += [exchange.longest_gap_ms] if exchange.voice_to_voice_ms is not None else []
             print(f"  {exchange.voice_to_voice_ms} ms, reply {exchange.reply_s:.1f} s "
                   f"(longest gap {exchange.longest_gap_ms:.0f} ms): {question}")  # fmt: skip
+    finally:
+        stop(agent, pulse)
+    return report(options, agent, metrics, at_speaker, idle_cpu, gaps)
+
+
+def stop(agent: Agent, pulse: PulseServer) -> None:
+    """The agent as Ctrl-C would end it (killed if it does not), then the sound server."""
+    try:
         agent.process.send_signal(signal.SIGTERM)
         agent.process.wait(timeout=60)
     finally:
         if agent.process.poll() is None:
             agent.process.kill()
         pulse.stop()
-    return report(options, agent, metrics, at_speaker, idle_cpu, gaps)
 
 
 def report(
