@@ -60,6 +60,21 @@ def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]
         server.server_close()
 
 
+def _relay(handler: http.server.BaseHTTPRequestHandler, upstream_host: str, body: bytes) -> None:
+    """Sends `handler`'s POST on to `upstream_host` and its whole answer back."""
+    connection = http.client.HTTPConnection(upstream_host, timeout=30)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+    connection.request("POST", handler.path, body=body, headers=headers)
+    answer = connection.getresponse()
+    payload = answer.read()
+    connection.close()
+    handler.send_response(answer.status)
+    handler.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 @dataclass
 class RecordingProxy:
     """Forwards every POST to llama.cpp and keeps each request's headers (lower-cased) and JSON
@@ -85,17 +100,7 @@ def recording_proxy(upstream: str, delay_s: float = 0.0) -> Iterator[RecordingPr
             body = self.rfile.read(int(self.headers["Content-Length"]))
             requests.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
             time.sleep(delay_s)
-            connection = http.client.HTTPConnection(upstream_host, timeout=30)
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-            connection.request("POST", self.path, body=body, headers=headers)
-            answer = connection.getresponse()
-            payload = answer.read()
-            connection.close()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            _relay(self, upstream_host, body)
 
         def log_message(self, *_: Any) -> None:
             pass
@@ -120,17 +125,7 @@ def late_proxy(upstream: str, late: int, late_s: float) -> Iterator[str]:
                 time.sleep(late_s)
                 self.close_connection = True
                 return
-            connection = http.client.HTTPConnection(upstream_host, timeout=30)
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-            connection.request("POST", self.path, body=body, headers=headers)
-            answer = connection.getresponse()
-            payload = answer.read()
-            connection.close()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            _relay(self, upstream_host, body)
 
         def log_message(self, *_: Any) -> None:
             pass
