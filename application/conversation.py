@@ -114,7 +114,7 @@ class Conversation:
             stt, console, clock, self, live_transcription=settings.live_transcription,
             decode_timeout_s=settings.stt_timeout_s,
         )  # fmt: skip
-        self._playback = Playback(audio, clock, self._reply_queued_block)
+        self._playback = Playback(audio, clock, self._reply_queued_block, settings.apology)
         barge_in = self._hearing.barge_in
         self._interrupting = (
             None if barge_in is None

@@ -30,22 +30,26 @@ def is_voiced(block: bytes) -> bool:
 
 class Playback:
     def __init__(
-        self, audio: AudioDuplex, clock: Clock, on_queued: Callable[[Turn, bool], None]
+        self,
+        audio: AudioDuplex,
+        clock: Clock,
+        on_queued: Callable[[Turn, bool], None],
+        apology: str,
     ) -> None:
-        """`on_queued(turn, first_voiced)` follows every block queued, under the lock."""
+        """`on_queued(turn, first_voiced)` follows every block queued, under the lock.
+        `apology` ends a turn closed for a fault (the watchdog's), once prepared."""
         self._audio, self._clock, self._on_queued = audio, clock, on_queued
+        self._apology_text = apology
         self._lock = threading.Lock()
         self._sealed: set[int] = set()
         self._voiced: set[int] = set()
         self._spoken: dict[str, list[bytes]] = {}  # what a fault is told with, by its text
-        self._apology: list[bytes] = []
         # Per open turn: each batch's text and how many blocks of it were queued (for what the
         # user heard of an interrupted reply).
         self._batches: dict[int, list[SpokenBatch]] = {}
 
     def prepare(self, tts: TextToSpeech, text: str) -> None:
-        """Synthesise what a fault is told with, ahead; the first text prepared is the apology
-        that a turn closed for a fault (the watchdog) ends with."""
+        """Synthesise what a fault is told with, ahead (the apology, the restart notice)."""
         reblocker = Reblocker()
         try:
             blocks = [b for chunk in tts.synthesize(text, None) for b in reblocker.feed(chunk)]
@@ -53,8 +57,10 @@ class Playback:
             log.warning("could not synthesise %r: %s", text, error)
             return
         self._spoken[text] = blocks + reblocker.flush()
-        if not self._apology:
-            self._apology = self._spoken[text]
+
+    @property
+    def _apology(self) -> list[bytes]:
+        return self._spoken.get(self._apology_text, [])
 
     def play(self, turn: Turn, blocks: Iterable[bytes], text: str | None = None) -> bool:
         """Queue `blocks` for the speaker; False (and nothing more queued) once the turn closed.
