@@ -58,7 +58,7 @@ TURN_LEVEL = 10_000  # speech and reply audio of turn n are at TURN_LEVEL + n
 # The model reads at most this many tokens a request (a token a word, as the fake counts): the
 # system prompt and a handful of exchanges. A summary takes this long before its first word,
 # deaf to cancellation meanwhile.
-PROMPT_BUDGET = 256
+PROMPT_BUDGET = 512
 SUMMARY_S = 0.05
 # The fake microphone runs as fast as the agent reads it; a person takes a moment between
 # hearing the reply and asking again, in which a summary can land.
