@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
 import structlog
 
 from adapters.cpu_watch import TICKS_PER_S, cpu_ticks
@@ -82,6 +83,16 @@ SHARED_NICENESS = 10
 # How long a start may take: a large model on a busy machine takes seconds to load.
 START_TIMEOUT_S = 180.0
 STOP_GRACE_S = 1.0
+
+
+@attrs.frozen
+class Timings:
+    """One request's reading of its prompt and writing of its tokens, as the server timed them."""
+
+    prompt_tokens: int
+    read_s: float
+    tokens: int
+    write_s: float
 
 
 class LlamaServer:
@@ -187,6 +198,29 @@ class LlamaServer:
         )
         with _OPENER.open(request, timeout=timeout_s) as response:
             return len(json.load(response)["tokens"])
+
+    def timed_completion(self, prompt: str, tokens: int, timeout_s: float = 60.0) -> Timings:
+        """Reads `prompt` afresh and writes exactly `tokens` tokens: how long each took."""
+        body = {
+            "prompt": prompt,
+            "n_predict": tokens,
+            "ignore_eos": True,
+            "cache_prompt": False,
+            "temperature": 0.0,
+        }
+        request = urllib.request.Request(
+            f"{self.address}/completion",
+            json.dumps(body).encode(),
+            {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"},
+        )
+        with _OPENER.open(request, timeout=timeout_s) as response:
+            timings = json.load(response)["timings"]
+        return Timings(
+            prompt_tokens=int(timings["prompt_n"]),
+            read_s=float(timings["prompt_ms"]) / 1000,
+            tokens=int(timings["predicted_n"]),
+            write_s=float(timings["predicted_ms"]) / 1000,
+        )
 
     @property
     def running(self) -> bool:

@@ -218,12 +218,16 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
 
 def llm_model(config: dict[str, Any]) -> str | None:
     """The model the language-model backend will load: the catalogue's default when none is
-    named for a backend that has one."""
+    named for a backend that has one (llama.cpp's as this machine's cached pace chooses it)."""
     from adapters.model_catalogue import DEFAULT_MODEL
 
     named: str | None = config["model_name"]
     if named or config["llm_backend"] not in ("llama-cpp", "transformers"):
         return named
+    if config["llm_backend"] == "llama-cpp":
+        from composition.default_model import default_model
+
+        return default_model(config["llm_threads"], may_measure=False)
     return DEFAULT_MODEL
 
 

@@ -318,8 +318,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("llm", "llm_backend", "llama-cpp", "language model backend", choices=LLM_CHOICES,
       presets={"api": "responses-api", "mac": "mlx-lm", "cuda": "transformers"}),
     S("llm", "model_name", None,
-      "a catalogue model: qwen2.5-coder-0.5b (the default), smollm2 (fastest), "
-      "qwen2.5-coder-1.5b (best answers; bash scripts/install-model.sh qwen2.5-coder-1.5b); "
+      "a catalogue model: qwen2.5-coder-1.5b (best answers), qwen2.5-coder-0.5b, smollm2 "
+      "(fastest); by default the better Qwen this machine runs fast enough, measured once "
+      "(python -m composition.default_model); "
       "or a .gguf file, a Hugging Face repo id (downloaded once), a transformers/MLX "
       f"directory; for the APIs, the model to ask for (default: {API_DEFAULT_MODEL})",
       presets={"mac": "mlx-community/Qwen3-4B-Instruct-2507-4bit",

@@ -273,12 +273,13 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
     from adapters.machine_load import MachineLoad
     from adapters.model_files import model_path
     from adapters.openai_chat_completions import ChatCompletionsLanguageModel
+    from composition.default_model import default_model
     from domain.generation_threads import GenerationThreads, ThreadPlan, ThreadsConfig
 
-    model = model_path(config["model_name"])
+    most = config["llm_threads"]
+    model = model_path(config["model_name"] or default_model(most))
     settings = generation_settings(config, model.entry)
     cores = os.cpu_count() or 1
-    most = config["llm_threads"]
     threads = ThreadsConfig(
         cores=cores,
         most=most,

