@@ -27,15 +27,17 @@ and .md. A model that is not installed is installed first (scripts/install-model
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +83,27 @@ def is_right(reply: str, question: Question) -> bool:
     )
 
 
+@functools.cache
+def _whisper_normaliser() -> Callable[[str], str]:
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+
+    return EnglishTextNormalizer({})  # type: ignore[no-untyped-call]
+
+
+def heard_error(said: str, heard: str) -> float:
+    """Word error rate after Whisper's English normaliser: "fifteen" and "15", "colour" and
+    "color" are the same words heard."""
+    normalise = _whisper_normaliser()
+    return word_error_rate(normalise(said), normalise(heard))
+
+
 class Ear:
     """The agent's recogniser, hearing questions spoken in espeak-ng's voices."""
 
     HEARD_RIGHT_WER = 0.25
 
     def __init__(self, stt: SpeechToText) -> None:
-        from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
-
         self._stt = stt
-        # "fifteen" and "15", "colour" and "color" are the same words heard.
-        self._normalise = EnglishTextNormalizer({})  # type: ignore[no-untyped-call]
 
     def hear(self, text: str, voice: tuple[str, int]) -> tuple[str, bool, float]:
         """What the recogniser made of `text` spoken in `voice`, whether that is right, and
@@ -100,8 +112,7 @@ class Ear:
         started = time.perf_counter()
         heard = self._stt.transcribe(pcm).text.strip()
         decode_ms = 1000 * (time.perf_counter() - started)
-        error = word_error_rate(self._normalise(text), self._normalise(heard))
-        return heard, error <= self.HEARD_RIGHT_WER, decode_ms
+        return heard, heard_error(text, heard) <= self.HEARD_RIGHT_WER, decode_ms
 
 
 def ask(model: LanguageModel, window: ChatWindow, text: str) -> dict[str, Any]:
@@ -286,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="file stem under benchmarks/results/")  # fmt: skip
     # Anything else is an agent flag, e.g. --llm_gen_repeat_penalty 1.0 or --llm_threads 2.
     args, agent_flags = parser.parse_known_args(argv)
+    if args.spoken and shutil.which("espeak-ng") is None:
+        print("error: --spoken needs espeak-ng: run `bash scripts/setup.sh all,dev`",
+              file=sys.stderr)  # fmt: skip
+        return 2
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     extra = [*agent_flags, *(["--llm_gen_do_sample"] if args.sample else [])]
     kinds = {k.strip() for k in args.kinds.split(",") if k.strip()}

@@ -1,11 +1,15 @@
-"""Latency of the offline ear and voice, as medians on this machine.
+"""The offline ear and voice on this machine: how well and how fast.
 
-    python -m benchmarks.stt_tts_latency [--repeats 7]
+    python -m benchmarks.stt_tts_latency [--repeats 7] [--ears tiny.en:1,base:1]
 
-faster-whisper tiny.en int8: final transcript of a 2.7 s turn for beam 1/5 x cpu_threads 1/2,
-plus WER on the two real recordings; Piper en_US-joe-medium: time to the first chunk of a short
+The recognisers (faster-whisper int8 tiny.en and base, beam 1 and 5, on every core): the decode
+at the pause, median and p90 over the end-of-turn benchmark's real sentences (as the agent
+decodes a turn); the word error rate on the two real recordings with published texts; and the
+92 questions of benchmarks/answer_questions.py spoken in six espeak-ng voices: how many heard
+right (word error <= 25 %), the mean word error and the median decode. Errors are counted after
+Whisper's English normaliser. Piper en_US-joe-medium: time to the first chunk of a short
 sentence, and the whole sentence, for 1/2 onnxruntime threads. Needs the dev extra
-(moonshine-voice for the recordings).
+(moonshine-voice for the recordings, espeak-ng).
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ from functools import partial
 
 from adapters.faster_whisper_stt import FasterWhisperSpeechToText
 from adapters.piper_tts import PiperTextToSpeech
-from domain.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
+from benchmarks.answer_quality import Ear, heard_error
+from benchmarks.answer_questions import QUESTIONS
+from benchmarks.espeak_voices import VOICES, speak
 from tests.adapters.speech_samples import (
     BECKETT_TEXT,
     TWO_CITIES_TEXT,
     load_speech,
 )
-from tests.adapters.wer import word_error_rate
+from tests.adapters.turn_samples import sentences
 
-TURN_SECONDS = 2.7
 SHORT_SENTENCE = "Sure, I can help with that."
 
 
@@ -40,21 +45,45 @@ def median_ms(action: Callable[[], object], repeats: int) -> float:
     return statistics.median(times) * 1000
 
 
-def bench_stt(repeats: int) -> None:
-    turn = load_speech("beckett")[: int(TURN_SECONDS * SAMPLE_RATE) * BYTES_PER_SAMPLE]
+def timed_ms(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return 1000 * (time.perf_counter() - start)
+
+
+def bench_stt(ears: list[tuple[str, int]]) -> None:
+    pauses = [sentence.pcm() for sentence in sentences()]
     recordings = {"beckett": BECKETT_TEXT, "two_cities": TWO_CITIES_TEXT}
-    print(f"faster-whisper tiny.en int8, final transcript of a {TURN_SECONDS} s turn")
-    print("  beam threads   median ms   WER beckett   WER two_cities")
-    for beam in (1, 5):
-        for threads in (1, 2):
-            stt = FasterWhisperSpeechToText(beam_size=beam, cpu_threads=threads)
-            stt.warm_up()
-            ms = median_ms(partial(stt.transcribe, turn), repeats)
-            wers = [
-                word_error_rate(text, stt.transcribe(load_speech(name)).text)
-                for name, text in recordings.items()
-            ]
-            print(f"  {beam:>4} {threads:>7} {ms:>11.0f} {wers[0]:>13.1%} {wers[1]:>16.1%}")
+    said = [question.turns[-1] for question in QUESTIONS]
+    spoken = [speak(text, *VOICES[i % len(VOICES)]) for i, text in enumerate(said)]
+    print(
+        f"faster-whisper int8 on {os.cpu_count()} threads: decode at the pause over "
+        f"{len(pauses)} real sentences; WER on the real recordings; {len(said)} questions in "
+        f"{len(VOICES)} espeak-ng voices"
+    )
+    print("  model    beam  pause ms (median, p90)  WER real  heard right  WER espeak  decode ms")
+    for model, beam in ears:
+        stt = FasterWhisperSpeechToText(model, beam_size=beam, cpu_threads=os.cpu_count())
+        stt.warm_up()
+        decode = sorted(timed_ms(partial(stt.transcribe, pcm)) for pcm in pauses)
+        real = [
+            heard_error(text, stt.transcribe(load_speech(name)).text)
+            for name, text in recordings.items()
+        ]
+        errors, espeak_ms = [], []
+        for text, pcm in zip(said, spoken, strict=True):
+            started = time.perf_counter()
+            heard_text = stt.transcribe(pcm).text
+            espeak_ms.append(1000 * (time.perf_counter() - started))
+            errors.append(heard_error(text, heard_text))
+        heard = sum(error <= Ear.HEARD_RIGHT_WER for error in errors)
+        p90 = decode[int(0.9 * (len(decode) - 1))]
+        print(
+            f"  {model:<8} {beam:>4} {statistics.median(decode):>9.0f}, {p90:>4.0f} "
+            f"{statistics.mean(real):>15.1%} {heard:>6}/{len(said)} "
+            f"{statistics.mean(errors):>11.1%} {statistics.median(espeak_ms):>10.0f}",
+            flush=True,
+        )
 
 
 def first_chunk(tts: PiperTextToSpeech) -> bytes:
@@ -79,11 +108,14 @@ def bench_tts(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Median STT and TTS latency.")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--ears", default="tiny.en:1,tiny.en:5,base:1,base:5",
+                        help="recognisers as MODEL:BEAM, comma-separated")  # fmt: skip
     args = parser.parse_args()
+    ears = [(ear.split(":")[0], int(ear.split(":")[1])) for ear in args.ears.split(",")]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the models are local; never reach the Hub
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPU cores, load average {load:.1f}, {args.repeats} repeats per figure")
-    bench_stt(args.repeats)
+    bench_stt(ears)
     bench_tts(args.repeats)
 
 
