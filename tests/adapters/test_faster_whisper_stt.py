@@ -3,18 +3,13 @@ with the catalogue's multilingual Whisper base on espeak-ng's speech in two lang
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
-import subprocess
 import sys
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soxr
 from structlog.testing import capture_logs
 
 from adapters.errors import SetupError
@@ -27,6 +22,7 @@ from adapters.model_catalogue import WHISPER_BASE
 from adapters.model_files import is_assembled
 from adapters.piper_tts import PiperTextToSpeech
 from adapters.whisper_language import WhisperLanguage
+from benchmarks.espeak_voices import speak
 from domain.audio import SAMPLE_RATE
 from domain.messages import FinalTranscript, PartialTranscript
 from tests.adapters.speech_samples import BECKETT_TEXT, TWO_CITIES_TEXT, load_speech
@@ -297,17 +293,11 @@ def test_base_not_installed_is_one_line_naming_the_install_command(
 
 
 def espeak_turn(voice: str, text: str) -> bytes:
-    """`text` spoken by espeak-ng's `voice` as the segmenter hands a turn over: 16 kHz PCM with
-    0.3 s of silence either side."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed: run `sudo apt install espeak-ng`")
-    done = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True,
-                          check=True, timeout=30)  # fmt: skip
-    with wave.open(io.BytesIO(done.stdout), "rb") as wav:
-        rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
-    speech: np.ndarray = soxr.resample(np.frombuffer(pcm, dtype="<i2"), rate, SAMPLE_RATE)
-    pad = bytes(2 * int(0.3 * SAMPLE_RATE))
-    return pad + speech.astype("<i2").tobytes() + pad
+    """`text` spoken by espeak-ng's `voice` at its default pace, padded as a turn."""
+    try:
+        return speak(text, voice, words_per_minute=175)
+    except SetupError as error:
+        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")
