@@ -14,6 +14,7 @@ metrics record is written.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -107,6 +108,9 @@ class Conversation:
         self._speculation = Speculation()
         self._turn: Turn | None = None
         self._next_turn_id = 1
+        self._pause_transcripts: queue.SimpleQueue[tuple[int, FinalTranscript]] = (
+            queue.SimpleQueue()
+        )
         self._prefetch: Prefetched | None = None
         self._stop = threading.Event()
         self._input_ended = False
@@ -221,6 +225,7 @@ class Conversation:
             event = self._audio.next_event(POLL_S)
             self._check_watchdog()
             self._take_confirmations()
+            self._judge_pauses()
             if isinstance(event, MicBlock):
                 self._hear(event)
             elif isinstance(event, PlaybackMark):
@@ -250,6 +255,20 @@ class Conversation:
             elif interrupting.current is not None:
                 interrupting.listen(block.pcm)
         self._on_segmentation(heard.events)
+
+    def _judge_pauses(self) -> None:
+        """A pause's transcript may end the turn, if the user is still silent in that pause."""
+        while True:
+            try:
+                pause, transcript = self._pause_transcripts.get_nowait()
+            except queue.Empty:
+                return
+            with self._lock:
+                current = self._speculation.still_paused(pause)
+            if current:
+                self._on_segmentation(
+                    self._hearing.transcribed(transcript.text, transcript.language)
+                )
 
     @property
     def idle(self) -> bool:
@@ -374,8 +393,15 @@ class Conversation:
     def pause_transcribed(self, pause: int, transcript: FinalTranscript) -> None:
         with self._lock:
             wanted = self._speculation.transcribed(pause, transcript)
-        if not (wanted and self._settings.prefetch_replies):
+        if not wanted:
             return
+        # Judged on the listen thread; a turn it ends is transcribed on this thread, after the
+        # reply asked for below.
+        self._pause_transcripts.put((pause, transcript))
+        if self._settings.prefetch_replies:
+            self._prefetch_reply(pause, transcript)
+
+    def _prefetch_reply(self, pause: int, transcript: FinalTranscript) -> None:
         self._priming.drop()
         request = self._request(transcript)
         self._upkeep.give_way()

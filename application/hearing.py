@@ -8,6 +8,9 @@ adapter cancelled the agent's own voice), the segmenter does not, unless the use
 enough to pause the reply; then the segmenter gets the speech from its pre-roll on, as if it had
 been listening all along.
 
+The pause's transcript comes back from the recogniser to the listening thread
+(`transcribed`), where the segmenter judges it between two blocks.
+
 The end-of-turn model is asked synchronously, in the listening thread: one call takes ~45 ms,
 less than two blocks, which the audio adapter's queue holds meanwhile; the answer is then in
 before the next block, so whether the user spoke again before it came is never in question, and
@@ -47,7 +50,8 @@ class Hearing:
         end_of_turn: EndOfTurn | None = None,
         barge_in: BargeInConfig | None = None,
     ) -> None:
-        if config.model_turn is not None and end_of_turn is None:
+        asks_audio = config.transcript_turn is not None and config.transcript_turn.ask_audio
+        if (config.model_turn is not None or asks_audio) and end_of_turn is None:
             raise ValueError("turns ended by a model need an end-of-turn model")
         self._vad = vad
         self._end_of_turn = end_of_turn
@@ -88,6 +92,10 @@ class Hearing:
             return False
         self._segmenter.reset()
         return True
+
+    def transcribed(self, text: str, language: str | None) -> list[TurnEvent]:
+        """The transcript of the pause the user is still silent in: it may end the turn."""
+        return self._answered(self._segmenter.transcribed(text, language))
 
     def end_of_input(self) -> list[TurnEvent]:
         return self._segmenter.end_of_input()

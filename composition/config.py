@@ -161,6 +161,13 @@ def validate(values: Mapping[str, Any]) -> None:
             f"longer than --smart_turn_pause_ms ({values['smart_turn_pause_ms']:g}), or the "
             "end-of-turn model is never asked"
         )
+    slowest = max(values["question_silence_ms"], values["statement_silence_ms"])
+    if not values["incomplete_silence_ms"] > slowest:
+        raise ConfigError(
+            f"--incomplete_silence_ms ({values['incomplete_silence_ms']:g}) must be longer "
+            "than --question_silence_ms and --statement_silence_ms: words that trail off wait "
+            "longest"
+        )
     if values["llm_backend"] in TIMED_BACKENDS:
         _timeout_within_watchdog(values["llm_timeout_s"], values["watchdog_s"])
     if not 2 * values["stt_timeout_s"] < values["watchdog_s"]:

@@ -16,7 +16,7 @@ from application.settings import ConversationSettings
 from composition import stages
 from composition.config import known_secrets
 from composition.logging_setup import configure_logging
-from composition.settings import BUNDLES, bundle_fields
+from composition.settings import BUNDLES, NO_END_OF_TURN_MODEL, bundle_fields
 
 # The stages in the order they open, each with what its progress line calls it: the audio
 # devices or files first, checked without a progress line (a wrong one fails at once), then the
@@ -51,18 +51,18 @@ def adapter_selector(
     backends: Mapping[str, stages.Backend],
     config: Any,
     warm: bool,
-    none: str | None = None,
+    none: tuple[str, ...] = (),
 ) -> providers.Selector[Any]:
     """A provider that opens, on first use, the one adapter `key` names: a `Resource`, so it is
-    opened once (and warmed up, for a model) and closed on shutdown. `none` names the choice
-    that needs no adapter (the stage gets None)."""
+    opened once (and warmed up, for a model) and closed on shutdown. `none` names the choices
+    that need no adapter (the stage gets None)."""
     options: dict[str, providers.Provider[Any]] = {
         name: providers.Resource(stages.warmed, backend.build, config) if warm
         else providers.Resource(backend.build, config)
         for name, backend in backends.items()
     }  # fmt: skip
-    if none is not None:
-        options[none] = providers.Object(None)
+    for name in none:
+        options[name] = providers.Object(None)
     return providers.Selector(key, **options)
 
 
@@ -80,8 +80,9 @@ class Adapters(containers.DeclarativeContainer):
     )
     vad = adapter_selector(providers.Object("silero"), stages.VAD_BACKENDS, config, True)
     end_of_turn = adapter_selector(
-        config.turn_detection, stages.END_OF_TURN_BACKENDS, config, True, none="silence"
-    )
+        config.turn_detection, stages.END_OF_TURN_BACKENDS, config, True,
+        none=NO_END_OF_TURN_MODEL,
+    )  # fmt: skip
     stt = adapter_selector(config.stt, stages.STT_BACKENDS, config, True)
     llm = adapter_selector(config.llm_backend, stages.LLM_BACKENDS, config, True)
     tts = adapter_selector(config.tts, stages.TTS_BACKENDS, config, True)

@@ -23,7 +23,7 @@ from application.settings import ConversationSettings
 from composition.stages import END_OF_TURN_BACKENDS, LLM_BACKENDS, STT_BACKENDS, TTS_BACKENDS
 from domain.barge_in import BargeInConfig
 from domain.chat_window import ChatConfig
-from domain.end_of_turn import ModelTurnConfig
+from domain.end_of_turn import ModelTurnConfig, TranscriptTurnConfig
 from domain.sentence_batching import BatchingConfig
 from domain.turn import MAX_USER_CHARS
 from domain.turn_segmentation import HYSTERESIS, VadConfig
@@ -190,8 +190,8 @@ def _barge_in(enabled: bool, config: Mapping[str, Any]) -> BargeInConfig | None:
 
 
 def _model_turn(detection: str, config: Mapping[str, Any]) -> ModelTurnConfig | None:
-    """With an end-of-turn model, when it is asked; None: silence alone ends a turn."""
-    if detection == "silence":
+    """With the end-of-turn model alone, when it is asked; None: it does not decide alone."""
+    if detection != "smart-turn":
         return None
     return ModelTurnConfig(
         first_ask_ms=config["smart_turn_pause_ms"],
@@ -199,11 +199,26 @@ def _model_turn(detection: str, config: Mapping[str, Any]) -> ModelTurnConfig | 
     )
 
 
+def _transcript_turn(question_ms: float, config: Mapping[str, Any]) -> TranscriptTurnConfig | None:
+    """With the transcript's judgement, the silences it sets; None: it does not judge."""
+    detection = config["turn_detection"]
+    if detection not in ("transcript", "transcript+smart-turn"):
+        return None
+    return TranscriptTurnConfig(
+        question_ms=question_ms,
+        statement_ms=config["statement_silence_ms"],
+        incomplete_ms=config["incomplete_silence_ms"],
+        ask_audio=detection == "transcript+smart-turn",
+    )
+
+
 # The adapters a flag can choose from are declared with their builders.
 STT_CHOICES = tuple(STT_BACKENDS)
 LLM_CHOICES = tuple(LLM_BACKENDS)
 TTS_CHOICES = tuple(TTS_BACKENDS)
-TURN_DETECTION_CHOICES = ("silence", *END_OF_TURN_BACKENDS)
+NO_END_OF_TURN_MODEL = ("transcript", "silence")
+TURN_DETECTION_CHOICES = (*NO_END_OF_TURN_MODEL, *END_OF_TURN_BACKENDS)
+_TRANSCRIPT_TURN = attrs.fields(TranscriptTurnConfig)
 
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
@@ -280,10 +295,23 @@ SETTINGS: tuple[Setting, ...] = (
       "a longer turn is transcribed in parts this long, so memory and each decode stay "
       f"bounded; its reply answers the last {MAX_USER_CHARS} characters (inf: one part, "
       "decoded again and again as it grows)", parse_float, into="vad.max_speech_ms"),
-    S("vad", "turn_detection", "silence",
-      "what ends a turn: silence (--min_silence_ms of it) or smart-turn (a model judges from "
-      "the audio whether the user finished; bash scripts/install-model.sh smart-turn-v3.2)",
+    S("vad", "turn_detection", "transcript",
+      "what ends a turn: transcript (the silence depends on the words so far: a finished "
+      "question, a statement, or words that trail off; English only, other languages wait "
+      "--min_silence_ms), silence (--min_silence_ms of it), smart-turn (a model judges from the "
+      "audio whether the user finished; bash scripts/install-model.sh smart-turn-v3.2), or "
+      "transcript+smart-turn (a finished sentence ends early only if the model agrees)",
       choices=TURN_DETECTION_CHOICES, into="vad.model_turn", to_field=_model_turn),
+    S("vad", "question_silence_ms", _TRANSCRIPT_TURN.question_ms.default,
+      "with --turn_detection transcript: the silence that ends a finished question",
+      parse_float, check=positive("milliseconds"), into="vad.transcript_turn",
+      to_field=_transcript_turn),
+    S("vad", "statement_silence_ms", _TRANSCRIPT_TURN.statement_ms.default,
+      "with --turn_detection transcript: the silence that ends a finished statement",
+      parse_float, check=positive("milliseconds")),
+    S("vad", "incomplete_silence_ms", _TRANSCRIPT_TURN.incomplete_ms.default,
+      "with --turn_detection transcript: the silence that ends words that trail off "
+      "(and, um, the, ...)", parse_float, check=positive("milliseconds")),
     S("vad", "smart_turn_pause_ms", 200.0,
       "with smart-turn: the silence after which the model is first asked (then again every "
       "300 ms)", parse_float, check=positive("milliseconds")),

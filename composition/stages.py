@@ -181,7 +181,7 @@ def silero_vad(config: Config) -> Iterator[VoiceActivity]:
 VAD_BACKENDS: Mapping[str, Backend] = {"silero": Backend(silero_vad)}
 
 
-# -- end of turn (with --turn_detection silence there is no model) ------------------------------
+# -- end of turn (with --turn_detection silence or transcript there is no model) ----------------
 
 
 def smart_turn(config: Config) -> Iterator[EndOfTurn]:
@@ -190,7 +190,10 @@ def smart_turn(config: Config) -> Iterator[EndOfTurn]:
     yield SmartTurn()
 
 
-END_OF_TURN_BACKENDS: Mapping[str, Backend] = {"smart-turn": Backend(smart_turn)}
+END_OF_TURN_BACKENDS: Mapping[str, Backend] = {
+    "smart-turn": Backend(smart_turn),
+    "transcript+smart-turn": Backend(smart_turn),
+}
 
 
 # -- speech to text ---------------------------------------------------------------------------

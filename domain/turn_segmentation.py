@@ -14,7 +14,12 @@ from collections import deque
 import attrs
 
 from domain.audio import BLOCK_SECONDS, level_db
-from domain.end_of_turn import ModelTurnConfig
+from domain.end_of_turn import (
+    Completeness,
+    ModelTurnConfig,
+    TranscriptTurnConfig,
+    transcript_completeness,
+)
 
 # The hysteresis of Silero's own segmenter: once speech started it continues while the
 # probability stays above thresh - HYSTERESIS, so a soft syllable does not end the turn.
@@ -73,6 +78,10 @@ class VadConfig:
     # When set, an end-of-turn model decides when the turn ends (`TurnMayEnd`), and
     # `min_silence_ms` only ends bursts too short to be speech; None: the silence alone does.
     model_turn: ModelTurnConfig | None = None
+    # When set, the transcript of the speculative pause (given back through
+    # `TurnSegmenter.transcribed`) shortens or lengthens the silence that ends the turn;
+    # None: `min_silence_ms` (or `model_turn`) alone decides.
+    transcript_turn: TranscriptTurnConfig | None = attrs.field(default=None)
     # How often a growing turn is offered for provisional transcription; 0 disables it.
     partial_interval_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
     # After this much silence the whole speech so far is offered for a speculative final
@@ -101,6 +110,20 @@ class VadConfig:
                 raise ValueError(f"pause_ms ({value}) must not come after the model's first ask")
         elif value >= self.min_silence_ms:
             raise ValueError(f"pause_ms ({value}) must be shorter than min_silence_ms")
+
+    @transcript_turn.validator
+    def _one_judge(
+        self, _: attrs.Attribute[TranscriptTurnConfig | None], value: TranscriptTurnConfig | None
+    ) -> None:
+        if value is None:
+            return
+        if self.model_turn is not None:
+            raise ValueError("a turn's end is judged by the model or by the transcript, not both")
+        if self.pause_ms >= value.shortest_ms:  # without a pause, the silence alone decides
+            raise ValueError(
+                f"the pause that is transcribed ({self.pause_ms:g} ms) must come before the "
+                f"shortest silence that ends a turn ({value.shortest_ms:g} ms)"
+            )
 
     @quiet_db.validator
     def _a_drop_in_level(self, _: attrs.Attribute[float | None], value: float | None) -> None:
@@ -180,6 +203,7 @@ class TurnSegmenter:
         self._pad_blocks = int(_blocks(config.speech_pad_ms))
         self._min_speech_blocks = _blocks(config.min_speech_ms)
         self._model = config.model_turn
+        self._by_transcript = config.transcript_turn
         self._min_silence_blocks = _blocks(config.min_silence_ms)
         self._max_blocks = _blocks(config.max_speech_ms)
         self._partial_blocks = _blocks(config.partial_interval_ms)
@@ -202,6 +226,12 @@ class TurnSegmenter:
         self._speech_end_s = 0.0
         self._blocks_since_partial = 0
         self._asked = False
+        self._forget_judgement()
+
+    def _forget_judgement(self) -> None:
+        """No transcript judged yet for this pause: the usual silence ends it."""
+        self._ending_blocks = self._min_silence_blocks
+        self._completeness: Completeness | None = None
 
     def reset(self) -> None:
         """Forget everything, pre-roll included: what was heard before listening re-opened (the
@@ -220,12 +250,39 @@ class TurnSegmenter:
         return self._feed_speech(block, probability, at_s)
 
     def judge(self, probability: float) -> list[TurnEvent]:
-        """The model's answer to the last `TurnMayEnd`: the turn ends now if it is complete.
-        An answer nobody waits for any more (the user spoke again) changes nothing."""
-        if not self._asked or self._model is None:
+        """The model's answer to the last `TurnMayEnd`: the turn ends now if it is complete
+        (judged with the transcript: when the silence it then needs has passed). An answer
+        nobody waits for any more (the user spoke again) changes nothing."""
+        if not self._asked:
             return []
         self._asked = False
-        return [self._end_turn()] if self._model.is_complete(probability) else []
+        if self._model is not None:
+            return [self._end_turn()] if self._model.is_complete(probability) else []
+        assert self._by_transcript is not None and self._completeness is not None
+        complete = probability > self._by_transcript.complete_above
+        return self._end_after(self._completeness, complete)
+
+    def transcribed(self, text: str, language: str | None) -> list[SegmentationEvent]:
+        """The transcript of the pause the user is still silent in (the caller checks that it
+        is this pause's): it sets the silence that ends the turn, which may have passed
+        already. A finished sentence is first put to the audio model when it is to agree."""
+        config = self._by_transcript
+        in_pause = self._confirmed and 0 < self._pause_blocks <= self._hushed_run
+        if config is None or not in_pause or self._completeness is not None:
+            return []
+        completeness = transcript_completeness(text, language)
+        self._completeness = completeness
+        finished = completeness in (Completeness.QUESTION, Completeness.STATEMENT)
+        if finished and config.ask_audio:
+            self._asked = True
+            return [TurnMayEnd(b"".join(self._turn))]
+        return list(self._end_after(completeness, None))
+
+    def _end_after(self, completeness: Completeness, audio: bool | None) -> list[TurnEvent]:
+        assert self._by_transcript is not None
+        ms = self._by_transcript.silence_ms(completeness, audio, self._config.min_silence_ms)
+        self._ending_blocks = int(_blocks(ms))
+        return [self._end_turn()] if self._hushed_run >= self._ending_blocks else []
 
     def end_of_input(self) -> list[TurnEvent]:
         """The source ran out: a turn in progress ends here rather than being lost."""
@@ -263,6 +320,7 @@ class TurnSegmenter:
         if voiced and not self._quiet(block):
             if self._confirmed and 0 < self._pause_blocks <= self._hushed_run:
                 events.append(SpeechResumed())
+                self._forget_judgement()
             self._hushed_run = 0
         else:
             self._hushed_run += 1
@@ -293,8 +351,10 @@ class TurnSegmenter:
         return False
 
     def _silence_ends_turn(self) -> bool:
-        if self._model is None or not self._confirmed:  # a burst is never worth a question
+        if not self._confirmed:  # a burst is never worth a question
             return self._hushed_run >= self._min_silence_blocks
+        if self._model is None:
+            return self._hushed_run >= self._ending_blocks
         return self._model.gives_up(self._silent_run)
 
     def _pause_or_question(self) -> list[SegmentationEvent]:

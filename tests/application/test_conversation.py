@@ -673,3 +673,54 @@ def test_the_model_is_overruled_by_the_longest_silence() -> None:
     harness.run()
     assert harness.conversation.history[0] == ChatMessage("user", "Hmm.")
     assert len(end_of_turn.asked) == 3  # at 224, 544 and 864 ms; the turn ended at 1024 ms
+
+
+TRANSCRIPT_TURN = ["--turn_detection", "transcript", "--enable_live_transcription", "false"]
+
+
+def pause_judged(ref: list[Harness], requests: int) -> Frozen:
+    """Holds the audio clock from the pause until its transcript came back (the reply asked
+    for it is asked after it is handed to the listen thread), as a real recogniser's ~100 ms
+    would within the silence."""
+    return Frozen(lambda: len(ref[0].llm.requests) >= requests)
+
+
+def test_a_finished_question_ends_the_turn_after_a_short_silence() -> None:
+    ref: list[Harness] = []
+    # 0.3 s of silence: the usual 500 ms would have joined the two utterances.
+    script = [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.064), pause_judged(ref, 1),
+              *silence_blocks(0.25), listening_again(ref), *speech(2, 1.0),
+              *silence_blocks(0.064), pause_judged(ref, 2), *silence_blocks(0.6)]  # fmt: skip
+    harness = make_harness(
+        script, {1: "What time is it?", 2: "Thanks."}, ["Noon.", "You're welcome."],
+        argv=TRANSCRIPT_TURN,
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    assert [m.content for m in harness.conversation.history if m.role == "user"] == [
+        "What time is it?",
+        "Thanks.",
+    ]
+    # The pause's transcript was the final one, and the reply asked for it the one spoken.
+    assert harness.stt.finals == ["What time is it?", "Thanks."]
+    assert harness.spoken_replies == ["Noon.", "You're welcome."]
+
+
+def test_words_that_trail_off_wait_out_a_thinking_pause() -> None:
+    ref: list[Harness] = []
+    # 0.8 s of thinking after "for": the usual 500 ms would have ended the turn there.
+    script = [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.064), pause_judged(ref, 1),
+              *silence_blocks(0.75), *speech(2, 0.5), *silence_blocks(0.7)]  # fmt: skip
+    harness = make_harness(
+        script, {1: "I'd like a table for", 2: "four."}, ["A table?", "For four, done."],
+        argv=TRANSCRIPT_TURN,
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    assert harness.conversation.history == [
+        ChatMessage("user", "I'd like a table for four."),
+        ChatMessage("assistant", "For four, done."),
+    ]
+    # The reply asked for at the pause answered half a sentence: it was dropped unheard.
+    assert harness.llm.requests[0][-1] == ChatMessage("user", "I'd like a table for")
+    assert harness.metrics.records[0].assistant_text == "For four, done."

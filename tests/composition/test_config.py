@@ -8,6 +8,7 @@ from adapters.faster_whisper_stt import SHORT_WINDOW_MAX_S
 from composition.config import redacted, resolve, validate
 from composition.containers import conversation_settings
 from composition.settings import SETTINGS, ConfigError
+from domain.end_of_turn import TranscriptTurnConfig
 
 
 def config(*argv: str, **environ: str) -> dict[str, object]:
@@ -117,8 +118,23 @@ def test_every_flag_of_the_seeds_exists() -> None:
     assert seeds <= names
 
 
-def test_silence_ends_turns_unless_smart_turn_is_chosen() -> None:
-    assert config()["turn_detection"] == "silence"
+def test_the_transcript_judges_the_end_of_a_turn_unless_another_judge_is_chosen() -> None:
+    vad = conversation_settings(config()).vad
+    assert config()["turn_detection"] == "transcript" and vad.model_turn is None
+    assert vad.transcript_turn == TranscriptTurnConfig()  # the domain's measured defaults
+    chosen = config("--turn_detection", "transcript+smart-turn", "--question_silence_ms", "250")
+    judged = conversation_settings(chosen).vad.transcript_turn
+    assert judged is not None and judged.ask_audio and judged.question_ms == 250
+    silence = conversation_settings(config("--turn_detection", "silence")).vad
+    assert silence.transcript_turn is None and silence.model_turn is None
+
+
+def test_silences_that_would_end_trailing_words_first_are_refused() -> None:
+    with pytest.raises(ConfigError, match="incomplete_silence_ms"):
+        validate(config("--incomplete_silence_ms", "400"))
+
+
+def test_smart_turn_alone_judges_from_the_audio() -> None:
     assert conversation_settings(config()).vad.model_turn is None
     chosen = config("--turn_detection", "smart-turn", "--smart_turn_max_silence_ms", "1500")
     model_turn = conversation_settings(chosen).vad.model_turn

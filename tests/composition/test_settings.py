@@ -23,6 +23,7 @@ from composition.settings import (
 )
 from domain.barge_in import BargeInConfig
 from domain.chat_window import ChatConfig
+from domain.end_of_turn import TranscriptTurnConfig
 from domain.sentence_batching import BatchingConfig
 from domain.turn_segmentation import VadConfig
 
@@ -82,11 +83,12 @@ def test_every_bundle_field_is_a_declared_setting_or_named_as_none() -> None:
 
 def test_the_default_configuration_builds_the_domains_defaults() -> None:
     built = conversation_settings(resolve([], environ={}))
-    # The deliberate differences: the agent speaks a first fragment at once, and the user may
-    # interrupt it (the domain's own default is half duplex).
+    # The deliberate differences: the transcript judges when a turn ends, the agent speaks a
+    # first fragment at once, and the user may interrupt it (the domain's own defaults are
+    # silence alone and half duplex).
     assert built == ConversationSettings(
-        vad=VadConfig(), chat=ChatConfig(), batching=BatchingConfig(early_first_fragment=True),
-        barge_in=BargeInConfig(),
+        vad=VadConfig(transcript_turn=TranscriptTurnConfig()), chat=ChatConfig(),
+        batching=BatchingConfig(early_first_fragment=True), barge_in=BargeInConfig(),
     )  # fmt: skip
 
 
