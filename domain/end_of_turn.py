@@ -7,8 +7,8 @@ mid-sentence. Two judges can shorten or lengthen it:
   ends the turn at once, "incomplete" keeps listening and asks again as the silence grows, up to
   a limit that ends the turn whatever the model says (it is wrong sometimes, and a silent user
   must get an answer);
-- the transcript of the speculative pause (Whisper punctuates): a finished sentence ends the
-  turn after a short silence, one that trails off ("and", "um", "the", "...") after a long one,
+- the transcript of the speculative pause (Whisper punctuates): a finished question ends the
+  turn after a short silence, words that trail off ("and", "um", "the", "...") after a long one,
   anything else after the usual silence. The words are English; in another language only the
   silence (and the audio model) decide.
 """

@@ -685,18 +685,26 @@ def pause_judged(ref: list[Harness], requests: int) -> Frozen:
     return Frozen(lambda: len(ref[0].llm.requests) >= requests)
 
 
-def test_a_finished_question_ends_the_turn_after_a_short_silence() -> None:
+def judged_by_transcript(
+    script: Callable[[list[Harness]], list[object]], transcripts: dict[int, str],
+    replies: list[str],
+) -> Harness:  # fmt: skip
     ref: list[Harness] = []
-    # 0.3 s of silence: the usual 500 ms would have joined the two utterances.
-    script = [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.064), pause_judged(ref, 1),
-              *silence_blocks(0.25), listening_again(ref), *speech(2, 1.0),
-              *silence_blocks(0.064), pause_judged(ref, 2), *silence_blocks(0.6)]  # fmt: skip
-    harness = make_harness(
-        script, {1: "What time is it?", 2: "Thanks."}, ["Noon.", "You're welcome."],
-        argv=TRANSCRIPT_TURN,
-    )  # fmt: skip
+    harness = make_harness(script(ref), transcripts, replies, argv=TRANSCRIPT_TURN)
     ref.append(harness)
     harness.run()
+    return harness
+
+
+def test_a_finished_question_ends_the_turn_after_a_short_silence() -> None:
+    # 0.3 s of silence: the usual 500 ms would have joined the two utterances.
+    harness = judged_by_transcript(
+        lambda ref: [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.064),
+                     pause_judged(ref, 1), *silence_blocks(0.25), listening_again(ref),
+                     *speech(2, 1.0), *silence_blocks(0.064), pause_judged(ref, 2),
+                     *silence_blocks(0.6)],
+        {1: "What time is it?", 2: "Thanks."}, ["Noon.", "You're welcome."],
+    )  # fmt: skip
     assert [m.content for m in harness.conversation.history if m.role == "user"] == [
         "What time is it?",
         "Thanks.",
@@ -707,16 +715,13 @@ def test_a_finished_question_ends_the_turn_after_a_short_silence() -> None:
 
 
 def test_words_that_trail_off_wait_out_a_thinking_pause() -> None:
-    ref: list[Harness] = []
     # 0.8 s of thinking after "for": the usual 500 ms would have ended the turn there.
-    script = [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.064), pause_judged(ref, 1),
-              *silence_blocks(0.75), *speech(2, 0.5), *silence_blocks(0.7)]  # fmt: skip
-    harness = make_harness(
-        script, {1: "I'd like a table for", 2: "four."}, ["A table?", "For four, done."],
-        argv=TRANSCRIPT_TURN,
+    harness = judged_by_transcript(
+        lambda ref: [*silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.064),
+                     pause_judged(ref, 1), *silence_blocks(0.75), *speech(2, 0.5),
+                     *silence_blocks(0.7)],
+        {1: "I'd like a table for", 2: "four."}, ["A table?", "For four, done."],
     )  # fmt: skip
-    ref.append(harness)
-    harness.run()
     assert harness.conversation.history == [
         ChatMessage("user", "I'd like a table for four."),
         ChatMessage("assistant", "For four, done."),
