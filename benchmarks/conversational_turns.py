@@ -1,8 +1,8 @@
 """What people say to a voice assistant, for the end-of-turn benchmark: questions, answers and
 requests, whole or with a thinking pause after a word that leaves them unfinished ("What is
 the capital of ... France?", "So, um, ... what time is it?"), in espeak-ng's voices
-(benchmarks/espeak_voices.py), none of them the agent's own.
-The benchmark frames them in noise and inserts the pauses (seeded, 0.6-1.5 s)."""
+(benchmarks/espeak_voices.py), none of them the agent's own. The end-of-turn benchmark frames
+them in noise and inserts the pauses (seeded, 0.6-1.5 s)."""
 
 from __future__ import annotations
 

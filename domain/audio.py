@@ -19,10 +19,6 @@ BLOCK_BYTES = BLOCK_SAMPLES * BYTES_PER_SAMPLE
 BLOCK_SECONDS = BLOCK_SAMPLES / SAMPLE_RATE  # 32 ms
 
 
-def samples_to_ms(n_samples: int) -> float:
-    return n_samples * 1000.0 / SAMPLE_RATE
-
-
 def silence(n_samples: int) -> bytes:
     return bytes(n_samples * BYTES_PER_SAMPLE)
 

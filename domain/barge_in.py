@@ -20,8 +20,8 @@ import attrs
 
 from domain.audio import BLOCK_SECONDS
 from domain.mute_policy import Admission
+from domain.turn_segmentation import HYSTERESIS  # speech goes on above thresh - HYSTERESIS
 
-HYSTERESIS = 0.15  # speech goes on while the probability stays above thresh - HYSTERESIS
 _EPSILON_MS = 1e-6  # block times are sums of 32 ms: compare durations with float slack
 
 
