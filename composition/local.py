@@ -197,15 +197,27 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(f"these settings do not fit together: {error}") from None
 
 
+# What each audio source of composition/stages.py reaches the sound through.
+AUDIO_PATHS = {
+    "wav": "wav replay",
+    "device": "sounddevice (PortAudio)",
+    "pulse": "PulseAudio client (pasimple)",
+}
+
+
 def describe(config: dict[str, Any]) -> dict[str, Any]:
     """What would run, without loading anything; keys redacted."""
+    from composition.stages import audio_source
+
     # JSON has no infinity: say "inf", as the flag does.
     shown = {k: "inf" if v == float("inf") else v for k, v in redacted(config).items()}
     return {
         "profile": shown["profile"],
         "stages": {
-            "audio": "wav replay" if shown["input_wav"] else "sounddevice",
+            # As --audio_api auto would choose now: asks whether a sound server answers.
+            "audio": AUDIO_PATHS[audio_source(config)],
             "vad": "silero (onnxruntime)",
+            "end_of_turn": shown["turn_detection"],
             "stt": {"engine": shown["stt"], "device": shown["stt_device"]},
             "llm": {"backend": shown["llm_backend"], "model": llm_model(shown),
                     "device": shown["llm_device"]},

@@ -54,6 +54,21 @@ def test_print_config_is_json_with_the_key_redacted() -> None:
     assert shown["settings"]["max_speech_ms"] == "inf"
 
 
+@pytest.mark.parametrize(
+    ("flags", "audio"),
+    [
+        (("--audio_api", "portaudio"), "sounddevice (PortAudio)"),
+        (("--audio_api", "pulse"), "PulseAudio client (pasimple)"),
+        (("--audio_api", "auto", "--input_device", "0"), "sounddevice (PortAudio)"),
+    ],
+)
+def test_print_config_names_the_audio_path_that_would_run(
+    flags: tuple[str, ...], audio: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--print_config", *flags]) == 0
+    assert json.loads(capsys.readouterr().out)["stages"]["audio"] == audio
+
+
 def test_a_missing_api_key_fails_at_start_up_in_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
