@@ -172,9 +172,6 @@ class LlamaCppLanguageModel:
             return self._background(messages, cancel)
         return self._conversation(messages, cancel)
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        return "".join(self._background(messages, threading.Event()))
-
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         """Read ahead in the conversation's slot; cancelled when a reply is asked for, which
         then finds what was read so far in the slot."""

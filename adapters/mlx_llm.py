@@ -112,9 +112,6 @@ class MlxLanguageModel:
             with MLX_LOCK:
                 tokens.close()
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        return "".join(self.stream(messages, threading.Event()))
-
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         """Nothing: each reply reads its whole prompt (no cache is kept between requests)."""
 

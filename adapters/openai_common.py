@@ -36,8 +36,7 @@ DEFAULT_MAX_RETRIES = 1
 CONNECT_TIMEOUT_S = 3.0
 RETRY_PAUSE_S = 0.25
 _RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Background work (history compaction) waits for a whole reply without streaming, and no
-# watchdog waits for it.
+# Background work (history compaction) and a reply asked for whole may wait this long.
 BACKGROUND_TIMEOUT_S = 120.0
 # Enough for any provider's minimum (the Responses API refuses fewer than 16 output tokens).
 WARM_UP_TOKENS = 16
@@ -177,6 +176,7 @@ class OpenAICompatibleModel(ABC):
                 messages,
                 stream=True,
                 max_output_tokens=max_output_tokens or self._max_output_tokens,
+                timeout_s=self._background_timeout_s if background else None,
                 background=background,
             )
             try:
@@ -193,20 +193,21 @@ class OpenAICompatibleModel(ABC):
                 events.close()
         raise LanguageModelError(f"the reply from {self._host} stopped before it was complete")
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        """A whole reply for background work: it may take longer than `timeout_s`."""
-        return self._whole(messages, background=True)
-
     def _whole(self, messages: Sequence[ChatMessage], *, background: bool) -> str:
         with self._provider_failures():
             reply = self._send(
                 messages,
                 stream=False,
                 max_output_tokens=self._max_output_tokens,
-                timeout_s=max(self.timeout_s, BACKGROUND_TIMEOUT_S),
+                timeout_s=self._background_timeout_s,
                 background=background,
             )
             return self._read_reply(reply)
+
+    @property
+    def _background_timeout_s(self) -> float:
+        """No watchdog waits for a whole reply or for background work."""
+        return max(self.timeout_s, BACKGROUND_TIMEOUT_S)
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         """Nothing: a provider's own prompt cache needs no help, and a request made only to read

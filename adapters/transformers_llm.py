@@ -213,9 +213,6 @@ class TransformersLanguageModel:
             if failures:
                 raise LanguageModelError(f"generation failed: {failures[0]}"[:200])
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        return "".join(self.stream(messages, threading.Event()))
-
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         """Nothing: each reply reads its whole prompt (no cache is kept between requests)."""
 

@@ -105,7 +105,7 @@ def run(
 ) -> None:
     for busy in (False, True) if beside else (False,):
         with one_busy_core(busy):
-            model.complete([ChatMessage("user", "Hi")])  # warm-up
+            model.warm_up()
             runs = [measure(model, q, count_tokens) for q in QUESTIONS for _ in range(repeats)]
         medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         label = f"{name}{' + busy core' if busy else ''}"

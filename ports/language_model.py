@@ -55,10 +55,6 @@ class LanguageModel(Protocol):
         is left alone."""
         ...
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        """One whole reply, for background work such as history compaction."""
-        ...
-
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         """Reads `messages` ahead of the reply that will extend them (the user's words so far),
         where a cache keeps what was read: that reply then reads only what is new. Does nothing

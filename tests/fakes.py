@@ -295,9 +295,6 @@ class FakeLanguageModel(WarmsUp):
             raise self._summary
         return self._summary
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        return "".join(self.stream(messages, threading.Event()))
-
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         self.primed.append(list(messages))
 

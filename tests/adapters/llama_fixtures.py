@@ -26,6 +26,7 @@ from adapters.llama_server import LlamaServer
 from adapters.openai_common import OpenAICompatibleModel, ProviderTimeout, ProviderUnreachable
 from domain.messages import ChatMessage
 from ports.language_model import LanguageModelError
+from tests.replies import whole_reply
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HISTORY = [
@@ -300,7 +301,7 @@ class ProviderContract:
         monkeypatch.setenv("OPENAI_API_KEY", llama_server.api_key)
         with recording_proxy(llama_server.address) as proxy:
             model = self.model_class(base_url=proxy.url, max_output_tokens=8)
-            assert model.complete(HISTORY)
+            assert whole_reply(model, HISTORY, background=True)
         assert proxy.requests[0][0]["authorization"] == f"Bearer {llama_server.api_key}"
 
     def test_a_proxy_from_the_environment_is_bypassed_for_loopback(
@@ -311,7 +312,7 @@ class ProviderContract:
         model = self.model_class(
             base_url=llama_server.base_url, api_key=llama_server.api_key, max_output_tokens=8
         )
-        assert model.complete(HISTORY)
+        assert whole_reply(model, HISTORY, background=True)
 
     def test_a_loopback_server_needs_no_key(
         self, official_requests: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
@@ -319,7 +320,7 @@ class ProviderContract:
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         model = self.model_class(base_url="http://localhost:8080/v1")
         with pytest.raises(LanguageModelError):
-            model.complete(HISTORY)
+            whole_reply(model, HISTORY, background=True)
         assert official_requests[0]["authorization"] == "Bearer not-needed"
 
     def test_the_official_url_without_a_key_fails_before_any_request(
@@ -413,7 +414,9 @@ class ProviderContract:
             )
             with pytest.raises(ProviderTimeout):
                 list(model.stream(HISTORY, threading.Event()))
-            assert model.complete(HISTORY)  # a history summary: no watchdog waits for it
+            assert whole_reply(
+                model, HISTORY, background=True
+            )  # a history summary: no watchdog waits for it
 
     def test_sampling_settings_reach_the_server_only_when_given(
         self, proxy: RecordingProxy, llama_server: LlamaServer
@@ -423,10 +426,13 @@ class ProviderContract:
                 base_url=proxy.url, api_key=llama_server.api_key, max_output_tokens=24, **options
             )
 
-        assert make().complete(HISTORY)
+        assert whole_reply(make(), HISTORY, background=True)
         assert "temperature" not in proxy.last_body and "top_p" not in proxy.last_body
 
         greedy = make(temperature=0.0, top_p=0.9)
-        first, second = greedy.complete(HISTORY), greedy.complete(HISTORY)
+        first, second = (
+            whole_reply(greedy, HISTORY, background=True),
+            whole_reply(greedy, HISTORY, background=True),
+        )
         assert (proxy.last_body["temperature"], proxy.last_body["top_p"]) == (0.0, 0.9)
         assert first == second  # greedy on the real server: the same reply twice

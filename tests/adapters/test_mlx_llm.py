@@ -18,6 +18,7 @@ from adapters.mlx_llm import MLX_LOCK, MlxLanguageModel
 from adapters.model_files import smollm2_gguf
 from adapters.transformers_llm import converted_gguf_dir
 from domain.messages import ChatMessage
+from tests.replies import whole_reply
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def greedy(smollm2_dir: Path) -> MlxLanguageModel:
 
 @pytest.fixture(scope="module")
 def greedy_story(greedy: MlxLanguageModel) -> str:
-    return greedy.complete(STORY)
+    return whole_reply(greedy, STORY)
 
 
 def tokens(model: MlxLanguageModel, text: str) -> int:
@@ -61,7 +62,7 @@ def test_streams_a_real_reply(greedy: MlxLanguageModel) -> None:
 
 def test_warm_up_leaves_the_model_as_it_was(greedy: MlxLanguageModel, greedy_story: str) -> None:
     greedy.warm_up()
-    assert greedy.complete(STORY) == greedy_story
+    assert whole_reply(greedy, STORY) == greedy_story
     assert not MLX_LOCK.locked()  # the warm-up's stream was closed, not left holding it
 
 
@@ -71,7 +72,7 @@ def test_max_new_tokens_is_the_budget(greedy: MlxLanguageModel, greedy_story: st
 
 def test_min_new_tokens_holds_back_the_end(smollm2_dir: Path, greedy: MlxLanguageModel) -> None:
     # Greedy, the answer ends by itself in fewer than 8 tokens.
-    longer = make(smollm2_dir, min_new_tokens=12, max_new_tokens=12).complete(QUESTION)
+    longer = whole_reply(make(smollm2_dir, min_new_tokens=12, max_new_tokens=12), QUESTION)
 
     assert tokens(greedy, longer) >= 11
 
@@ -85,8 +86,8 @@ def test_temperature_and_top_k_reach_the_sampler(smollm2_dir: Path, greedy_story
     )
 
     mx.random.seed(0)
-    assert hot.complete(STORY) != greedy_story  # sampled, not greedy
-    assert hot_but_top_1.complete(STORY) == greedy_story  # top-k 1 leaves the greedy token
+    assert whole_reply(hot, STORY) != greedy_story  # sampled, not greedy
+    assert whole_reply(hot_but_top_1, STORY) == greedy_story  # top-k 1 leaves the greedy token
 
 
 def test_cancel_stops_between_tokens(greedy: MlxLanguageModel) -> None:

@@ -22,6 +22,7 @@ from tests.adapters.llama_fixtures import (
     official_requests,
     proxy,
 )
+from tests.replies import whole_reply
 
 pytestmark = pytest.mark.slow
 __all__ = ["llama_server", "official_requests", "proxy"]  # fixtures, used by name
@@ -57,13 +58,13 @@ def test_without_streaming_the_reply_comes_as_one_delta(
 
 
 def test_complete_returns_the_whole_reply(proxy: RecordingProxy, llama_server: LlamaServer) -> None:
-    assert make_model(proxy, llama_server).complete(HISTORY).strip()
+    assert whole_reply(make_model(proxy, llama_server), HISTORY).strip()
 
 
 def test_a_local_server_is_asked_to_skip_thinking(
     proxy: RecordingProxy, llama_server: LlamaServer
 ) -> None:
-    assert make_model(proxy, llama_server).complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server), HISTORY)
 
     assert proxy.last_body["chat_template_kwargs"] == {"enable_thinking": False}
     assert "reasoning_effort" not in proxy.last_body
@@ -72,14 +73,14 @@ def test_a_local_server_is_asked_to_skip_thinking(
 def test_a_configured_reasoning_effort_is_sent_instead(
     proxy: RecordingProxy, llama_server: LlamaServer
 ) -> None:
-    assert make_model(proxy, llama_server, reasoning_effort="low").complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server, reasoning_effort="low"), HISTORY)
 
     assert proxy.last_body["reasoning_effort"] == "low"
     assert "chat_template_kwargs" not in proxy.last_body
 
 
 def test_thinking_can_be_left_alone(proxy: RecordingProxy, llama_server: LlamaServer) -> None:
-    assert make_model(proxy, llama_server, disable_thinking=False).complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server, disable_thinking=False), HISTORY)
 
     assert "chat_template_kwargs" not in proxy.last_body
 
@@ -90,7 +91,7 @@ def test_openai_itself_gets_the_effort_but_never_template_kwargs(
     for effort in (None, "low"):
         model = ChatCompletionsLanguageModel(api_key="sk-test", reasoning_effort=effort)
         with pytest.raises(LanguageModelError):
-            model.complete(HISTORY)
+            whole_reply(model, HISTORY)
 
     plain, with_effort = (request["body"] for request in official_requests)
     assert official_requests[0]["url"] == "https://api.openai.com/v1/chat/completions"
@@ -107,11 +108,11 @@ class TestProviderContract(ProviderContract):
 def test_top_k_and_the_repeat_penalty_reach_llama_cpp_only_when_given(
     proxy: RecordingProxy, llama_server: LlamaServer
 ) -> None:
-    assert make_model(proxy, llama_server).complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server), HISTORY)
     assert "top_k" not in proxy.last_body and "repeat_penalty" not in proxy.last_body
 
     model = make_model(proxy, llama_server, temperature=0.0, top_k=20, repeat_penalty=1.1)
-    assert model.complete(HISTORY).strip()
+    assert whole_reply(model, HISTORY).strip()
     assert (proxy.last_body["top_k"], proxy.last_body["repeat_penalty"]) == (20, 1.1)
     # Beside the thinking switch, not instead of it.
     assert proxy.last_body["chat_template_kwargs"] == {"enable_thinking": False}
@@ -183,8 +184,6 @@ def test_background_work_goes_to_its_own_slot_and_leaves_the_conversation_read(
 
     summary = [ChatMessage("user", "Summarise: we talked about trains.")]
     assert "".join(model.stream(summary, threading.Event(), background=True))
-    assert proxy.last_body["id_slot"] == 1
-    assert model.complete(summary)
     assert proxy.last_body["id_slot"] == 1
     again = server_timings(llama_server, conversation, slot=0)
     assert again["prompt_n"] <= 1  # all of it still in the conversation's slot

@@ -19,6 +19,7 @@ from tests.adapters.llama_fixtures import (
     official_requests,
     proxy,
 )
+from tests.replies import whole_reply
 
 pytestmark = pytest.mark.slow
 __all__ = ["llama_server", "official_requests", "proxy"]  # fixtures, used by name
@@ -45,7 +46,7 @@ def test_streams_a_real_reply_in_deltas(proxy: RecordingProxy, llama_server: Lla
 def test_sends_the_whole_history_as_typed_messages(
     proxy: RecordingProxy, llama_server: LlamaServer
 ) -> None:
-    assert make_model(proxy, llama_server).complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server), HISTORY)
 
     sent = proxy.last_body
     assert sent["input"] == [
@@ -66,13 +67,13 @@ def test_without_streaming_the_reply_comes_as_one_delta(
 
 
 def test_complete_returns_the_whole_reply(proxy: RecordingProxy, llama_server: LlamaServer) -> None:
-    assert make_model(proxy, llama_server).complete(HISTORY).strip()
+    assert whole_reply(make_model(proxy, llama_server), HISTORY).strip()
 
 
 def test_a_local_server_is_asked_to_skip_thinking(
     proxy: RecordingProxy, llama_server: LlamaServer
 ) -> None:
-    assert make_model(proxy, llama_server).complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server), HISTORY)
 
     assert proxy.last_body["chat_template_kwargs"] == {"enable_thinking": False}
     assert "reasoning" not in proxy.last_body
@@ -81,14 +82,14 @@ def test_a_local_server_is_asked_to_skip_thinking(
 def test_a_configured_reasoning_effort_is_sent_instead(
     proxy: RecordingProxy, llama_server: LlamaServer
 ) -> None:
-    assert make_model(proxy, llama_server, reasoning_effort="low").complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server, reasoning_effort="low"), HISTORY)
 
     assert proxy.last_body["reasoning"] == {"effort": "low"}
     assert "chat_template_kwargs" not in proxy.last_body
 
 
 def test_thinking_can_be_left_alone(proxy: RecordingProxy, llama_server: LlamaServer) -> None:
-    assert make_model(proxy, llama_server, disable_thinking=False).complete(HISTORY)
+    assert whole_reply(make_model(proxy, llama_server, disable_thinking=False), HISTORY)
 
     assert "chat_template_kwargs" not in proxy.last_body
 
@@ -99,7 +100,7 @@ def test_openai_itself_gets_the_effort_but_never_template_kwargs(
     for effort in (None, "low"):
         model = ResponsesLanguageModel(api_key="sk-test", reasoning_effort=effort)
         with pytest.raises(LanguageModelError):
-            model.complete(HISTORY)
+            whole_reply(model, HISTORY)
 
     plain, with_effort = (request["body"] for request in official_requests)
     assert official_requests[0]["url"] == "https://api.openai.com/v1/responses"

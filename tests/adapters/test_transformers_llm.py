@@ -11,6 +11,7 @@ import pytest
 from adapters.model_files import smollm2_gguf
 from adapters.transformers_llm import TransformersLanguageModel, converted_gguf_dir
 from domain.messages import ChatMessage
+from tests.replies import whole_reply
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def test_streams_a_real_reply(model: TransformersLanguageModel) -> None:
 
 
 def test_max_new_tokens_is_honoured(model: TransformersLanguageModel) -> None:
-    story = model.complete(LONG_ASK)  # a long story cannot end within the budget
+    story = whole_reply(model, LONG_ASK)  # a long story cannot end within the budget
 
     tokens = model._tokenizer(story, add_special_tokens=False)["input_ids"]
     assert MAX_NEW_TOKENS - 2 <= len(tokens) <= MAX_NEW_TOKENS
@@ -88,7 +89,7 @@ def test_a_reply_and_a_compaction_never_generate_at_once(
 ) -> None:
     reply = model.stream(QUESTION, threading.Event())
     assert next(reply)  # the reply holds the model now
-    compaction = threading.Thread(target=model.complete, args=(QUESTION,))
+    compaction = threading.Thread(target=whole_reply, args=(model, QUESTION))
     compaction.start()
     compaction.join(timeout=1.0)
     assert compaction.is_alive()  # waiting for the reply

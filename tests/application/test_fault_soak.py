@@ -195,9 +195,6 @@ class SoakLanguageModel:
                 return
             yield f" {word}"
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        return "".join(self.stream(messages, threading.Event()))
-
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         # Reading ahead fails every other time: no turn may notice.
         self.primes += 1

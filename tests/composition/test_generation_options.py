@@ -15,6 +15,7 @@ from composition.stages import LLM_BACKENDS, STT_BACKENDS
 from domain.messages import ChatMessage
 from ports.language_model import LanguageModelError
 from tests.adapters.llama_fixtures import official_requests
+from tests.replies import whole_reply
 
 __all__ = ["official_requests"]  # a fixture, used by name
 
@@ -114,7 +115,7 @@ def test_the_apis_get_the_sampling_the_user_set_and_else_their_own_defaults(
         opened = contextmanager(LLM_BACKENDS[backend].build)(config)
         # The recording transport answers 400 once it has the request.
         with opened as model, pytest.raises(LanguageModelError):
-            model.complete([ChatMessage("user", "Hi")])
+            whole_reply(model, [ChatMessage("user", "Hi")])
     chosen, defaults = (request["body"] for request in official_requests)
     assert (chosen["temperature"], chosen["top_p"]) == (0.3, 0.9)
     assert "temperature" not in defaults and "top_p" not in defaults
