@@ -1,7 +1,7 @@
 """Are the answers right? Each catalogue model answers spoken-style questions
 (benchmarks/answer_questions.py: general knowledge, arithmetic, advice, follow-ups, facts the
 user gave asked back, questions it cannot know) through the agent's own path: the llama.cpp
-server built by `composition.stages.LLM_BACKENDS` from the resolved flags (the catalogue's
+server built by `composition.stages.LLM_BUILDERS` from the resolved flags (the catalogue's
 generation settings, the agent's thread plan), the chat window with the agent's system prompt,
 streaming, and the RunawayGuard the reply stage applies. The grader is strict: the right fact,
 no contradicting one, the user's facts told back as theirs, "I cannot know" where it cannot.
@@ -49,7 +49,7 @@ from adapters.model_files import catalogue_file
 from benchmarks.answer_questions import QUESTIONS, Question
 from benchmarks.espeak_voices import VOICES, speak
 from composition.config import resolve
-from composition.stages import LLM_BACKENDS, STT_BACKENDS, generation_settings, warmed
+from composition.stages import LLM_BUILDERS, STT_BUILDERS, generation_settings, warmed
 from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig, ChatWindow
 from domain.runaway import RunawayGuard
 from ports.language_model import LanguageModel
@@ -167,9 +167,9 @@ def run_model(
     settings = generation_settings(config, CATALOGUE.get(name))
     # Opened and warmed up as the agent does; generators: closing one stops its stage (the
     # llama.cpp server).
-    resources = [warmed(LLM_BACKENDS[config["llm_backend"]].build, config)]
+    resources = [warmed(LLM_BUILDERS[config["llm_backend"]], config)]
     if spoken:
-        resources.append(warmed(STT_BACKENDS[config["stt"]].build, config))
+        resources.append(warmed(STT_BUILDERS[config["stt"]], config))
     try:
         stages = [next(resource) for resource in resources]
         model: LanguageModel = stages[0]  # type: ignore[assignment]

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from composition.backends import GEN_OPTIONS_OF, LLM, explicit_gen
 from composition.settings import (
     GEN_PREFIXES,
     SETTINGS,
@@ -24,7 +25,6 @@ from composition.settings import (
     parse_float,
     profile_presets,
 )
-from composition.stages import GEN_OPTIONS_OF, LLM_BACKENDS, explicit_gen
 
 API_BACKENDS = ("responses-api", "chat-completions")
 # Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
@@ -126,7 +126,7 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> di
         for name in STAGE_DEVICES:
             if given(name) is None:
                 values[name] = values["device"]
-    backend_model = LLM_BACKENDS[values["llm_backend"]].default_model
+    backend_model = LLM[values["llm_backend"]].default_model
     if given("model_name") is None and backend_model is not None:
         values["model_name"] = backend_model
     values["llm_gen"] = _gen_params("llm_gen_", values, gen)

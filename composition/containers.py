@@ -14,9 +14,10 @@ from dependency_injector import containers, providers
 from application.conversation import Conversation
 from application.settings import ConversationSettings
 from composition import stages
+from composition.backends import NO_END_OF_TURN_MODEL
 from composition.config import known_secrets
 from composition.logging_setup import configure_logging
-from composition.settings import BUNDLES, NO_END_OF_TURN_MODEL, bundle_fields
+from composition.settings import BUNDLES, bundle_fields
 
 # The stages in the order they open, each with what its progress line calls it: the audio
 # devices or files first, checked without a progress line (a wrong one fails at once), then the
@@ -48,7 +49,7 @@ class Core(containers.DeclarativeContainer):
 
 def adapter_selector(
     key: Any,
-    backends: Mapping[str, stages.Backend],
+    builders: Mapping[str, stages.Builder],
     config: Any,
     warm: bool,
     none: tuple[str, ...] = (),
@@ -57,9 +58,9 @@ def adapter_selector(
     opened once (and warmed up, for a model) and closed on shutdown. `none` names the choices
     that need no adapter (the stage gets None)."""
     options: dict[str, providers.Provider[Any]] = {
-        name: providers.Resource(stages.warmed, backend.build, config) if warm
-        else providers.Resource(backend.build, config)
-        for name, backend in backends.items()
+        name: providers.Resource(stages.warmed, build, config) if warm
+        else providers.Resource(build, config)
+        for name, build in builders.items()
     }  # fmt: skip
     for name in none:
         options[name] = providers.Object(None)
@@ -76,16 +77,16 @@ class Adapters(containers.DeclarativeContainer):
     console = providers.Singleton(stages.console)
     metrics = providers.Singleton(stages.metrics, config.metrics_jsonl, secrets)
     audio = adapter_selector(
-        providers.Callable(stages.audio_source, config), stages.AUDIO_BACKENDS, config, False
+        providers.Callable(stages.audio_source, config), stages.AUDIO_BUILDERS, config, False
     )
-    vad = adapter_selector(providers.Object("silero"), stages.VAD_BACKENDS, config, True)
+    vad = adapter_selector(providers.Object("silero"), stages.VAD_BUILDERS, config, True)
     end_of_turn = adapter_selector(
-        config.turn_detection, stages.END_OF_TURN_BACKENDS, config, True,
+        config.turn_detection, stages.END_OF_TURN_BUILDERS, config, True,
         none=NO_END_OF_TURN_MODEL,
     )  # fmt: skip
-    stt = adapter_selector(config.stt, stages.STT_BACKENDS, config, True)
-    llm = adapter_selector(config.llm_backend, stages.LLM_BACKENDS, config, True)
-    tts = adapter_selector(config.tts, stages.TTS_BACKENDS, config, True)
+    stt = adapter_selector(config.stt, stages.STT_BUILDERS, config, True)
+    llm = adapter_selector(config.llm_backend, stages.LLM_BUILDERS, config, True)
+    tts = adapter_selector(config.tts, stages.TTS_BUILDERS, config, True)
 
 
 def opened_resource(adapters: containers.Container, name: str) -> providers.Resource[Any] | None:

@@ -20,10 +20,11 @@ from adapters.llama_server import DEFAULT_THREADS as LLM_THREADS
 from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
 from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
 from application.settings import ConversationSettings
-from composition.stages import END_OF_TURN_BACKENDS, LLM_BACKENDS, STT_BACKENDS, TTS_BACKENDS
+from composition.backends import END_OF_TURN_MODELS, LLM, NO_END_OF_TURN_MODEL, STT, TTS
 from domain.barge_in import BargeInConfig
-from domain.chat_window import ChatConfig
+from domain.chat_window import ChatConfig, ChatWindow
 from domain.end_of_turn import ModelTurnConfig, TranscriptTurnConfig
+from domain.messages import ChatMessage
 from domain.sentence_batching import BatchingConfig
 from domain.turn import MAX_USER_CHARS
 from domain.turn_segmentation import HYSTERESIS, VadConfig
@@ -212,12 +213,10 @@ def _transcript_turn(question_ms: float, config: Mapping[str, Any]) -> Transcrip
     )
 
 
-# The adapters a flag can choose from are declared with their builders.
-STT_CHOICES = tuple(STT_BACKENDS)
-LLM_CHOICES = tuple(LLM_BACKENDS)
-TTS_CHOICES = tuple(TTS_BACKENDS)
-NO_END_OF_TURN_MODEL = ("transcript", "silence")
-TURN_DETECTION_CHOICES = (*NO_END_OF_TURN_MODEL, *END_OF_TURN_BACKENDS)
+STT_CHOICES = tuple(STT)
+LLM_CHOICES = tuple(LLM)
+TTS_CHOICES = tuple(TTS)
+TURN_DETECTION_CHOICES = (*NO_END_OF_TURN_MODEL, *END_OF_TURN_MODELS)
 _TRANSCRIPT_TURN = attrs.fields(TranscriptTurnConfig)
 
 S = Setting
@@ -451,3 +450,9 @@ def bundle_fields(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             bundle, _, field = setting.into.rpartition(".")
             fields[bundle][field] = value
     return fields
+
+
+def first_request(values: Mapping[str, Any]) -> list[ChatMessage]:
+    """What the first turn will send before the user's words: the system prompt (a local
+    model's server reads it while warming up)."""
+    return ChatWindow(ChatConfig(**bundle_fields(values)["chat"])).request(new_user_text="Hi")

@@ -1,7 +1,6 @@
-"""Every adapter the agent can run, by the name its flag gives it, and how each is built from
-the resolved configuration. `STT_BACKENDS`, `LLM_BACKENDS` and `TTS_BACKENDS` are the whole
-choice: the flags' choices and the adapters container's selectors come from them, so adding an
-adapter is one entry here (its builder and the generation options it honours) plus the adapter.
+"""How each adapter the agent can run is built from the resolved configuration, by the name
+its flag gives it (`composition.backends` declares the names and what each honours); the
+adapters container's selectors come from these tables.
 
 Builders are generators, run as dependency-injector `Resource`s: whatever they open (a model, a
 server, a device) lives until the container shuts them down. Importing this module is cheap:
@@ -20,11 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from adapters.errors import SetupError
-from adapters.mlx_llm import SUPPORTED_GEN_OPTIONS as MLX_GEN_OPTIONS
-from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
 from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
-from domain.chat_window import ChatConfig, ChatWindow
+from composition.backends import explicit_gen
+from composition.settings import first_request
 from ports import (
     AudioDuplex,
     EchoCanceller,
@@ -38,27 +36,16 @@ from ports import (
 
 if TYPE_CHECKING:
     from adapters.model_catalogue import CatalogueModel, GenerationSettings
-    from domain.messages import ChatMessage
 
 Config = Mapping[str, Any]
+# A stage's builder: a generator run as a dependency-injector Resource.
+Builder = Callable[[Config], Iterator[Any]]
 # How long the other programs' load is measured at start.
 LOAD_MEASURE_S = 0.5
 
 
 class WarmsUp(Protocol):
     def warm_up(self) -> None: ...
-
-
-@attrs.frozen
-class Backend:
-    """One adapter a flag can choose. `gen_options` are the `--llm_gen_*` / `--stt_gen_*`
-    parameters it honours (None: every one, handed to the library's generate()); any other the
-    user sets is refused at start-up. `default_model` is asked for when --model_name is not
-    given."""
-
-    build: Callable[[Config], Iterator[Any]]
-    gen_options: frozenset[str] | None = frozenset()
-    default_model: str | None = None
 
 
 def warmed(
@@ -162,10 +149,10 @@ def echo_canceller() -> EchoCanceller:
     return WebrtcEchoCanceller()
 
 
-AUDIO_BACKENDS: Mapping[str, Backend] = {
-    "wav": Backend(wav_audio),
-    "device": Backend(device_audio),
-    "pulse": Backend(pulse_audio),
+AUDIO_BUILDERS: Mapping[str, Builder] = {
+    "wav": wav_audio,
+    "device": device_audio,
+    "pulse": pulse_audio,
 }
 
 
@@ -178,7 +165,7 @@ def silero_vad(config: Config) -> Iterator[VoiceActivity]:
     yield SileroVad()
 
 
-VAD_BACKENDS: Mapping[str, Backend] = {"silero": Backend(silero_vad)}
+VAD_BUILDERS: Mapping[str, Builder] = {"silero": silero_vad}
 
 
 # -- end of turn (with --turn_detection silence or transcript there is no model) ----------------
@@ -190,9 +177,9 @@ def smart_turn(config: Config) -> Iterator[EndOfTurn]:
     yield SmartTurn()
 
 
-END_OF_TURN_BACKENDS: Mapping[str, Backend] = {
-    "smart-turn": Backend(smart_turn),
-    "transcript+smart-turn": Backend(smart_turn),
+END_OF_TURN_BUILDERS: Mapping[str, Builder] = {
+    "smart-turn": smart_turn,
+    "transcript+smart-turn": smart_turn,
 }
 
 
@@ -343,20 +330,6 @@ def free_cores(most: int) -> int:
     return max(1, min(most, int((os.cpu_count() or 1) - others + 0.5)))
 
 
-def first_request(config: Config) -> list[ChatMessage]:
-    """What the first turn will send before the user's words: the system prompt."""
-    from composition.settings import bundle_fields
-
-    return ChatWindow(ChatConfig(**bundle_fields(config)["chat"])).request(new_user_text="Hi")
-
-
-def explicit_gen(config: Config, prefix: str) -> dict[str, Any]:
-    """The generation options the user set (flag or environment), without the prefix."""
-    gen = config[prefix.rstrip("_")]
-    names = {name.removeprefix(prefix) for name in config.get("explicit", ())}
-    return {name: value for name, value in gen.items() if name in names}
-
-
 def generation_settings(config: Config, entry: CatalogueModel | None) -> GenerationSettings:
     """What a llama.cpp model is run with: the catalogue entry's settings for speech (greedy,
     with its authors' repetition penalty), under any `--llm_gen_*` flag the user set. With
@@ -435,28 +408,19 @@ def qwen3(config: Config) -> Iterator[TextToSpeech]:
 
 # -- the choice -------------------------------------------------------------------------------
 
-_API_GEN_OPTIONS = frozenset({"max_new_tokens", "temperature", "top_p"})
-
-STT_BACKENDS: Mapping[str, Backend] = {
-    "faster-whisper": Backend(faster_whisper, frozenset({"beam_size"})),
-    "whisper": Backend(transformers_whisper, None),
-    "parakeet-tdt": Backend(parakeet),
+STT_BUILDERS: Mapping[str, Builder] = {
+    "faster-whisper": faster_whisper,
+    "whisper": transformers_whisper,
+    "parakeet-tdt": parakeet,
 }
-LLM_BACKENDS: Mapping[str, Backend] = {
-    "llama-cpp": Backend(llama_cpp, frozenset({"max_new_tokens", "temperature", "do_sample",
-                                               "top_p", "top_k", "repeat_penalty",
-                                               "repetition_penalty"})),
-    "transformers": Backend(transformers_llm, None),
-    "mlx-lm": Backend(mlx_llm, MLX_GEN_OPTIONS),
-    "responses-api": Backend(responses_api, _API_GEN_OPTIONS, API_DEFAULT_MODEL),
-    "chat-completions": Backend(chat_completions, _API_GEN_OPTIONS, API_DEFAULT_MODEL),
-}  # fmt: skip
-TTS_BACKENDS: Mapping[str, Backend] = {
-    "piper": Backend(piper),
-    "qwen3": Backend(qwen3),
+LLM_BUILDERS: Mapping[str, Builder] = {
+    "llama-cpp": llama_cpp,
+    "transformers": transformers_llm,
+    "mlx-lm": mlx_llm,
+    "responses-api": responses_api,
+    "chat-completions": chat_completions,
 }
-# The settings that choose a backend taking generation options, with those options' prefix.
-GEN_OPTIONS_OF = {"stt": (STT_BACKENDS, "stt_gen_"), "llm_backend": (LLM_BACKENDS, "llm_gen_")}
+TTS_BUILDERS: Mapping[str, Builder] = {"piper": piper, "qwen3": qwen3}
 
 
 def _codes(csv: str) -> list[str]:

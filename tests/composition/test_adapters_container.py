@@ -11,7 +11,7 @@ import pytest
 from dependency_injector import containers, providers
 
 from adapters.errors import SetupError
-from composition import stages
+from composition import backends, stages
 from composition.config import resolve
 from composition.containers import (
     STAGES,
@@ -34,7 +34,7 @@ class Recorder:
             raise SetupError(f"{self.name} failed its warm-up")
 
 
-def recording(name: str, journal: list[str], fail: str | None) -> stages.Backend:
+def recording(name: str, journal: list[str], fail: str | None) -> stages.Builder:
     def build(config: Any) -> Iterator[Recorder]:
         journal.append(f"open {name}")
         if fail == f"open {name}":
@@ -44,7 +44,7 @@ def recording(name: str, journal: list[str], fail: str | None) -> stages.Backend
         finally:
             journal.append(f"close {name}")
 
-    return stages.Backend(build)
+    return build
 
 
 def recording_adapters(journal: list[str], fail: str | None = None) -> Any:
@@ -93,19 +93,31 @@ def test_a_stage_that_fails_closes_what_opened_before_it(fail: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("stage", "setting", "backends"),
-    [("stt", "stt", stages.STT_BACKENDS), ("llm", "llm_backend", stages.LLM_BACKENDS),
-     ("tts", "tts", stages.TTS_BACKENDS),
-     ("end_of_turn", "turn_detection", stages.END_OF_TURN_BACKENDS)],
+    ("stage", "setting", "builders"),
+    [("stt", "stt", stages.STT_BUILDERS), ("llm", "llm_backend", stages.LLM_BUILDERS),
+     ("tts", "tts", stages.TTS_BUILDERS),
+     ("end_of_turn", "turn_detection", stages.END_OF_TURN_BUILDERS)],
 )  # fmt: skip
 def test_each_stage_selects_the_adapter_its_flag_names(
-    stage: str, setting: str, backends: dict[str, stages.Backend]
+    stage: str, setting: str, builders: dict[str, stages.Builder]
 ) -> None:
-    for name, backend in backends.items():
+    for name, build in builders.items():
         adapters = Adapters(config=resolve([f"--{setting}", name], environ={}))
         resource = opened_resource(adapters, stage)
         assert resource is not None
-        assert (provides(resource), resource.args[0]) == (stages.warmed, backend.build)
+        assert (provides(resource), resource.args[0]) == (stages.warmed, build)
+
+
+@pytest.mark.parametrize(
+    ("builders", "declared"),
+    [(stages.STT_BUILDERS, backends.STT), (stages.LLM_BUILDERS, backends.LLM),
+     (stages.TTS_BUILDERS, backends.TTS),
+     (stages.END_OF_TURN_BUILDERS, backends.END_OF_TURN_MODELS)],
+)  # fmt: skip
+def test_every_declared_backend_has_a_builder_and_no_other(
+    builders: dict[str, stages.Builder], declared: dict[str, backends.Backend]
+) -> None:
+    assert list(builders) == list(declared)
 
 
 def test_silence_ending_turns_needs_no_end_of_turn_adapter() -> None:

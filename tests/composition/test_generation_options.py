@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from composition.backends import LLM, STT
 from composition.config import resolve, validate
 from composition.local import main
 from composition.settings import ConfigError
-from composition.stages import LLM_BACKENDS, STT_BACKENDS
+from composition.stages import LLM_BUILDERS
 from domain.messages import ChatMessage
 from ports.language_model import LanguageModelError
 from tests.adapters.llama_fixtures import official_requests
@@ -83,14 +84,14 @@ def test_options_the_backend_honours_are_accepted(argv: list[str]) -> None:
     assert given <= passed  # and each reaches the backend's generation options
 
 
-@pytest.mark.parametrize("backend", LLM_BACKENDS)
+@pytest.mark.parametrize("backend", LLM)
 def test_the_declared_defaults_are_never_refused(backend: str) -> None:
     # min_new_tokens and do_sample have defaults that llama.cpp and the APIs have no use for:
     # only what the user set is checked.
     assert refusal(resolve(["--llm_backend", backend, "--watchdog_s", "60"], environ={})) is None
 
 
-@pytest.mark.parametrize("engine", STT_BACKENDS)
+@pytest.mark.parametrize("engine", STT)
 def test_every_stt_engine_runs_with_no_option(engine: str) -> None:
     assert refusal(resolve(["--stt", engine], environ={})) is None
 
@@ -112,7 +113,7 @@ def test_the_apis_get_the_sampling_the_user_set_and_else_their_own_defaults(
         config = resolve(["--llm_backend", backend, "--responses_api_api_key", "sk-test", *argv],
                          environ={})  # fmt: skip
         validate(config)
-        opened = contextmanager(LLM_BACKENDS[backend].build)(config)
+        opened = contextmanager(LLM_BUILDERS[backend])(config)
         # The recording transport answers 400 once it has the request.
         with opened as model, pytest.raises(LanguageModelError):
             whole_reply(model, [ChatMessage("user", "Hi")])
