@@ -14,7 +14,6 @@ metrics record is written.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -24,11 +23,11 @@ from application.guarded_metrics import GuardedMetrics
 from application.hearing import Hearing
 from application.interrupting import Confirmed, Interrupting
 from application.playback import Playback
+from application.prefetching import Prefetching
 from application.priming import Priming
 from application.reply_stream import ReplyStream
 from application.replying import ReplyWorker
 from application.settings import ConversationSettings
-from application.speaking_ahead import Prefetched, SpeakingAhead
 from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
@@ -47,7 +46,7 @@ from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
 from domain.notes import Notes
 from domain.transcription_jobs import ConfirmJob, LiveJob, PauseJob, TurnEndJob, TurnPartJob
-from domain.turn import MAX_USER_CHARS, Closing, Outcome, Speculation, reusable
+from domain.turn import MAX_USER_CHARS, Closing, Outcome
 from domain.turn_segmentation import (
     SpeechOngoing,
     SpeechPaused,
@@ -105,13 +104,11 @@ class Conversation:
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
         self._window = ChatWindow(settings.chat, token_budget(llm))
         self._state = ListeningStateMachine(settings.watchdog_s)
-        self._speculation = Speculation()
         self._turn: Turn | None = None
         self._next_turn_id = 1
-        self._pause_transcripts: queue.SimpleQueue[tuple[int, FinalTranscript]] = (
-            queue.SimpleQueue()
+        self._prefetching = Prefetching(
+            llm, tts, clock, settings.batching, self._lock, enabled=settings.prefetch_replies
         )
-        self._prefetch: Prefetched | None = None
         self._stop = threading.Event()
         self._input_ended = False
         self._transcription = Transcription(
@@ -150,11 +147,10 @@ class Conversation:
         """Ends every thread and closes the device within about a second, whatever hangs."""
         self._stop.set()
         with self._lock:
-            turn, prefetch, self._prefetch = self._turn, self._prefetch, None
+            turn = self._turn
         if turn is not None:
             self._close(turn, Outcome.STOPPED)
-        if prefetch is not None:
-            prefetch.cancel()
+        self._prefetching.drop()
         deadline = time.monotonic() + STOP_BUDGET_S
 
         def remaining() -> float:
@@ -258,17 +254,8 @@ class Conversation:
 
     def _judge_pauses(self) -> None:
         """A pause's transcript may end the turn, if the user is still silent in that pause."""
-        while True:
-            try:
-                pause, transcript = self._pause_transcripts.get_nowait()
-            except queue.Empty:
-                return
-            with self._lock:
-                current = self._speculation.still_paused(pause)
-            if current:
-                self._on_segmentation(
-                    self._hearing.transcribed(transcript.text, transcript.language)
-                )
+        for transcript in self._prefetching.to_judge():
+            self._on_segmentation(self._hearing.transcribed(transcript.text, transcript.language))
 
     @property
     def idle(self) -> bool:
@@ -289,13 +276,9 @@ class Conversation:
                 if self._settings.live_transcription:
                     jobs.put(LiveJob(event.audio))
             elif isinstance(event, SpeechPaused):
-                with self._lock:
-                    pause = self._speculation.paused()
-                jobs.put(PauseJob(event.audio, pause))
+                jobs.put(PauseJob(event.audio, self._prefetching.paused()))
             elif isinstance(event, SpeechResumed):
-                with self._lock:
-                    self._speculation.resumed()
-                self._drop_prefetch()  # the user went on: that reply would answer half a turn
+                self._prefetching.resumed()
             elif event.continues:
                 turn = self._current_or_new_turn(event)
                 if event.part == 0:
@@ -391,36 +374,16 @@ class Conversation:
             self._priming.offer(self._next_request(text))
 
     def pause_transcribed(self, pause: int, transcript: FinalTranscript) -> None:
-        with self._lock:
-            wanted = self._speculation.transcribed(pause, transcript)
-        if not wanted:
-            return
-        # Judged on the listen thread; a turn it ends is transcribed on this thread, after the
-        # reply asked for below.
-        self._pause_transcripts.put((pause, transcript))
-        if self._settings.prefetch_replies:
-            self._prefetch_reply(pause, transcript)
+        self._prefetching.transcribed(pause, transcript, self._prefetch_request)
 
-    def _prefetch_reply(self, pause: int, transcript: FinalTranscript) -> None:
+    def _prefetch_request(self, transcript: FinalTranscript) -> list[ChatMessage]:
         self._priming.drop()
         request = self._request(transcript)
         self._upkeep.give_way()
-        with self._lock:
-            # Asked and kept in one step: were the user to speak again in between, the drop
-            # that follows would find nothing, and a reply to half a question would go on.
-            if not self._speculation.still_paused(pause):
-                return
-            stream = ReplyStream(self._llm, request, self._clock)
-            ahead = SpeakingAhead(
-                stream, self._tts, self._settings.batching, transcript.language, self._clock
-            )
-            stale, self._prefetch = self._prefetch, Prefetched(stream, ahead)
-        if stale is not None:
-            stale.cancel()
+        return request
 
     def speculation(self, after_pause: bool) -> FinalTranscript | None:
-        with self._lock:
-            return self._speculation.take(after_pause)
+        return self._prefetching.take(after_pause)
 
     def turn_part_heard(self, turn: Turn, transcript: FinalTranscript) -> None:
         with self._lock:
@@ -457,21 +420,14 @@ class Conversation:
     def _start_reply(self, turn: Turn, request: list[ChatMessage]) -> None:
         """The prefetched reply, and what of it was spoken ahead, when it was asked with exactly
         this request (and for the same language), else a new one."""
-        with self._lock:
-            prefetch, self._prefetch = self._prefetch, None
-        ahead = None
-        if prefetch is not None and reusable(prefetch.stream.messages, request):
-            stream = prefetch.stream
+        claimed = self._prefetching.claim(request, turn.life.language)
+        if claimed is not None:
+            stream, ahead = claimed
             turn.llm_first_delta = stream.first_delta_at
-            if prefetch.ahead.language == turn.life.language:
-                ahead = prefetch.ahead
-            else:
-                prefetch.ahead.cancel()
             log.debug("turn %d takes the prefetched reply (spoken ahead: %s)", turn.id, bool(ahead))
         else:
-            if prefetch is not None:
-                prefetch.cancel()
-            log.debug("turn %d asks for a new reply (prefetched: %s)", turn.id, bool(prefetch))
+            ahead = None
+            log.debug("turn %d asks for a new reply", turn.id)
             self._upkeep.give_way()
             self._priming.drop()
             stream = ReplyStream(self._llm, request, self._clock)
@@ -513,12 +469,6 @@ class Conversation:
             if first_voiced:
                 self._state.fire(transitions.REPLY_STARTED, self._clock.now())
             self._state.progress(max(self._clock.now(), turn.playback_until))
-
-    def _drop_prefetch(self) -> None:
-        with self._lock:
-            prefetch, self._prefetch = self._prefetch, None
-        if prefetch is not None:
-            prefetch.cancel()
 
     # -- terminal paths ----------------------------------------------------------------------
 
