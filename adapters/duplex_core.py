@@ -4,16 +4,14 @@
 returns the block to play. Every mic block is handed on, stamped with whether reply audio went
 out in the same tick; what the VAD hears is the application's mute policy, not ours. It knows
 nothing of sounddevice or files, so it is tested without a device, and both adapters behave the
-same by construction. `keep_trying` is how the live adapters reopen a lost device.
+same by construction.
 """
 
 from __future__ import annotations
 
 import queue
 import random
-import threading
 from collections import deque
-from collections.abc import Callable
 
 from domain.audio import (
     BLOCK_BYTES,
@@ -25,10 +23,6 @@ from domain.audio import (
     ReplyMark,
 )
 from ports.echo_canceller import EchoCanceller
-
-# Reopening a lost device: attempts every REOPEN_EVERY_S until REOPEN_FOR_S have passed.
-REOPEN_FOR_S = 3.0
-REOPEN_EVERY_S = 0.5
 
 
 def make_dither() -> bytes:
@@ -138,28 +132,3 @@ class CoreBackedAudio:
 
     def pause_playback(self, paused: bool) -> None:
         self._core.pause_playback(paused)
-
-
-def keep_trying(
-    attempt: Callable[[], None],
-    closed: threading.Event,
-    for_s: float,
-    clock: Callable[[], float],
-) -> Exception | None:
-    """Call `attempt` every REOPEN_EVERY_S until it returns, `for_s` have passed or `closed` is
-    set: None once it succeeded, else the last error (or None if `closed` came first: the
-    caller asks `closed`)."""
-    started = clock()
-    error: Exception | None = None
-    while not closed.is_set():
-        try:
-            attempt()
-        except Exception as exc:  # the device is not back (yet)
-            error = exc
-        else:
-            return None
-        left = started + for_s - clock()
-        if left <= 0:
-            break
-        closed.wait(min(REOPEN_EVERY_S, left))
-    return error

@@ -3,23 +3,22 @@
 
 One thread reads a 32 ms block from a record stream, hands it to `DuplexCore.tick` and writes
 what the tick returns to a playback stream: the duplex is the same code as PortAudio's callback
-and the WAV replay. Reading blocks until the server has a block, so an idle agent sleeps: the
-plugin's duplex instead started spinning a core in about half of the starts, which the
-PortAudio adapter has to detect and restart (`adapters/sounddevice_audio.py`).
+and the WAV replay. Reading blocks until the server has a block, so an idle agent sleeps, where
+the plugin's duplex can start out spinning a core (which the PortAudio adapter detects and
+restarts, `adapters/sounddevice_audio.py`).
 
 Each tick writes one block while the server plays one. While only dither goes out, the
-playback latency (what the server and its sink hold) is kept near `PlayoutHold`'s two blocks,
-under the server's buffer (`TARGET_BLOCKS`): above it a dither block is left out, below it one
-more is written. So a write never waits for room, and the microphone is read as soon as a
-block is there: with writes waiting, the loop between the two streams ran at the speaker's
-pace, a sound reached the agent 51 ms after it entered the microphone, and a block was heard
-128 ms after it was queued; held two blocks ahead, 0-1 ms and 46-63 ms (the private server of
-the tests). A tick that finds the stream nearly dry makes the hold a block longer. A slower or
-faster speaker than the microphone is absorbed the same way, in dither, never in reply audio.
+playback latency (what the server and its sink hold) is kept near `PlayoutHold`'s hold, under
+the server's buffer (`TARGET_BLOCKS`): above it a dither block is left out, below it one more
+is written. So a write never waits for room, and the microphone is read as soon as a block is
+there: were writes to wait, the loop between the two streams would run at the speaker's pace,
+and a sound would reach the agent, and a reply the speaker, only behind a full buffer. A tick
+that finds the stream nearly dry makes the hold a block longer. A slower or faster speaker than
+the microphone is absorbed the same way, in dither, never in reply audio.
 
-The thread only counts what goes wrong; a monitor reopens the streams when no block came for a
-second or the server went away, and hands the application `AudioFailed` when that fails for
-3 s.
+The audio thread only notes why it stopped; a `DeviceSupervisor` watches the streams and
+reopens them when no block came for a second or the server went away, and hands the
+application `AudioFailed` when that fails, or keeps happening.
 """
 
 from __future__ import annotations
@@ -32,9 +31,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from adapters.duplex_core import REOPEN_FOR_S, CoreBackedAudio, DuplexCore, keep_trying
+from adapters.device_supervisor import REOPEN_FOR_S, STALL_S, DeviceSupervisor
+from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
-from domain.audio import BLOCK_BYTES, SAMPLE_RATE, AudioFailed
+from domain.audio import BLOCK_BYTES, SAMPLE_RATE
 from domain.playout import PlayoutHold
 from ports.echo_canceller import EchoCanceller
 
@@ -42,14 +42,15 @@ log = logging.getLogger(__name__)
 
 TARGET_BLOCKS = 4  # the server's playback buffer (tlength); writes wait beyond it
 RECORD_MAX_BLOCKS = 32  # the server keeps at most this much of a microphone we do not read
-STALL_S = 1.0  # no block for this long: the device is lost
-CLOSE_WAIT_S = 0.4  # what `close` waits for the audio thread to leave a blocking call
-_MONITOR_PERIOD_S = 0.1
 
 # libpulse's error codes (pulse/def.h) worth naming.
 _NO_ENTITY = 5
 _CONNECTION_REFUSED = 6
 _HINT = "--audio_api portaudio uses PortAudio instead"
+_PICK_ANOTHER = (
+    "pick another with --input_device/--output_device (`pactl list short sources` and "
+    f"`pactl list short sinks` list them), or {_HINT}"
+)
 
 
 def _pasimple() -> Any:  # the module; untyped
@@ -128,12 +129,12 @@ class _Streams:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def close(self) -> bool:
+    def close(self, wait_s: float) -> bool:
         """Stop the thread and free the streams; False (streams left to the system) when the
-        thread is stuck in a call on them: freeing a stream in use would crash."""
+        thread is still in a call on them after `wait_s`: freeing a stream in use would crash."""
         self.stopping.set()
         if self.thread is not None:
-            self.thread.join(CLOSE_WAIT_S)
+            self.thread.join(wait_s)
             if self.thread.is_alive():
                 return False
         self.record.close()
@@ -144,7 +145,8 @@ class _Streams:
 class PulseAudio(CoreBackedAudio):
     """`AudioDuplex` on a PulseAudio or PipeWire server. `input_device`/`output_device`: a
     source and a sink name as `pactl list short sources|sinks` shows them, or None for the
-    server's defaults. The keyword-only timings are for tests."""
+    server's defaults. The keyword-only timings are for tests. The `SoundDevice` its supervisor
+    watches."""
 
     def __init__(
         self,
@@ -158,46 +160,46 @@ class PulseAudio(CoreBackedAudio):
     ) -> None:
         self._input_device = input_device
         self._output_device = output_device
-        self._stall_s = stall_s
-        self._reopen_for_s = reopen_for_s
-        self._clock = clock
         self._echo_canceller = echo_canceller
+        self._clock = clock
         self._core = DuplexCore(echo_canceller)
+        self._supervisor = DeviceSupervisor(
+            self, self._core, log, _PICK_ANOTHER,
+            stall_s=stall_s, reopen_for_s=reopen_for_s, clock=clock,
+        )  # fmt: skip
         # At most a block under the buffer, where writes would wait again.
         self._hold = PlayoutHold(max_blocks=TARGET_BLOCKS - 1)
+        self._held = self._hold.blocks  # as the monitor last said it
         self._streams: _Streams | None = None
-        self._closed = threading.Event()
-        self._monitor: threading.Thread | None = None
+        self._streams_lock = threading.Lock()  # `stop` runs on the monitor and the closing thread
         # Written by the audio thread, read by the monitor and tests.
         self.ticks = 0
-        self.last_tick_at: float | None = None
         self.failure: BaseException | None = None  # why the audio thread stopped
         self.dropped_dither = 0  # blocks left out to hold the playback latency
-        self.reopened = 0
+
+    @property
+    def reopened(self) -> int:
+        """Times the streams were reopened."""
+        return self._supervisor.reopened
 
     def check(self) -> None:
         """Connect to the server and open both devices once, starting nothing."""
         pasimple = _pasimple()
-        _Streams(pasimple, self._input_device, self._output_device).close()
+        _Streams(pasimple, self._input_device, self._output_device).close(wait_s=0.0)
 
     def open(self) -> None:
-        self._closed.clear()
-        self._start(_pasimple())
-        self._monitor = threading.Thread(target=self._watch, name="audio-monitor", daemon=True)
-        self._monitor.start()
+        self._supervisor.open()
 
     def close(self) -> None:
         """Stops everything within about half a second, even on a stalled server."""
-        self._closed.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=0.1)
-            self._monitor = None
-        streams, self._streams = self._streams, None
-        if streams is not None and not streams.close():
-            log.warning("The sound server did not let go within %.1f s: left to it", CLOSE_WAIT_S)
+        self._supervisor.close()
 
-    def _start(self, pasimple: Any) -> None:
-        streams = _Streams(pasimple, self._input_device, self._output_device)
+    # What the supervisor asks (on its monitor thread, and in `open`/`close`).
+
+    def start(self, relist: bool) -> str:
+        """Open both streams and start the audio thread; the server finds the devices by name
+        every time, so `relist` has nothing to do."""
+        streams = _Streams(_pasimple(), self._input_device, self._output_device)
         self._hold.restart()
         if self._echo_canceller is not None:  # a new stream: the canceller starts afresh
             self._echo_canceller.reset()
@@ -205,12 +207,34 @@ class PulseAudio(CoreBackedAudio):
             # on a speaker slower than the microphone), and read back at once.
             self._echo_canceller.set_delay_ms(round(1000 * self._hold.seconds))
         self.failure = None
-        self.last_tick_at = self._clock()
         streams.thread = threading.Thread(
             target=self._run, args=(streams,), name="audio", daemon=True
         )
         streams.thread.start()
-        self._streams = streams
+        with self._streams_lock:
+            self._streams = streams
+        source = repr(self._input_device) if self._input_device else "the default source"
+        sink = repr(self._output_device) if self._output_device else "the default sink"
+        return f"{source} -> {sink}"
+
+    def stop(self, drain: bool, wait_s: float) -> bool:
+        with self._streams_lock:
+            streams, self._streams = self._streams, None
+        return streams is None or streams.close(wait_s)
+
+    def progress(self) -> int:
+        return self.ticks
+
+    def lost_because(self, now: float) -> str | None:
+        return None if self.failure is None else str(self.failure)
+
+    def stuck_because(self, now: float) -> str | None:
+        return None  # reads wait for the server: a moving stream is never stuck
+
+    def report(self, now: float) -> None:
+        if self._hold.blocks != self._held:  # a tick found the speaker nearly dry, or calm came
+            self._held = self._hold.blocks
+            log.info("Playback now held %d ms ahead", round(1000 * self._hold.seconds))
 
     # The audio thread.
 
@@ -220,64 +244,18 @@ class PulseAudio(CoreBackedAudio):
                 mic = streams.record.read(BLOCK_BYTES)
                 out = self._core.tick(mic)
                 self.ticks += 1
-                self.last_tick_at = self._clock()
                 writes = self._hold.writes(
                     streams.playback.get_latency() / 1e6,
-                    self.last_tick_at,
+                    self._clock(),
                     dither=out is self._core.dither,
                 )
                 if writes == 0:
                     self.dropped_dither += 1
                 for _ in range(writes):
                     streams.playback.write(out)
-        except Exception as exc:  # the server went away: the monitor reopens
+        except Exception as exc:  # the server went away: the supervisor reopens
             if not streams.stopping.is_set():
                 self.failure = exc
-
-    # The monitor thread.
-
-    def _watch(self) -> None:
-        held = self._hold.blocks
-        while not self._closed.wait(_MONITOR_PERIOD_S):
-            if self._hold.blocks != held:  # a tick found the speaker nearly dry, or calm came
-                held = self._hold.blocks
-                log.info("Playback now held %d ms ahead", round(1000 * self._hold.seconds))
-            lost = self._lost_because(self._clock())
-            if lost is not None:
-                log.warning("Sound device lost (%s): reopening it", lost)
-                if not self._reopen():
-                    return
-
-    def _lost_because(self, now: float) -> str | None:
-        if self.failure is not None:
-            return str(self.failure)
-        if self.last_tick_at is not None and now - self.last_tick_at >= self._stall_s:
-            return f"no audio for {now - self.last_tick_at:.1f} s"
-        return None
-
-    def _reopen(self) -> bool:
-        """Abandon the streams and open them afresh, for `reopen_for_s`. False (and
-        `AudioFailed` queued) when that failed, or `close` came first."""
-        streams, self._streams = self._streams, None
-        if streams is not None:
-            streams.close()
-        started = self._clock()
-        error = keep_trying(
-            lambda: self._start(_pasimple()), self._closed, self._reopen_for_s, self._clock
-        )
-        if self._closed.is_set():  # `close` may have come while we opened: nobody else will
-            streams, self._streams = self._streams, None
-            if streams is not None:
-                streams.close()
-            return False
-        if error is None:
-            self.reopened += 1
-            log.warning("Sound device reopened after %.1f s", self._clock() - started)
-            return True
-        self._core.put_event(
-            AudioFailed(f"The sound device stopped working and could not be reopened: {error}")
-        )
-        return False
 
 
 def pa_strerror(code: int) -> str:

@@ -158,7 +158,7 @@ def start(argv: Sequence[str] | None, stopper: StopOnSignal) -> int:
             config = resolve(argv)
             check_config(config)
             if config["list_devices"]:
-                from adapters.sounddevice_audio import list_devices
+                from adapters.sound_devices import list_devices
 
                 print(list_devices())
                 return 0

@@ -1,175 +1,32 @@
-"""The PortAudio adapter: device selection, errors, losses and stuck streams on a fake
-sounddevice, and its device list through a private PulseAudio server. What it does with sound
-through that server, beside PulseAudio's own client, is in test_sound_server.py."""
+"""The PortAudio adapter on a fake sounddevice: its callback, and what its supervisor does with
+a lost, refused or stuck stream. Choosing the devices is in test_sound_devices.py, the rate
+bridge in test_rate_bridge.py; what the adapter does with sound through a real server, beside
+PulseAudio's own client, in test_sound_server.py."""
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
 
 from adapters.duplex_core import DuplexCore
 from adapters.errors import SetupError
-from adapters.sounddevice_audio import (
-    RateBridge,
-    SounddeviceAudio,
-    list_devices,
-    open_error,
-    resolve_device,
-    shared_rate,
-)
+from adapters.sounddevice_audio import SounddeviceAudio
 from domain.audio import (
     BLOCK_BYTES,
     BLOCK_SAMPLES,
-    BLOCK_SECONDS,
-    SAMPLE_RATE,
     AudioFailed,
     MicBlock,
     PlaybackMark,
     ReplyDone,
 )
 from tests.adapters.duplex_checks import audio_log, is_mic, wait_for
-from tests.adapters.pulse_server import PulseServer, serving
-
-DEVICES = [
-    {"name": "HDA Intel PCH: ALC257 Analog (hw:0,0)", "max_input_channels": 2,
-     "max_output_channels": 2},
-    {"name": "HDMI 0", "max_input_channels": 0, "max_output_channels": 8},
-    {"name": "USB Headset: Audio (hw:1,0)", "max_input_channels": 1, "max_output_channels": 2},
-    {"name": "pulse", "max_input_channels": 32, "max_output_channels": 32},
-    {"name": "pulse monitor", "max_input_channels": 32, "max_output_channels": 0},
-]  # fmt: skip
-
-
-# Device selection, errors and resampling: no device needed.
-
-
-@pytest.mark.parametrize(
-    ("spec", "kind", "expected"),
-    [
-        (None, "input", 3),
-        ("usb", "input", 2),
-        ("USB Headset", "output", 2),
-        ("hdmi", "output", 1),
-        ("pulse", "input", 3),  # the exact name wins over "pulse monitor"
-        (4, "input", 4),
-        ("4", "input", 4),  # as a command-line flag arrives
-    ],
-)
-def test_resolve_device(spec: int | str | None, kind: str, expected: int) -> None:
-    assert resolve_device(DEVICES, spec, kind, default=3) == expected
-
-
-def test_without_a_default_the_first_device_of_its_kind_is_used() -> None:
-    assert resolve_device(DEVICES, None, "output", default=-1) == 0
-
-
-@pytest.mark.parametrize(
-    ("devices", "spec", "kind", "message"),
-    [
-        ([], None, "input", "No input device found: connect one, or run `python -m composition"
-         ".local --list_devices`"),
-        (DEVICES, "webcam", "input", "No input device matches 'webcam': run `python -m "
-         "composition.local --list_devices`"),
-        (DEVICES, "hdmi", "input", "No input device matches 'hdmi'"),
-        (DEVICES, 1, "input", "Device 1 is not an input device: run `python -m composition"),
-        (DEVICES, 9, "output", "Device 9 is not an output device"),
-        (DEVICES, "hw:", "input", "'hw:' matches several input devices ('HDA Intel PCH: ALC257 "
-         "Analog (hw:0,0)', 'USB Headset: Audio (hw:1,0)'): give more of the name, or the index"),
-    ],
-)  # fmt: skip
-def test_resolve_device_errors_are_one_actionable_line(
-    devices: list[dict[str, object]], spec: int | str | None, kind: str, message: str
-) -> None:
-    with pytest.raises(SetupError) as error:
-        resolve_device(devices, spec, kind, default=-1)
-    assert str(error.value).startswith(message)
-    assert "\n" not in str(error.value)
-
-
-def test_a_busy_device_is_named_as_such() -> None:
-    import sounddevice
-
-    busy = sounddevice.PortAudioError("Error opening RawStream: Device unavailable", -9985)
-    assert str(open_error(busy)).startswith("The sound device is busy (another program holds it)")
-    other = sounddevice.PortAudioError("Error opening RawStream: Invalid number of channels", -9998)
-    assert str(open_error(other)) == (
-        "Cannot open the sound devices (Error opening RawStream: Invalid number of channels): "
-        "pick others with --input_device/--output_device (run `python -m composition.local "
-        "--list_devices`)"
-    )
-
-
-class FakePortAudio:
-    """The two sounddevice checks `shared_rate` uses, for devices that take only some rates."""
-
-    def __init__(self, input_rates: set[int], output_rates: set[int], code: int = -9997) -> None:
-        import sounddevice
-
-        self.PortAudioError = sounddevice.PortAudioError
-        self._rates = {"input": input_rates, "output": output_rates}
-        self._code = code
-
-    def _check(self, kind: str, samplerate: int) -> None:
-        if samplerate not in self._rates[kind]:
-            raise self.PortAudioError("Error opening stream: Invalid sample rate", self._code)
-
-    def check_input_settings(self, _device: int, samplerate: int, **_: object) -> None:
-        self._check("input", samplerate)
-
-    def check_output_settings(self, _device: int, samplerate: int, **_: object) -> None:
-        self._check("output", samplerate)
-
-
-RATES = [{"default_samplerate": 44_100.0}, {"default_samplerate": 48_000.0}]
-
-
-@pytest.mark.parametrize(
-    ("input_rates", "output_rates", "expected"),
-    [
-        ({16_000, 48_000}, {16_000, 48_000}, 16_000),
-        ({44_100, 48_000}, {44_100, 48_000}, 48_000),  # the output's native rate first
-        ({44_100}, {44_100, 48_000}, 44_100),
-    ],
-)
-def test_a_device_that_refuses_16_khz_opens_at_a_native_rate(
-    input_rates: set[int], output_rates: set[int], expected: int
-) -> None:
-    sd = FakePortAudio(input_rates, output_rates)
-    assert shared_rate(sd, RATES, device_in=0, device_out=1) == expected
-
-
-def test_devices_without_a_common_rate_or_busy_are_setup_errors() -> None:
-    with pytest.raises(SetupError, match="share no sample rate: pick two of the same card"):
-        shared_rate(FakePortAudio({44_100}, {48_000}), RATES, device_in=0, device_out=1)
-    with pytest.raises(SetupError, match="The sound device is busy"):
-        shared_rate(FakePortAudio(set(), set(), code=-9985), RATES, device_in=0, device_out=1)
-
-
-def test_missing_portaudio_is_a_setup_error_with_the_install_commands(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # What `import sounddevice` does when libportaudio cannot be found.
-    (tmp_path / "sounddevice.py").write_text("raise OSError('PortAudio library not found')\n")
-    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(SetupError) as error:
-        list_devices()
-    assert str(error.value) == (
-        "PortAudio is not installed: run `sudo apt install libportaudio2` (Debian/Ubuntu) "
-        "or `brew install portaudio` (macOS)"
-    )
-    with pytest.raises(SetupError, match="PortAudio is not installed"):
-        SounddeviceAudio().open()
 
 
 def test_a_device_name_that_does_not_exist_is_a_setup_error() -> None:
@@ -297,7 +154,7 @@ class FakeSounddevice:
 @pytest.fixture
 def fake_sd(monkeypatch: pytest.MonkeyPatch) -> FakeSounddevice:
     sd = FakeSounddevice()
-    monkeypatch.setattr("adapters.sounddevice_audio._import_sounddevice", lambda: sd)
+    monkeypatch.setattr("adapters.sound_devices.import_sounddevice", lambda: sd)
     return sd
 
 
@@ -553,58 +410,3 @@ def test_check_resolves_the_devices_without_opening_a_stream(fake_sd: FakeSoundd
     with pytest.raises(SetupError, match="No input device matches 'usb'"):
         SounddeviceAudio("usb").check()
     assert fake_sd.streams == []
-
-
-def tone(hz: float, rate: int, seconds: float, amplitude: int = 8000) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return (amplitude * np.sin(2 * np.pi * hz * t)).astype("<i2")
-
-
-def dominant_hz(samples: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
-    return float(np.argmax(spectrum) * rate / len(samples))
-
-
-@pytest.mark.parametrize("device_rate", [48_000, 44_100])
-def test_rate_bridge_resamples_both_ways_in_512_sample_blocks(device_rate: int) -> None:
-    core = DuplexCore()
-    bridge = RateBridge(core, device_rate)
-    frames = bridge.block_frames
-    mic = tone(440, device_rate, 4.0)
-    reply = tone(1000, SAMPLE_RATE, 64 * BLOCK_SECONDS).tobytes()
-    for i in range(0, len(reply), BLOCK_BYTES):
-        core.play(reply[i : i + BLOCK_BYTES])
-    played = [
-        bridge.process(mic[i : i + frames].tobytes(), frames)
-        for i in range(0, len(mic) - frames + 1, frames)
-    ]
-    assert all(len(block) == 2 * frames for block in played)
-    assert bridge.short_blocks == 0
-    # The mic came through in 512-sample blocks, marked as playing while the reply went out.
-    blocks = [e for e in iter(lambda: core.next_event(0), None) if isinstance(e, MicBlock)]
-    heard = b"".join(e.pcm for e in blocks if not e.playing)
-    assert len(heard) % BLOCK_BYTES == 0
-    # 4 s of mic is 125 blocks: 64 went by while the reply played.
-    assert sum(e.playing for e in blocks) == 64
-    assert len(heard) // BLOCK_BYTES == pytest.approx(125 - 64, abs=2)
-    assert dominant_hz(np.frombuffer(heard, "<i2"), SAMPLE_RATE) == pytest.approx(440, abs=1)
-    out = np.frombuffer(b"".join(played), "<i2")
-    reply_out = out[int(0.2 * device_rate) : int(1.8 * device_rate)]
-    assert dominant_hz(reply_out, device_rate) == pytest.approx(1000, abs=1)
-    assert np.abs(reply_out).max() == pytest.approx(8000, rel=0.02)
-
-
-# Through a real sound server (what both adapters do there: tests/adapters/test_sound_server.py).
-
-
-@pytest.fixture(scope="module")
-def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
-    with serving(tmp_path_factory.mktemp("pulse")) as server:
-        yield server
-
-
-@pytest.mark.slow
-def test_list_devices_shows_the_sound_server(pulse: PulseServer) -> None:
-    table = list_devices()
-    assert table.splitlines()[0].split() == ["#", "in", "out", "rate", "host", "api", "name"]
-    assert any(line.split()[-1] == "pulse" for line in table.splitlines())
