@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 
 from application.compaction import HistoryUpkeep
 from application.guarded_metrics import GuardedMetrics
@@ -28,6 +26,7 @@ from application.priming import Priming
 from application.reply_stream import ReplyStream
 from application.replying import ReplyWorker
 from application.settings import ConversationSettings
+from application.threads import Threads
 from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
@@ -123,9 +122,7 @@ class Conversation:
         )  # fmt: skip
         self._upkeep = HistoryUpkeep(llm, self._window, self._lock, self._summary_landed)
         self._priming = Priming(llm)
-        self._threads: list[threading.Thread] = []
-        self._replies: list[tuple[threading.Thread, ReplyStream]] = []
-        self.fault: str | None = None  # why the conversation stopped on its own, if it did
+        self._threads = Threads(self._stop)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -133,11 +130,13 @@ class Conversation:
         self._playback.prepare(self._tts, self._settings.apology)
         self._playback.prepare(self._tts, self._settings.restart_notice)
         self._audio.open()
-        self._spawn("listen", self._listen_loop)
-        self._spawn("stt", lambda: self._transcription.run(self._stop))
-        self._spawn("prime", lambda: self._priming.run(self._stop))
-        self._spawn("history", lambda: self._upkeep.run(self._stop))
-        self._console.notice("Listening.")
+        self._threads.stage("listen", self._listen_loop)
+        self._threads.stage("stt", lambda: self._transcription.run(self._stop))
+        self._threads.stage("prime", lambda: self._priming.run(self._stop))
+        self._threads.stage("history", lambda: self._upkeep.run(self._stop))
+        self._console.notice(
+            "Listening." if self._settings.listens else "Type to the agent; Ctrl-D ends."
+        )
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the conversation stopped (end of input, a fault, or `stop`)."""
@@ -151,18 +150,13 @@ class Conversation:
         if turn is not None:
             self._close(turn, Outcome.STOPPED)
         self._prefetching.drop()
-        deadline = time.monotonic() + STOP_BUDGET_S
-
-        def remaining() -> float:
-            return max(0.0, deadline - time.monotonic())
-
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(remaining())
-        for worker, stream in self._replies:
-            worker.join(remaining())
-            stream.join(remaining())
+        self._threads.join(STOP_BUDGET_S)
         self._audio.close()
+
+    @property
+    def fault(self) -> str | None:
+        """Why the conversation stopped on its own, if it did."""
+        return self._threads.fault
 
     @property
     def crashed(self) -> bool:
@@ -195,25 +189,6 @@ class Conversation:
         with self._lock:
             return self._state.phase
 
-    def _spawn(self, name: str, loop: Callable[[], None]) -> None:
-        thread = threading.Thread(target=self._guarded(name, loop), name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def _guarded(self, name: str, loop: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                loop()
-            except Exception:  # a bug in a stage must not leave the agent silently deaf
-                log.exception("the %s stage crashed; stopping the conversation", name)
-                self._halt(f"the {name} stage crashed (a bug): see the log above")
-
-        return run
-
-    def _halt(self, fault: str) -> None:
-        self.fault = self.fault or fault
-        self._stop.set()
-
     # -- listen: audio events -> mute policy -> VAD -> segmenter ---------------------------
 
     def _listen_loop(self) -> None:
@@ -223,7 +198,9 @@ class Conversation:
             self._take_confirmations()
             self._judge_pauses()
             if isinstance(event, MicBlock):
-                self._hear(event)
+                self._audio_now_s = event.captured_at_s
+                if self._settings.listens:
+                    self._hear(event)
             elif isinstance(event, PlaybackMark):
                 self._on_mark(event)
             elif isinstance(event, EndOfInput):
@@ -231,12 +208,11 @@ class Conversation:
                 self._on_segmentation(self._hearing.end_of_input())
             elif isinstance(event, AudioFailed):
                 self._console.notice(event.reason)
-                self._halt(event.reason)
+                self._threads.halt(event.reason)
             if self._input_ended and self.idle:
                 self._stop.set()
 
     def _hear(self, block: MicBlock) -> None:
-        self._audio_now_s = block.captured_at_s
         with self._lock:
             should_listen = self._state.should_listen
         heard = self._hearing.hear(block, should_listen=should_listen)
@@ -362,6 +338,18 @@ class Conversation:
         self._fire(transitions.TURN_ENDED)
         self.turn_heard(new_turn, whole)
 
+    # -- text mode -----------------------------------------------------------------------
+
+    def typed(self, text: str) -> Turn:
+        """The user typed `text`: a turn as if its transcript had just come in, answered like
+        any other (its `closed` is set once it is over). Text mode has one turn at a time."""
+        with self._lock:
+            turn = self._turn = Turn(self._next_turn_id, self._audio_now_s)
+            self._next_turn_id += 1
+        self._fire(transitions.TURN_ENDED)
+        self.turn_heard(turn, FinalTranscript(text, None))
+        return turn
+
     # -- transcripts (called by the transcription thread) ----------------------------------
 
     def open_turn(self, turn_id: int) -> Turn | None:
@@ -438,10 +426,7 @@ class Conversation:
             self._settings.batching, self, ahead,
         )  # fmt: skip
         name = f"reply-{turn.id}"
-        thread = threading.Thread(target=self._guarded(name, worker.run), name=name, daemon=True)
-        self._replies = [(t, s) for t, s in self._replies if t.is_alive()]
-        self._replies.append((thread, stream))
-        thread.start()
+        self._threads.reply(name, worker.run, stream)
         if turn.cancel.is_set():  # closed while it was being started (stop)
             stream.cancel()
 
@@ -490,6 +475,7 @@ class Conversation:
             if isinstance(error, ModelRestarted)
             else self._settings.apology
         )
+        self._console.reply_ended()
         self._console.assistant(notice)
         self._playback.apologise(turn, notice)
 
@@ -518,11 +504,14 @@ class Conversation:
             turn.reply.cancel()
         self._playback.seal(turn, cut_short=closing.cut_short, apologise=closing.apologise)
         if closing.apologise:
+            self._console.reply_ended()
             self._console.assistant(self._settings.apology)
+        self._console.reply_ended()
         self._metrics.record(turn.metrics())
         if closing.exchange is not None:
             self._priming.offer(self._next_request(""))  # the history as the next turn finds it
             self._upkeep.changed()
+        turn.closed.set()
 
     def _summary_landed(self) -> None:
         self._priming.offer(self._next_request(""))  # the summary changed the history

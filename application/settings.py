@@ -31,5 +31,7 @@ class ConversationSettings:
     stt_timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     apology: str = DEFAULT_APOLOGY
     restart_notice: str = RESTART_NOTICE
+    # False in text mode: the user types, and nothing the microphone hears makes a turn.
+    listens: bool = True
     # The user may interrupt the reply (None: half duplex, deaf while the agent speaks).
     barge_in: BargeInConfig | None = None

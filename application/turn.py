@@ -31,6 +31,7 @@ class Turn:
     speech_end_s: float  # audio clock
     life: TurnLife = attrs.field()
     cancel: threading.Event = attrs.field(factory=threading.Event)
+    closed: threading.Event = attrs.field(factory=threading.Event)  # set once, after its close
     error: str | None = None
     stt_start: float | None = None
     stt_end: float | None = None

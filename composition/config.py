@@ -148,6 +148,10 @@ def validate(values: Mapping[str, Any]) -> None:
     check_each(values)
     if values["input_wav"] is None and values["output_wav"] is not None:
         raise ConfigError("--output_wav needs --input_wav (WAV replay replaces both devices)")
+    if values["speak"] and not values["text"]:
+        raise ConfigError("--speak goes with --text (a spoken conversation always speaks)")
+    if values["text"] and values["input_wav"] is not None:
+        raise ConfigError("--text reads typed lines: it takes no --input_wav")
     if values["input_wav"] is None and values["simulated_echo"]:
         raise ConfigError("--simulated_echo needs --input_wav (it simulates the room of a replay)")
     if not values["max_speech_ms"] > values["min_speech_ms"]:

@@ -74,7 +74,7 @@ class Adapters(containers.DeclarativeContainer):
     secrets = providers.Callable(known_secrets, config)
 
     clock = providers.Singleton(stages.clock)
-    console = providers.Singleton(stages.console)
+    console = providers.Singleton(stages.console, config.text)
     metrics = providers.Singleton(stages.metrics, config.metrics_jsonl, secrets)
     audio = adapter_selector(
         providers.Callable(stages.audio_source, config), stages.AUDIO_BUILDERS, config, False
@@ -86,7 +86,10 @@ class Adapters(containers.DeclarativeContainer):
     )  # fmt: skip
     stt = adapter_selector(config.stt, stages.STT_BUILDERS, config, True)
     llm = adapter_selector(config.llm_backend, stages.LLM_BUILDERS, config, True)
-    tts = adapter_selector(config.tts, stages.TTS_BUILDERS, config, True)
+    tts = adapter_selector(
+        providers.Callable(stages.voice, config),
+        {**stages.TTS_BUILDERS, stages.UNSPOKEN: stages.unspoken}, config, True,
+    )  # fmt: skip
 
 
 def opened_resource(adapters: containers.Container, name: str) -> providers.Resource[Any] | None:

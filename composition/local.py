@@ -199,6 +199,7 @@ def check_config(config: dict[str, Any]) -> None:
 
 # What each audio source of composition/stages.py reaches the sound through.
 AUDIO_PATHS = {
+    "none": "none (text mode)",
     "wav": "wav replay",
     "device": "sounddevice (PortAudio)",
     "pulse": "PulseAudio client (pasimple)",
@@ -207,7 +208,7 @@ AUDIO_PATHS = {
 
 def describe(config: dict[str, Any]) -> dict[str, Any]:
     """What would run, without loading anything; keys redacted."""
-    from composition.stages import audio_source
+    from composition.stages import audio_source, voice
 
     # JSON has no infinity: say "inf", as the flag does.
     shown = {k: "inf" if v == float("inf") else v for k, v in redacted(config).items()}
@@ -221,7 +222,7 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
             "stt": {"engine": shown["stt"], "device": shown["stt_device"]},
             "llm": {"backend": shown["llm_backend"], "model": llm_model(shown),
                     "device": shown["llm_device"]},
-            "tts": {"engine": shown["tts"], "device": shown["tts_device"]},
+            "tts": {"engine": voice(shown), "device": shown["tts_device"]},
         },
         "settings": {k: v for k, v in shown.items() if k != "explicit"},
         "explicit": shown["explicit"],
@@ -259,8 +260,13 @@ def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
             cpu_watch = CpuWatch(lambda: conversation.idle)
             cpu_watch.start()
             try:
-                while not conversation.wait(0.5):
-                    pass
+                if config["text"]:
+                    from application.typing import converse_by_text
+
+                    converse_by_text(conversation, sys.stdin)  # until the lines end
+                else:
+                    while not conversation.wait(0.5):
+                        pass
             except Interrupted:
                 stopper.raising = False
                 stopper.announce()

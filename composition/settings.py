@@ -233,6 +233,12 @@ SETTINGS: tuple[Setting, ...] = (
     S("general", "local_mac_optimal_settings", False,
       "Apple Silicon preset, the same as --profile mac: Parakeet TDT, MLX-LM, Qwen3-TTS, device "
       "mps (defaults only: explicit flags win)", parse_bool),
+    S("general", "text", False,
+      "type to the agent instead of speaking: lines from the terminal or standard input, "
+      "answers as text; no sound device is opened (unless --speak)", parse_bool,
+      into="listens", to_field=lambda text, config: not text),
+    S("general", "speak", False,
+      "with --text: also speak each answer through the speaker", parse_bool),
     S("general", "print_config", False,
       "print the resolved configuration as JSON and exit without loading anything", parse_bool),
     S("general", "log_level", "info", "log level",

@@ -61,8 +61,9 @@ def clock() -> MonotonicClock:
     return MonotonicClock()
 
 
-def console() -> TerminalConsole:
-    return TerminalConsole()
+def console(text: bool) -> TerminalConsole:
+    """Typed (`--text`), each reply is one line, as in a chat."""
+    return TerminalConsole(joined=text)
 
 
 def metrics(jsonl_path: str | None, secrets: list[str]) -> MetricsSink:
@@ -79,6 +80,8 @@ def metrics(jsonl_path: str | None, secrets: list[str]) -> MetricsSink:
 
 
 def audio_source(config: Config) -> str:
+    if config["text"] and not config["speak"]:
+        return "none"
     if config["input_wav"]:
         return "wav"
     api = config["audio_api"]
@@ -88,6 +91,12 @@ def audio_source(config: Config) -> str:
         named = config["input_device"] is not None or config["output_device"] is not None
         api = "portaudio" if named or not server_answers() else "pulse"
     return "device" if api == "portaudio" else "pulse"
+
+
+def no_sound(config: Config) -> Iterator[AudioDuplex]:
+    from adapters.no_sound import NoSound
+
+    yield NoSound()
 
 
 def _opened_audio(audio: AudioDuplex) -> Iterator[AudioDuplex]:
@@ -150,6 +159,7 @@ def echo_canceller() -> EchoCanceller:
 
 
 AUDIO_BUILDERS: Mapping[str, Builder] = {
+    "none": no_sound,
     "wav": wav_audio,
     "device": device_audio,
     "pulse": pulse_audio,
@@ -400,6 +410,17 @@ def piper(config: Config) -> Iterator[TextToSpeech]:
     )
 
 
+def voice(config: Config) -> str:
+    """The text-to-speech engine the flags choose; text mode without --speak has none."""
+    return UNSPOKEN if config["text"] and not config["speak"] else config["tts"]
+
+
+def unspoken(config: Config) -> Iterator[TextToSpeech]:
+    from adapters.no_sound import Unspoken
+
+    yield Unspoken()
+
+
 def qwen3(config: Config) -> Iterator[TextToSpeech]:
     from adapters.qwen3_tts import DEFAULT_MODEL, Qwen3TextToSpeech
 
@@ -421,6 +442,7 @@ LLM_BUILDERS: Mapping[str, Builder] = {
     "chat-completions": chat_completions,
 }
 TTS_BUILDERS: Mapping[str, Builder] = {"piper": piper, "qwen3": qwen3}
+UNSPOKEN = "unspoken"  # text mode's voice, no flag's choice
 
 
 def _codes(csv: str) -> list[str]:

@@ -21,3 +21,7 @@ class Console(Protocol):
     def notice(self, text: str) -> None:
         """A one-line status message (listening, errors)."""
         ...
+
+    def reply_ended(self) -> None:
+        """The reply shown so far is whole (its turn closed, or an apology follows)."""
+        ...

@@ -342,6 +342,7 @@ class FakeConsole:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.live_lines: list[str] = []
+        self.replies_ended = 0
 
     def live(self, text: str) -> None:
         self.live_lines.append(text)
@@ -354,6 +355,9 @@ class FakeConsole:
 
     def notice(self, text: str) -> None:
         self.lines.append(text)
+
+    def reply_ended(self) -> None:
+        self.replies_ended += 1
 
 
 class RealClock:

@@ -69,6 +69,32 @@ def test_print_config_names_the_audio_path_that_would_run(
     assert json.loads(capsys.readouterr().out)["stages"]["audio"] == audio
 
 
+@pytest.mark.parametrize(
+    ("flags", "audio", "voice"),
+    [(("--text",), "none (text mode)", "unspoken"),
+     (("--text", "--speak", "--audio_api", "pulse"), "PulseAudio client (pasimple)", "piper")],
+)  # fmt: skip
+def test_text_mode_opens_a_sound_device_only_to_speak(
+    flags: tuple[str, ...], audio: str, voice: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--print_config", *flags]) == 0
+    stages = json.loads(capsys.readouterr().out)["stages"]
+    assert (stages["audio"], stages["tts"]["engine"]) == (audio, voice)
+
+
+@pytest.mark.parametrize(
+    ("flags", "refusal"),
+    [(("--speak",), "--speak goes with --text"),
+     (("--text", "--input_wav", "q.wav"), "--text reads typed lines")],
+)  # fmt: skip
+def test_text_mode_flags_that_cannot_go_together_are_one_line(
+    flags: tuple[str, ...], refusal: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(list(flags)) == 2
+    err = capsys.readouterr().err
+    assert refusal in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_missing_api_key_fails_at_start_up_in_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
