@@ -1,13 +1,14 @@
 """The conversation: moves audio and text between the ports, and asks the domain what to do.
 
-    audio --hearing--> mute policy -> VAD -> segmenter --jobs--> transcription
+    audio --listening--> mute policy -> VAD -> segmenter --jobs--> transcription
           <--playback-- reply worker (per turn) <-- reply stream (per turn, LLM) <-- transcript
 
 The decisions are the domain's: the mute policy (what the VAD hears), the segmenter (when a
 turn ends), the `should_listen` machine, the life of a turn (its transcript, its close and what
-the close entails), the chat window. This module runs the threads, carries decisions out and
-measures. Every turn closes exactly once: listening re-opens, the history keeps a whole exchange
-or nothing, nothing of the turn plays after its close, a fault is apologised for aloud, and one
+the close entails), the chat window. The listen thread (listening.py) turns audio into turns
+and barge-in; this module owns the turns: it asks for replies, carries closes out and measures.
+Every turn closes exactly once: listening re-opens, the history keeps a whole exchange or
+nothing, nothing of the turn plays after its close, a fault is apologised for aloud, and one
 metrics record is written.
 """
 
@@ -19,7 +20,7 @@ import threading
 from application.compaction import HistoryUpkeep
 from application.guarded_metrics import GuardedMetrics
 from application.hearing import Hearing
-from application.interrupting import Confirmed, Interrupting
+from application.listening import Listening
 from application.playback import Playback
 from application.prefetching import Prefetching
 from application.priming import Priming
@@ -30,30 +31,14 @@ from application.threads import Threads
 from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
-from domain.audio import (
-    AudioFailed,
-    EndOfInput,
-    MicBlock,
-    PlaybackMark,
-    ReplyDone,
-    ReplyVoiced,
-)
-from domain.barge_in import Decision
-from domain.chat_window import MIN_BUDGET_TOKENS, ChatWindow, TokenBudget
+from domain.chat_window import ChatWindow, TokenBudget
 from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
 from domain.notes import Notes
-from domain.transcription_jobs import ConfirmJob, LiveJob, PauseJob, TurnEndJob, TurnPartJob
-from domain.turn import MAX_USER_CHARS, Closing, Outcome
-from domain.turn_segmentation import (
-    SpeechOngoing,
-    SpeechPaused,
-    SpeechResumed,
-    SpeechStarted,
-    TurnEnded,
-    TurnEvent,
-)
+from domain.transcription_jobs import ConfirmJob
+from domain.turn import Closing, Outcome
+from domain.turn_segmentation import TurnEnded
 from ports import (
     AudioDuplex,
     Clock,
@@ -69,15 +54,8 @@ from ports.language_model import ModelRestarted
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.05
 # stop() waits this long in all for the threads, then leaves the daemon ones behind.
 STOP_BUDGET_S = 0.6
-
-
-def token_budget(llm: LanguageModel) -> TokenBudget | None:
-    """The history's budget of tokens, where the model knows its context."""
-    prompt = llm.prompt_budget
-    return TokenBudget(prompt) if prompt is not None and prompt >= MIN_BUDGET_TOKENS else None
 
 
 class Conversation:
@@ -98,10 +76,8 @@ class Conversation:
         self._console, self._clock = console, clock
         self._metrics = GuardedMetrics(metrics)  # a record lost must not cost the turn
         self._settings = settings
-        self._hearing = Hearing(vad, settings.vad, end_of_turn, settings.barge_in)
-        self._audio_now_s = 0.0  # the audio clock: the last mic block's time
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
-        self._window = ChatWindow(settings.chat, token_budget(llm))
+        self._window = ChatWindow(settings.chat, TokenBudget.within(llm.prompt_budget))
         self._state = ListeningStateMachine(settings.watchdog_s)
         self._turn: Turn | None = None
         self._next_turn_id = 1
@@ -109,20 +85,20 @@ class Conversation:
             llm, tts, clock, settings.batching, self._lock, enabled=settings.prefetch_replies
         )
         self._stop = threading.Event()
-        self._input_ended = False
+        self._threads = Threads(self._stop)
         self._transcription = Transcription(
             stt, console, clock, self, live_transcription=settings.live_transcription,
             decode_timeout_s=settings.stt_timeout_s,
         )  # fmt: skip
         self._playback = Playback(audio, clock, self._reply_queued_block, settings.apology)
-        barge_in = self._hearing.barge_in
-        self._interrupting = (
-            None if barge_in is None
-            else Interrupting(barge_in, audio, self._transcription.jobs.put, self._hearing.resume)
+        self._listening = Listening(
+            audio, Hearing(vad, settings.vad, end_of_turn, settings.barge_in),
+            self._transcription.jobs, self._prefetching, self, clock, console,
+            listens=settings.listens, live_transcription=settings.live_transcription,
+            halt=self._threads.halt,
         )  # fmt: skip
         self._upkeep = HistoryUpkeep(llm, self._window, self._lock, self._summary_landed)
         self._priming = Priming(llm)
-        self._threads = Threads(self._stop)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -130,7 +106,7 @@ class Conversation:
         self._playback.prepare(self._tts, self._settings.apology)
         self._playback.prepare(self._tts, self._settings.restart_notice)
         self._audio.open()
-        self._threads.stage("listen", self._listen_loop)
+        self._threads.stage("listen", lambda: self._listening.run(self._stop))
         self._threads.stage("stt", lambda: self._transcription.run(self._stop))
         self._threads.stage("prime", lambda: self._priming.run(self._stop))
         self._threads.stage("history", lambda: self._upkeep.run(self._stop))
@@ -189,49 +165,12 @@ class Conversation:
         with self._lock:
             return self._state.phase
 
-    # -- listen: audio events -> mute policy -> VAD -> segmenter ---------------------------
+    # -- the turn desk (asked by the listen thread) ----------------------------------------
 
-    def _listen_loop(self) -> None:
-        while not self._stop.is_set():
-            event = self._audio.next_event(POLL_S)
-            self._check_watchdog()
-            self._take_confirmations()
-            self._judge_pauses()
-            if isinstance(event, MicBlock):
-                self._audio_now_s = event.captured_at_s
-                if self._settings.listens:
-                    self._hear(event)
-            elif isinstance(event, PlaybackMark):
-                self._on_mark(event)
-            elif isinstance(event, EndOfInput):
-                self._input_ended = True
-                self._on_segmentation(self._hearing.end_of_input())
-            elif isinstance(event, AudioFailed):
-                self._console.notice(event.reason)
-                self._threads.halt(event.reason)
-            if self._input_ended and self.idle:
-                self._stop.set()
-
-    def _hear(self, block: MicBlock) -> None:
+    @property
+    def should_listen(self) -> bool:
         with self._lock:
-            should_listen = self._state.should_listen
-        heard = self._hearing.hear(block, should_listen=should_listen)
-        interrupting = self._interrupting
-        if interrupting is not None:
-            if heard.decision is Decision.PAUSE:
-                with self._lock:
-                    turn = self._turn
-                interrupting.pause(turn)
-            elif heard.decision is Decision.RESUME:
-                interrupting.resume()
-            elif interrupting.current is not None:
-                interrupting.listen(block.pcm)
-        self._on_segmentation(heard.events)
-
-    def _judge_pauses(self) -> None:
-        """A pause's transcript may end the turn, if the user is still silent in that pause."""
-        for transcript in self._prefetching.to_judge():
-            self._on_segmentation(self._hearing.transcribed(transcript.text, transcript.language))
+            return self._state.should_listen
 
     @property
     def idle(self) -> bool:
@@ -240,39 +179,15 @@ class Conversation:
             quiet = self._turn is None and self._state.phase is Phase.LISTENING
         return quiet and self._transcription.idle
 
-    def _on_segmentation(self, events: list[TurnEvent]) -> None:
-        jobs = self._transcription.jobs
-        for event in events:
-            if self._paused() and not isinstance(event, SpeechOngoing):
-                assert self._interrupting is not None
-                self._interrupting.segmented(event)
-            elif isinstance(event, SpeechStarted):
-                self._fire(transitions.SPEECH_STARTED)
-            elif isinstance(event, SpeechOngoing):
-                if self._settings.live_transcription:
-                    jobs.put(LiveJob(event.audio))
-            elif isinstance(event, SpeechPaused):
-                jobs.put(PauseJob(event.audio, self._prefetching.paused()))
-            elif isinstance(event, SpeechResumed):
-                self._prefetching.resumed()
-            elif event.continues:
-                turn = self._current_or_new_turn(event)
-                if event.part == 0:
-                    log.warning(
-                        "turn %d: %.0f s of speech without a pause (a television nearby?): "
-                        "transcribed in parts (--max_speech_ms), the reply answers its last "
-                        "%d characters", turn.id, event.speech_end_s - event.speech_start_s,
-                        MAX_USER_CHARS,
-                    )  # fmt: skip
-                jobs.put(TurnPartJob(turn.id, event.audio))
-            else:
-                turn = self._current_or_new_turn(event)
-                turn.stt_start = self._clock.now()  # the wait the user feels starts here
-                self._fire(transitions.TURN_ENDED)
-                jobs.put(TurnEndJob(turn.id, event.audio, event.after_pause))
+    def fire(self, transition: Transition) -> None:
+        with self._lock:
+            self._state.fire(transition, self._clock.now())
 
-    def _current_or_new_turn(self, ended: TurnEnded) -> Turn:
-        """The turn this audio belongs to: a long turn cut in parts keeps one Turn."""
+    def current_turn(self) -> Turn | None:
+        with self._lock:
+            return self._turn
+
+    def turn_for(self, ended: TurnEnded) -> Turn:
         with self._lock:
             if self._turn is None:
                 self._turn = Turn(self._next_turn_id, ended.speech_end_s)
@@ -280,18 +195,12 @@ class Conversation:
             self._turn.speech_end_s = ended.speech_end_s
             return self._turn
 
-    def _on_mark(self, echo: PlaybackMark) -> None:
-        turn = self.open_turn(echo.mark.turn_id)
-        if turn is None:
-            return  # the echo of a turn already closed (watchdog, stop)
-        if isinstance(echo.mark, ReplyVoiced):
-            turn.voiced_played_s = echo.played_at_s
-        elif isinstance(echo.mark, ReplyDone):
-            with self._lock:
-                closing = turn.life.played_out()
-            self._carry_out(turn, closing)
+    def played_out(self, turn: Turn) -> None:
+        with self._lock:
+            closing = turn.life.played_out()
+        self._carry_out(turn, closing)
 
-    def _check_watchdog(self) -> None:
+    def check_watchdog(self) -> None:
         with self._lock:
             fired = self._state.check_watchdog(self._clock.now())
             turn = self._turn
@@ -300,43 +209,13 @@ class Conversation:
             log.warning("%s: abandoning the turn", turn.error)
             self._close(turn, Outcome.TIMED_OUT)
 
-    # -- barge-in (the listen thread) -------------------------------------------------------
-
-    def _paused(self) -> bool:
-        return self._interrupting is not None and self._interrupting.current is not None
-
-    def interruption_heard(self, job: ConfirmJob, transcript: FinalTranscript) -> None:
-        if self._interrupting is not None:
-            self._interrupting.heard(job, transcript)  # handled on the listen thread
-
-    def _take_confirmations(self) -> None:
-        if self._interrupting is None:
-            return
-        while (confirmed := self._interrupting.confirmed(self._audio_now_s)) is not None:
-            self._interrupt(confirmed)
-
-    def _interrupt(self, confirmed: Confirmed) -> None:
-        """Confirmed: the reply is cancelled, the history keeps what the user heard of it, and
-        the user's speech is the next turn (`whole`: they have already finished it)."""
-        interruption, whole = confirmed.interruption, confirmed.whole
-        turn = interruption.turn
+    def interrupted(self, turn: Turn, latency_ms: float) -> str:
         heard = self._playback.cut(turn)
-        turn.interruption_latency_ms = interruption.latency_ms
+        turn.interruption_latency_ms = latency_ms
         with self._lock:
             closing = turn.life.interrupted(heard)
         self._carry_out(turn, closing)
-        self._audio.pause_playback(False)
-        log.info("interrupted by the user after: %r", heard)
-        held = interruption.held
-        if held is None:
-            return  # the user is still speaking: their turn ends as any other
-        if whole is None:  # confirmed by what they said so far: their turn is transcribed whole
-            self._on_segmentation([held])
-            return
-        new_turn = self._current_or_new_turn(held)
-        new_turn.stt_start = new_turn.stt_end = self._clock.now()
-        self._fire(transitions.TURN_ENDED)
-        self.turn_heard(new_turn, whole)
+        return heard
 
     # -- text mode -----------------------------------------------------------------------
 
@@ -344,17 +223,16 @@ class Conversation:
         """The user typed `text`: a turn as if its transcript had just come in, answered like
         any other (its `closed` is set once it is over). Text mode has one turn at a time."""
         with self._lock:
-            turn = self._turn = Turn(self._next_turn_id, self._audio_now_s)
+            turn = self._turn = Turn(self._next_turn_id, self._listening.audio_now_s)
             self._next_turn_id += 1
-        self._fire(transitions.TURN_ENDED)
+        self.fire(transitions.TURN_ENDED)
         self.turn_heard(turn, FinalTranscript(text, None))
         return turn
 
     # -- transcripts (called by the transcription thread) ----------------------------------
 
     def open_turn(self, turn_id: int) -> Turn | None:
-        with self._lock:
-            turn = self._turn
+        turn = self.current_turn()
         return turn if turn is not None and turn.id == turn_id else None
 
     def partial_heard(self, text: str) -> None:
@@ -373,6 +251,9 @@ class Conversation:
     def speculation(self, after_pause: bool) -> FinalTranscript | None:
         return self._prefetching.take(after_pause)
 
+    def interruption_heard(self, job: ConfirmJob, transcript: FinalTranscript) -> None:
+        self._listening.interruption_heard(job, transcript)
+
     def turn_part_heard(self, turn: Turn, transcript: FinalTranscript) -> None:
         with self._lock:
             turn.life.heard_part(transcript)
@@ -389,11 +270,8 @@ class Conversation:
         self._start_reply(turn, self._request(FinalTranscript(user_text, transcript.language)))
 
     def _request(self, transcript: FinalTranscript) -> list[ChatMessage]:
-        prompt = (
-            reply_language_prompt(transcript.language)
-            if self._settings.enable_lang_prompt
-            else None
-        )
+        asked = self._settings.enable_lang_prompt
+        prompt = reply_language_prompt(transcript.language) if asked else None
         with self._lock:
             return self._window.request(prompt, new_user_text=transcript.text)
 
@@ -425,8 +303,7 @@ class Conversation:
             turn, stream, self._tts, self._playback, self._console, self._clock,
             self._settings.batching, self, ahead,
         )  # fmt: skip
-        name = f"reply-{turn.id}"
-        self._threads.reply(name, worker.run, stream)
+        self._threads.reply(f"reply-{turn.id}", worker.run, stream)
         if turn.cancel.is_set():  # closed while it was being started (stop)
             stream.cancel()
 
@@ -488,8 +365,7 @@ class Conversation:
         """What the domain says a close entails, exactly once per turn."""
         if closing is None:
             return
-        if self._interrupting is not None:
-            self._interrupting.forget(turn)  # closed while paused (watchdog, stop)
+        self._listening.forget(turn)  # closed while paused (watchdog, stop)
         with self._lock:
             if self._turn is turn:
                 self._turn = None
@@ -517,10 +393,6 @@ class Conversation:
         self._priming.offer(self._next_request(""))  # the summary changed the history
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _fire(self, transition: Transition) -> None:
-        with self._lock:
-            self._state.fire(transition, self._clock.now())
 
     def _progress(self) -> None:
         with self._lock:

@@ -106,6 +106,12 @@ class TokenBudget:
     compact_at: float = 0.6
     keep: float = 0.3
 
+    @classmethod
+    def within(cls, prompt: int | None) -> TokenBudget | None:
+        """The budget of a model whose requests may take `prompt` tokens; None where that is
+        not known, or too small to keep a history in."""
+        return cls(prompt) if prompt is not None and prompt >= MIN_BUDGET_TOKENS else None
+
     @property
     def compact_tokens(self) -> int:
         return int(self.compact_at * self.prompt)
