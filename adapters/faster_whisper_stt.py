@@ -29,17 +29,16 @@ from domain.messages import FinalTranscript, PartialTranscript
 
 # Whisper's encoder was trained on 30 s windows and faster-whisper pads every input to one, but a
 # turn lasts a few seconds. Encoding just the turn plus a second of silence is about five times
-# faster (tiny.en on 2 cores: 574 -> 114 ms for a 2.7 s turn) with the same words, except that a
-# short window sometimes sends the decoder into a loop ("Yes. Yes. Yes. ..."). So the decode is
-# capped at a generous speaking rate, and a capped or repeating result is done again the
-# library's way (measured on 24 Piper utterances: 4 redone, 0 wrong, 207 ms against 676 ms).
-# Audio longer than SHORT_WINDOW_MAX_S always goes the library's way.
+# faster with the same words, except that a short window sometimes sends the decoder into a loop
+# ("Yes. Yes. Yes. ..."). So the decode is capped at a generous speaking rate, and a capped or
+# repeating result is done again the library's way (docs/latency.md, "Decoding a turn"). Audio
+# longer than SHORT_WINDOW_MAX_S always goes the library's way.
 SHORT_WINDOW_MAX_S = 25.0
 WINDOW_MARGIN_FRAMES = 100  # 1 s: the decoder must see the speech end, or it clips the last word
 # The loops come mostly from the first words of a turn, transcribed at a pause ("What is the"
-# -> "what is the what is the ..."): 15 of 72 cuts of 8 Piper questions at 0.3-1.2 s and whole.
-# In a window of at least 10 s none looped (~65 ms a decode), so a loop is tried again there
-# before the library's way (350-650 ms, which holds the recogniser while the user speaks on).
+# -> "what is the what is the ..."). In a window of at least 10 s they do not loop, and a decode
+# there is still short, so a loop is tried again there before the library's way, which would
+# hold the recogniser for several times as long while the user speaks on.
 RETRY_WINDOW_FRAMES = 1000
 FRAMES_PER_SECOND = 100
 MAX_TOKENS_PER_SECOND = 10  # fast speech is ~7 tokens/s
@@ -48,10 +47,9 @@ REPEATED_PHRASE_WORDS = 4
 # "Nobody spoke": a cough, a door or noise otherwise comes back as words ("I'm not a fan of
 # this.", "You"), which would make a turn of nothing or confirm an interruption that was none.
 # Whisper's own rule (faster-whisper applies it on the long path) is no-speech > 0.6 with an
-# average log-probability under -1; measured here, noise, coughs and knocks gave no-speech
-# 0.7-0.9 with averages under -2.2, speech under 0.41 and above -1, but speech cut into by the
-# echo canceller (the first words of an interruption) sometimes fell between: at -1 the barge-in
-# benchmark transcribed 13 of 20 interrupting questions right, at -2 15, with no rule 17.
+# average log-probability under -1. Noise, coughs and knocks score far beyond both bars, but
+# speech cut into by the echo canceller (the first words of an interruption) can fall between,
+# so the log-probability bar is lower here (docs/barge-in.md, "Why these defaults").
 NO_SPEECH_PROB = 0.6
 LOW_AVG_LOGPROB = -2.0
 _WORD = re.compile(r"[\w']+")

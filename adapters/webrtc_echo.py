@@ -1,11 +1,11 @@
 """WebRTC's AEC3 echo canceller, from the `pywebrtc-audio` wheel (Apache-2.0).
 
 AEC3 works on 10 ms frames (160 samples at 16 kHz); fed 512-sample blocks directly it cancels
-clearly worse (measured, see FACTS.md). So each block is cut into 10 ms frames, the remainder
-carried to the next block, and the cleaned output is held back by one frame (10 ms), which
-keeps every returned block whole. Measured: 0.2-0.3 ms of CPU per 32 ms block (FACTS.md), over
-20 dB of echo reduction on the simulated rooms of `adapters/simulated_room.py`, after which
-Silero hears none of the echo (tests/adapters/test_webrtc_echo.py). The wheel is imported when
+clearly worse. So each block is cut into 10 ms frames, the remainder carried to the next block,
+and the cleaned output is held back by one frame (10 ms), which keeps every returned block
+whole. It costs well under a millisecond of CPU per 32 ms block, and takes enough of the echo
+of the simulated rooms (`adapters/simulated_room.py`) out that Silero hears none of it
+(tests/adapters/test_webrtc_echo.py). The wheel is imported when
 the canceller is built, not when this module is.
 """
 

@@ -316,7 +316,7 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
         load=MachineLoad(),
         max_output_tokens=settings.max_new_tokens,
         # The server keeps what it read: warmed with the system prompt, the first turn reads
-        # only the user's words (measured: first-turn TTFT 774 -> ~200 ms).
+        # only the user's words.
         warm_up_prompt=first_request(config),
     ) as llm:
         yield llm

@@ -4,11 +4,9 @@ the playback latency it reads before each write.
 Every tick writes one block while the speaker plays one, so the latency reached while only
 dither goes out is what a reply's first block waits behind, and what a late tick has left
 before the speaker runs dry (an audible gap in a reply). Two blocks are held while ticks come
-on time: in the agent, through the private PulseAudio server, the latency read before a write
-never fell under 42 ms of the 64 ms hold, and no tick came more than 19 ms late, with or
-without a busy process beside it (`benchmarks/voice_to_voice.py --person`). A tick that finds
-less than half a block queued came close to a gap: the hold grows a block, up to `max_blocks`,
-and falls back one after `calm_s` without another.
+on time, which they do in the agent even beside a busy process (docs/latency.md, "The path to
+the speaker"). A tick that finds less than half a block queued came close to a gap: the hold
+grows a block, up to `max_blocks`, and falls back one after `calm_s` without another.
 """
 
 from __future__ import annotations

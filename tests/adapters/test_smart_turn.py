@@ -1,7 +1,7 @@
 """smart-turn v3.2 on real speech: sentences cut out of the wheels' recordings where they end,
 and where they do not (`turn_samples.py`, the same cuts on every machine).
 
-The model errs on single clips (FACTS.md: "I do." scores 0.03), and single scores follow the
+The model errs on single clips ("I do." scores 0.03), and single scores follow the
 processor: the model is int8, so a change in the last bit of one feature (another machine's FFT
 or log) can move a score by 0.5, and onnxruntime's int8 kernels saturate on x86-64 without VNNI
 (AVX2-only machines, Skylake's AVX-512), which leaves cut sentences sounding more finished than
