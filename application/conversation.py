@@ -19,7 +19,6 @@ import threading
 
 from application.compaction import HistoryUpkeep
 from application.guarded_metrics import GuardedMetrics
-from application.hearing import Hearing
 from application.listening import Listening
 from application.playback import Playback
 from application.prefetching import Prefetching
@@ -92,8 +91,8 @@ class Conversation:
         )  # fmt: skip
         self._playback = Playback(audio, clock, self._reply_queued_block, settings.apology)
         self._listening = Listening(
-            audio, Hearing(vad, settings.vad, end_of_turn, settings.barge_in),
-            self._transcription.jobs, self._prefetching, self, clock, console,
+            audio, vad, end_of_turn, self._transcription.jobs, self._prefetching, self, clock,
+            console, vad_config=settings.vad, barge_in=settings.barge_in,
             listens=settings.listens, live_transcription=settings.live_transcription,
             halt=self._threads.halt,
         )  # fmt: skip

@@ -1,26 +1,31 @@
-"""Barge-in, on the listen thread: the reply paused because the user spoke over it, and the
-questions to the recogniser that confirm the interruption or call it off.
+"""Barge-in, all of it on the listen thread: which blocks are watched while the reply plays,
+the reply paused because the user spoke over it, and the questions to the recogniser that
+confirm the interruption or call it off.
 
-The barge-in policy (domain/barge_in.py) decides when to pause; this stage carries that out:
-it pauses playback, collects what the user says after the pause and asks for its transcript
-(every CONFIRM_EVERY_S of their speech, and their whole turn once they stop). Words confirm the
-interruption, which it hands to the conversation to carry out; an empty transcript of the whole
-turn resumes the reply where it paused. Transcripts arrive on the recogniser's thread and are
-handled on the listen thread, like everything else here.
+`BargeInAdmission` answers the hearing stage's admission protocol, as half duplex does: the
+barge-in policy (domain/barge_in.py) and the watched blocks, from which an interruption is heard
+again from its pre-roll. `Interrupting` carries the policy's decisions out: it pauses playback,
+collects what the user says after the pause and asks for its transcript (every CONFIRM_EVERY_S
+of their speech, and their whole turn once they stop). Words confirm the interruption, which the
+listen thread then carries out; an empty transcript of the whole turn resumes the reply where it
+paused. Transcripts arrive on the recogniser's thread and are handled on the listen thread.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 from collections.abc import Callable
 
 import attrs
 
+from application.hearing import Watched
 from application.turn import Turn
-from domain.audio import BYTES_PER_SAMPLE, SAMPLE_RATE
-from domain.barge_in import BargeIn
+from domain.audio import BLOCK_SECONDS, BYTES_PER_SAMPLE, SAMPLE_RATE, MicBlock
+from domain.barge_in import BargeIn, BargeInConfig, Decision
 from domain.messages import FinalTranscript
+from domain.mute_policy import Admission
 from domain.transcription_jobs import ConfirmJob, TranscriptionJob
 from domain.turn_segmentation import TurnEnded, TurnEvent
 from ports import AudioDuplex
@@ -30,6 +35,50 @@ log = logging.getLogger(__name__)
 # A paused reply asks the recogniser whether the user is saying words after this much of their
 # speech following the pause (and again after as much more, while unconfirmed).
 CONFIRM_EVERY_S = 0.6
+
+
+class BargeInAdmission:
+    """The barge-in policy and the blocks it watched, behind the hearing stage's admission
+    protocol (`hearing.Admitting`)."""
+
+    def __init__(self, config: BargeInConfig) -> None:
+        self.policy = BargeIn(config)
+        # Enough watched blocks to hand the segmenter the interruption with its pre-roll.
+        keep_s = (config.preroll_ms + config.min_interruption_ms) / 1000
+        self._watched: deque[tuple[bytes, float, float]] = deque(
+            maxlen=int(keep_s / BLOCK_SECONDS) + 2
+        )
+        self._expired = False  # the pause ran out: the next watched block resumes
+
+    def admit(self, block: MicBlock, should_listen: bool) -> Admission:
+        at_s = block.captured_at_s
+        admission = self.policy.admit(playing=block.playing, should_listen=should_listen, at_s=at_s)
+        if admission is Admission.DROP:
+            return admission
+        if admission is Admission.HEAR_AFRESH:
+            self._watched.clear()
+        if self.policy.expired(at_s) is Decision.RESUME:  # a cough, a door: forget it
+            self._expired = True
+            return Admission.WATCH
+        return admission
+
+    def watched(self, block: MicBlock, probability: float) -> Watched:
+        at_s = block.captured_at_s
+        self._watched.append((block.pcm, probability, at_s))
+        decision = self.policy.watched(probability, at_s)
+        if self._expired:
+            self._expired = False
+            return Watched(Decision.RESUME)
+        if decision is not Decision.PAUSE:
+            return Watched(decision)
+        since = self.policy.preroll_from_s()
+        replay = [watched for watched in self._watched if watched[2] >= since]
+        self._watched.clear()
+        return Watched(Decision.PAUSE, replay)
+
+    def rejected(self, at_s: float) -> bool:
+        """What the user said came out empty: True if playback resumes now."""
+        return self.policy.reject(at_s) is Decision.RESUME
 
 
 @attrs.define
@@ -57,14 +106,14 @@ class Confirmed:
 class Interrupting:
     def __init__(
         self,
-        barge_in: BargeIn,
+        admission: BargeInAdmission,
         audio: AudioDuplex,
         ask: Callable[[TranscriptionJob], None],
-        may_resume: Callable[[float], bool],
+        forget: Callable[[], None],
     ) -> None:
-        """`ask` queues a job for the recogniser; `may_resume(at_s)` asks the listening stage
-        whether an empty transcript resumes the reply now."""
-        self._barge_in, self._audio, self._ask, self._may_resume = barge_in, audio, ask, may_resume
+        """`ask` queues a job for the recogniser; `forget` tells the segmenter that what it
+        holds is no turn (the user's speech came out empty)."""
+        self._admission, self._audio, self._ask, self._forget = admission, audio, ask, forget
         self.current: Interruption | None = None
         self._count = 0
         self._transcripts: queue.SimpleQueue[tuple[ConfirmJob, FinalTranscript]] = (
@@ -77,7 +126,7 @@ class Interrupting:
         if turn is None:
             return
         self._audio.pause_playback(True)
-        start, paused = self._barge_in.speech_start_s, self._barge_in.paused_at_s
+        start, paused = self._admission.policy.speech_start_s, self._admission.policy.paused_at_s
         assert start is not None and paused is not None
         self._count += 1
         self.current = Interruption(self._count, turn, round((paused - start) * 1000, 1))
@@ -137,9 +186,10 @@ class Interrupting:
                 continue  # resumed or closed meanwhile
             interruption.in_flight = False
             if transcript.is_empty:
-                if job.whole_turn and self._may_resume(now_s):
+                if job.whole_turn and self._admission.rejected(now_s):
+                    self._forget()
                     self.resume()
                 continue
-            if self._barge_in.confirm():
+            if self._admission.policy.confirm():
                 self.current = None
                 return Confirmed(interruption, transcript if job.whole_turn else None)

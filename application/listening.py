@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from application.hearing import Hearing
-from application.interrupting import Confirmed, Interrupting
+from application.interrupting import BargeInAdmission, Confirmed, Interrupting
 from application.prefetching import Prefetching
 from application.transcription import JobQueue
 from application.turn import Turn
 from domain import listening as transitions
 from domain.audio import AudioFailed, EndOfInput, MicBlock, PlaybackMark, ReplyDone, ReplyVoiced
-from domain.barge_in import Decision
+from domain.barge_in import BargeInConfig, Decision
 from domain.listening import Transition
 from domain.messages import FinalTranscript
 from domain.transcription_jobs import ConfirmJob, LiveJob, PauseJob, TurnEndJob, TurnPartJob
@@ -32,8 +32,9 @@ from domain.turn_segmentation import (
     SpeechStarted,
     TurnEnded,
     TurnEvent,
+    VadConfig,
 )
-from ports import AudioDuplex, Clock, Console
+from ports import AudioDuplex, Clock, Console, EndOfTurn, VoiceActivity
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +80,29 @@ class Listening:
     def __init__(
         self,
         audio: AudioDuplex,
-        hearing: Hearing,
+        vad: VoiceActivity,
+        end_of_turn: EndOfTurn | None,
         jobs: JobQueue,
         prefetching: Prefetching,
         desk: TurnDesk,
         clock: Clock,
         console: Console,
         *,
+        vad_config: VadConfig,
+        barge_in: BargeInConfig | None,
         listens: bool,
         live_transcription: bool,
         halt: Callable[[str], None],
     ) -> None:
-        """`listens`: False in text mode, where the microphone makes no turn; `halt(fault)`
-        stops the conversation when the device is lost for good."""
-        self._audio, self._hearing, self._jobs = audio, hearing, jobs
+        """`barge_in`: None is half duplex; `listens`: False in text mode, where the microphone
+        makes no turn; `halt(fault)` stops the conversation when the device is lost for good."""
+        admission = None if barge_in is None else BargeInAdmission(barge_in)
+        self._hearing = Hearing(vad, vad_config, end_of_turn, admission)
+        self._interrupting = (
+            None if admission is None
+            else Interrupting(admission, audio, jobs.put, self._hearing.forget)
+        )  # fmt: skip
+        self._audio, self._jobs = audio, jobs
         self._prefetching, self._desk, self._clock, self._console = (
             prefetching,
             desk,
@@ -100,10 +110,6 @@ class Listening:
             console,
         )
         self._listens, self._live_transcription, self._halt = listens, live_transcription, halt
-        barge_in = hearing.barge_in
-        self._interrupting = (
-            None if barge_in is None else Interrupting(barge_in, audio, jobs.put, hearing.resume)
-        )
         self.audio_now_s = 0.0  # the audio clock: the last mic block's time
 
     def run(self, stop: threading.Event) -> None:

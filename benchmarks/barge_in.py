@@ -35,7 +35,7 @@ from adapters.silero_vad import SileroVad
 from adapters.simulated_room import RoomSpec, SimulatedRoom
 from adapters.webrtc_echo import WebrtcEchoCanceller
 from application.hearing import Hearing
-from application.interrupting import CONFIRM_EVERY_S
+from application.interrupting import CONFIRM_EVERY_S, BargeInAdmission
 from benchmarks.spoken_questions import QUESTIONS
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, MicBlock
 from domain.barge_in import BargeIn, BargeInConfig, Decision
@@ -123,7 +123,8 @@ def run_one(
         near[start + i] = b
     vad.reset()
     recording = RecordingVad(vad)
-    hearing = Hearing(recording, VadConfig(thresh=config.thresh), barge_in=config)
+    admission = BargeInAdmission(config)
+    hearing = Hearing(recording, VadConfig(thresh=config.thresh), admission=admission)
     room_sim, canceller = SimulatedRoom(room), WebrtcEchoCanceller()
     canceller.set_delay_ms(round(1000 * BLOCK_SECONDS))
     played = 0
@@ -140,8 +141,7 @@ def run_one(
         # Once confirmed, the conversation closes the reply's turn and listening re-opens.
         listening = result["confirmed"]
         heard = hearing.hear(MicBlock(cleaned, at_s, playing), should_listen=listening)
-        barge_in = hearing.barge_in
-        assert barge_in is not None
+        barge_in = admission.policy
         if heard.decision is Decision.PAUSE:
             result["pauses"] += 1
             paused_at = at_s + BLOCK_SECONDS
