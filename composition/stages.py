@@ -410,6 +410,9 @@ def piper(config: Config) -> Iterator[TextToSpeech]:
     )
 
 
+UNSPOKEN = "unspoken"  # text mode's voice, no flag's choice
+
+
 def voice(config: Config) -> str:
     """The text-to-speech engine the flags choose; text mode without --speak has none."""
     return UNSPOKEN if config["text"] and not config["speak"] else config["tts"]
@@ -442,7 +445,6 @@ LLM_BUILDERS: Mapping[str, Builder] = {
     "chat-completions": chat_completions,
 }
 TTS_BUILDERS: Mapping[str, Builder] = {"piper": piper, "qwen3": qwen3}
-UNSPOKEN = "unspoken"  # text mode's voice, no flag's choice
 
 
 def _codes(csv: str) -> list[str]:
