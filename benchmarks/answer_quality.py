@@ -49,6 +49,7 @@ from adapters.model_files import catalogue_file
 from benchmarks.answer_questions import QUESTIONS, Question
 from benchmarks.espeak_voices import VOICES, speak
 from composition.config import resolve
+from composition.stage_settings import llm_settings, stt_settings
 from composition.stages import LLM_BUILDERS, STT_BUILDERS, generation_settings, warmed
 from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig, ChatWindow
 from domain.runaway import RunawayGuard
@@ -164,12 +165,12 @@ def run_model(
     spoken: bool = False,
 ) -> dict[str, Any]:
     config = resolve(["--model_name", name, "--log_level", "warning", *argv])
-    settings = generation_settings(config, CATALOGUE.get(name))
+    settings = generation_settings(llm_settings(config), CATALOGUE.get(name))
     # Opened and warmed up as the agent does; generators: closing one stops its stage (the
     # llama.cpp server).
-    resources = [warmed(LLM_BUILDERS[config["llm_backend"]], config)]
+    resources = [warmed(LLM_BUILDERS[config["llm_backend"]], llm_settings(config))]
     if spoken:
-        resources.append(warmed(STT_BUILDERS[config["stt"]], config))
+        resources.append(warmed(STT_BUILDERS[config["stt"]], stt_settings(config)))
     try:
         stages = [next(resource) for resource in resources]
         model: LanguageModel = stages[0]  # type: ignore[assignment]

@@ -18,6 +18,7 @@ from composition.backends import NO_END_OF_TURN_MODEL
 from composition.config import known_secrets
 from composition.logging_setup import configure_logging
 from composition.settings import BUNDLES, bundle_fields
+from composition.stage_settings import audio_settings, llm_settings, stt_settings, tts_settings
 
 # The stages in the order they open, each with what its progress line calls it: the audio
 # devices or files first, checked without a progress line (a wrong one fails at once), then the
@@ -50,16 +51,16 @@ class Core(containers.DeclarativeContainer):
 def adapter_selector(
     key: Any,
     builders: Mapping[str, stages.Builder],
-    config: Any,
+    settings: Any,
     warm: bool,
     none: tuple[str, ...] = (),
 ) -> providers.Selector[Any]:
-    """A provider that opens, on first use, the one adapter `key` names: a `Resource`, so it is
-    opened once (and warmed up, for a model) and closed on shutdown. `none` names the choices
-    that need no adapter (the stage gets None)."""
+    """A provider that opens, on first use, the one adapter `key` names, built from the stage's
+    `settings`: a `Resource`, so it is opened once (and warmed up, for a model) and closed on
+    shutdown. `none` names the choices that need no adapter (the stage gets None)."""
     options: dict[str, providers.Provider[Any]] = {
-        name: providers.Resource(stages.warmed, build, config) if warm
-        else providers.Resource(build, config)
+        name: providers.Resource(stages.warmed, build, settings) if warm
+        else providers.Resource(build, settings)
         for name, build in builders.items()
     }  # fmt: skip
     for name in none:
@@ -77,18 +78,24 @@ class Adapters(containers.DeclarativeContainer):
     console = providers.Singleton(stages.console, config.text)
     metrics = providers.Singleton(stages.metrics, config.metrics_jsonl, secrets)
     audio = adapter_selector(
-        providers.Callable(stages.audio_source, config), stages.AUDIO_BUILDERS, config, False
-    )
+        providers.Callable(stages.audio_source, config), stages.AUDIO_BUILDERS,
+        providers.Callable(audio_settings, config), False,
+    )  # fmt: skip
     vad = adapter_selector(providers.Object("silero"), stages.VAD_BUILDERS, config, True)
     end_of_turn = adapter_selector(
         config.turn_detection, stages.END_OF_TURN_BUILDERS, config, True,
         none=NO_END_OF_TURN_MODEL,
     )  # fmt: skip
-    stt = adapter_selector(config.stt, stages.STT_BUILDERS, config, True)
-    llm = adapter_selector(config.llm_backend, stages.LLM_BUILDERS, config, True)
+    stt = adapter_selector(
+        config.stt, stages.STT_BUILDERS, providers.Callable(stt_settings, config), True
+    )
+    llm = adapter_selector(
+        config.llm_backend, stages.LLM_BUILDERS, providers.Callable(llm_settings, config), True
+    )
     tts = adapter_selector(
         providers.Callable(stages.voice, config),
-        {**stages.TTS_BUILDERS, stages.UNSPOKEN: stages.unspoken}, config, True,
+        {**stages.TTS_BUILDERS, stages.UNSPOKEN: stages.unspoken},
+        providers.Callable(tts_settings, config), True,
     )  # fmt: skip
 
 

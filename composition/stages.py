@@ -21,8 +21,7 @@ import attrs
 from adapters.errors import SetupError
 from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
-from composition.backends import explicit_gen
-from composition.settings import first_request
+from composition.stage_settings import AudioSettings, LlmSettings, SttSettings, TtsSettings
 from ports import (
     AudioDuplex,
     EchoCanceller,
@@ -38,8 +37,9 @@ if TYPE_CHECKING:
     from adapters.model_catalogue import CatalogueModel, GenerationSettings
 
 Config = Mapping[str, Any]
-# A stage's builder: a generator run as a dependency-injector Resource.
-Builder = Callable[[Config], Iterator[Any]]
+# A stage's builder: a generator run as a dependency-injector Resource, given its stage's
+# settings (composition/stage_settings.py; the configuration where a stage reads none).
+Builder = Callable[[Any], Iterator[Any]]
 # How long the other programs' load is measured at start.
 LOAD_MEASURE_S = 0.5
 
@@ -48,11 +48,9 @@ class WarmsUp(Protocol):
     def warm_up(self) -> None: ...
 
 
-def warmed(
-    build: Callable[[Config], Iterator[WarmsUp]], config: Config
-) -> Generator[WarmsUp, None, None]:
+def warmed(build: Builder, settings: Any) -> Generator[WarmsUp, None, None]:
     """A stage's Resource: built, warmed up before the microphone opens, closed on shutdown."""
-    with contextmanager(build)(config) as adapter:
+    with contextmanager(build)(settings) as adapter:
         adapter.warm_up()
         yield adapter
 
@@ -93,7 +91,7 @@ def audio_source(config: Config) -> str:
     return "device" if api == "portaudio" else "pulse"
 
 
-def no_sound(config: Config) -> Iterator[AudioDuplex]:
+def no_sound(settings: AudioSettings) -> Iterator[AudioDuplex]:
     from adapters.no_sound import NoSound
 
     yield NoSound()
@@ -108,46 +106,46 @@ def _opened_audio(audio: AudioDuplex) -> Iterator[AudioDuplex]:
         audio.close()
 
 
-def wav_audio(config: Config) -> Iterator[AudioDuplex]:
+def wav_audio(settings: AudioSettings) -> Iterator[AudioDuplex]:
     from adapters.simulated_room import SimulatedRoom
     from adapters.wav_replay import WavReplayAudio
 
-    output = config["output_wav"]
+    assert settings.input_wav is not None  # how this builder is chosen
+    output = settings.output_wav
     # Without the simulated room the replay has no echo: nothing to cancel.
-    echo = config["simulated_echo"]
+    echo = settings.simulated_echo
     yield from _opened_audio(
         WavReplayAudio(
-            Path(config["input_wav"]),
+            Path(settings.input_wav),
             Path(output) if output else None,
             room=SimulatedRoom() if echo else None,
-            echo_canceller=echo_canceller() if echo and config["aec"] else None,
+            echo_canceller=echo_canceller() if echo and settings.aec else None,
         )
     )
 
 
-def device_audio(config: Config) -> Iterator[AudioDuplex]:
+def device_audio(settings: AudioSettings) -> Iterator[AudioDuplex]:
     from adapters.sounddevice_audio import SounddeviceAudio
 
-    latency = config["audio_latency"]
-    latency = latency if latency in ("low", "high") else float(latency)
+    latency = settings.audio_latency
     yield from _opened_audio(
         SounddeviceAudio(
-            config["input_device"],
-            config["output_device"],
-            latency,
-            echo_canceller=echo_canceller() if config["aec"] else None,
+            settings.input_device,
+            settings.output_device,
+            latency if latency in ("low", "high") else float(latency),
+            echo_canceller=echo_canceller() if settings.aec else None,
         )
     )
 
 
-def pulse_audio(config: Config) -> Iterator[AudioDuplex]:
+def pulse_audio(settings: AudioSettings) -> Iterator[AudioDuplex]:
     from adapters.pulse_audio import PulseAudio
 
     yield from _opened_audio(
         PulseAudio(
-            config["input_device"],
-            config["output_device"],
-            echo_canceller=echo_canceller() if config["aec"] else None,
+            settings.input_device,
+            settings.output_device,
+            echo_canceller=echo_canceller() if settings.aec else None,
         )
     )
 
@@ -196,76 +194,76 @@ END_OF_TURN_BUILDERS: Mapping[str, Builder] = {
 # -- speech to text ---------------------------------------------------------------------------
 
 
-def faster_whisper(config: Config) -> Iterator[SpeechToText]:
+def faster_whisper(settings: SttSettings) -> Iterator[SpeechToText]:
     from adapters.faster_whisper_stt import FasterWhisperSpeechToText
 
     yield FasterWhisperSpeechToText(
-        config["faster_whisper_stt_model_name"],
-        device=config["stt_device"] or "cpu",
+        settings.faster_whisper_stt_model_name,
+        device=settings.stt_device or "cpu",
         cpu_threads=free_cores(os.cpu_count() or 1),
-        language=config["language"],
-        allowed_languages=_codes(config["languages"]),
-        **config["stt_gen"],
+        language=settings.language,
+        allowed_languages=settings.allowed_languages,
+        **settings.stt_gen,
     )
 
 
-def transformers_whisper(config: Config) -> Iterator[SpeechToText]:
+def transformers_whisper(settings: SttSettings) -> Iterator[SpeechToText]:
     from adapters.transformers_whisper_stt import DEFAULT_MODEL as WHISPER
     from adapters.transformers_whisper_stt import TransformersWhisperSpeechToText
 
     yield TransformersWhisperSpeechToText(
-        config["stt_model_name"] or WHISPER,
-        device=config["stt_device"] or "cpu",
-        torch_dtype=config["stt_torch_dtype"] or "float32",
-        gen_kwargs=config["stt_gen"],
-        language=config["language"],
-        allowed_languages=_codes(config["languages"]),
+        settings.stt_model_name or WHISPER,
+        device=settings.stt_device or "cpu",
+        torch_dtype=settings.stt_torch_dtype or "float32",
+        gen_kwargs=settings.stt_gen,
+        language=settings.language,
+        allowed_languages=settings.allowed_languages,
     )
 
 
-def parakeet(config: Config) -> Iterator[SpeechToText]:
+def parakeet(settings: SttSettings) -> Iterator[SpeechToText]:
     from adapters.parakeet_stt import DEFAULT_MODEL as PARAKEET
     from adapters.parakeet_stt import ParakeetSpeechToText
 
-    yield ParakeetSpeechToText(config["stt_model_name"] or PARAKEET, language=config["language"])
+    yield ParakeetSpeechToText(settings.stt_model_name or PARAKEET, language=settings.language)
 
 
 # -- language model ---------------------------------------------------------------------------
 
 
-def transformers_llm(config: Config) -> Iterator[LanguageModel]:
+def transformers_llm(settings: LlmSettings) -> Iterator[LanguageModel]:
     from adapters.model_catalogue import catalogue_model
     from adapters.model_files import model_path
     from adapters.transformers_llm import TransformersLanguageModel
 
-    device = config["llm_device"] or "cpu"
+    device = settings.llm_device or "cpu"
     # Half precision is what GPUs are fast at; on a CPU bfloat16 keeps float32's range.
-    dtype = config["llm_torch_dtype"] or ("bfloat16" if device == "cpu" else "float16")
-    name = config["model_name"]
+    dtype = settings.llm_torch_dtype or ("bfloat16" if device == "cpu" else "float16")
+    name = settings.model_name
     if not name or catalogue_model(name) is not None:
         name = str(model_path(name).path)  # transformers converts the GGUF once
     yield TransformersLanguageModel(
         model_name=name,
         device=device,
         torch_dtype=dtype,
-        gen_kwargs=config["llm_gen"],
-        is_vlm=config["llm_is_vlm"],
-        threads=config["llm_threads"],
+        gen_kwargs=settings.llm_gen,
+        is_vlm=settings.llm_is_vlm,
+        threads=settings.llm_threads,
     )
 
 
-def mlx_llm(config: Config) -> Iterator[LanguageModel]:
+def mlx_llm(settings: LlmSettings) -> Iterator[LanguageModel]:
     from adapters.mlx_llm import MlxLanguageModel
 
-    if not config["model_name"]:
+    if not settings.model_name:
         raise SetupError(
             "--llm_backend mlx-lm needs --model_name: a Hub id or a local MLX/transformers "
             "directory (mlx-lm cannot read GGUF)"
         )
-    yield MlxLanguageModel(model_name=config["model_name"], gen_kwargs=config["llm_gen"])
+    yield MlxLanguageModel(model_name=settings.model_name, gen_kwargs=settings.llm_gen)
 
 
-def llama_cpp(config: Config) -> Iterator[LanguageModel]:
+def llama_cpp(settings: LlmSettings) -> Iterator[LanguageModel]:
     """A local llama.cpp server that lives exactly as long as the agent, on the cores other
     programs leave it (adapters/llama_cpp_llm.py)."""
     from adapters.llama_cpp_llm import LlamaCppLanguageModel, Server
@@ -276,15 +274,15 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
     from composition.default_model import default_model
     from domain.generation_threads import GenerationThreads, ThreadPlan, ThreadsConfig
 
-    most = config["llm_threads"]
-    model = model_path(config["model_name"] or default_model(most))
-    settings = generation_settings(config, model.entry)
+    most = settings.llm_threads
+    model = model_path(settings.model_name or default_model(most))
+    generation = generation_settings(settings, model.entry)
     cores = os.cpu_count() or 1
     threads = ThreadsConfig(
         cores=cores,
         most=most,
-        niceness=config["llm_niceness"],
-        shared_niceness=min(config["llm_niceness"], SHARED_NICENESS),
+        niceness=settings.llm_niceness,
+        shared_niceness=min(settings.llm_niceness, SHARED_NICENESS),
     )
 
     def start(plan: ThreadPlan) -> LlamaServer:
@@ -300,12 +298,12 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
             model=model.name,
             api_key=server.api_key,
             base_url=server.base_url,
-            max_output_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=settings.top_k,
-            repeat_penalty=settings.repeat_penalty,
-            timeout_s=config["llm_timeout_s"],
+            max_output_tokens=generation.max_new_tokens,
+            temperature=generation.temperature,
+            top_p=generation.top_p,
+            top_k=generation.top_k,
+            repeat_penalty=generation.repeat_penalty,
+            timeout_s=settings.llm_timeout_s,
             pinned_slots=True,  # the conversation keeps one slot's cache; primes read into it
         )
 
@@ -314,10 +312,10 @@ def llama_cpp(config: Config) -> Iterator[LanguageModel]:
         connect,
         GenerationThreads(threads, others_at_start()),
         load=MachineLoad(),
-        max_output_tokens=settings.max_new_tokens,
+        max_output_tokens=generation.max_new_tokens,
         # The server keeps what it read: warmed with the system prompt, the first turn reads
         # only the user's words.
-        warm_up_prompt=first_request(config),
+        warm_up_prompt=settings.warm_up_prompt,
     ) as llm:
         yield llm
 
@@ -340,14 +338,14 @@ def free_cores(most: int) -> int:
     return max(1, min(most, int((os.cpu_count() or 1) - others + 0.5)))
 
 
-def generation_settings(config: Config, entry: CatalogueModel | None) -> GenerationSettings:
+def generation_settings(settings: LlmSettings, entry: CatalogueModel | None) -> GenerationSettings:
     """What a llama.cpp model is run with: the catalogue entry's settings for speech (greedy,
     with its authors' repetition penalty), under any `--llm_gen_*` flag the user set. With
     `--llm_gen_do_sample` the authors' sampling settings replace greedy decoding."""
     from adapters.model_catalogue import GenerationSettings
 
-    gen = config["llm_gen"]
-    explicit = explicit_gen(config, "llm_gen_")
+    gen = settings.llm_gen
+    explicit = settings.chosen_gen
     sampling = bool(gen.get("do_sample"))
     if entry is None:
         # Greedy unless sampling was asked for, like the other local backends.
@@ -369,44 +367,44 @@ def generation_settings(config: Config, entry: CatalogueModel | None) -> Generat
     )
 
 
-def _api_model(config: Config, cls: type[Any]) -> Iterator[LanguageModel]:
-    sampling = explicit_gen(config, "llm_gen_")  # unset: the provider's own defaults
+def _api_model(settings: LlmSettings, cls: type[Any]) -> Iterator[LanguageModel]:
+    sampling = settings.chosen_gen  # unset: the provider's own defaults
     yield cls(
-        model=config["model_name"],
-        api_key=config["responses_api_api_key"],
-        base_url=config["responses_api_base_url"],
-        stream=config["responses_api_stream"],
-        disable_thinking=config["responses_api_disable_thinking"],
-        reasoning_effort=config["responses_api_reasoning_effort"],
-        max_output_tokens=config["llm_gen"].get("max_new_tokens"),
+        model=settings.model_name,
+        api_key=settings.responses_api_api_key,
+        base_url=settings.responses_api_base_url,
+        stream=settings.responses_api_stream,
+        disable_thinking=settings.responses_api_disable_thinking,
+        reasoning_effort=settings.responses_api_reasoning_effort,
+        max_output_tokens=settings.llm_gen.get("max_new_tokens"),
         temperature=sampling.get("temperature"),
         top_p=sampling.get("top_p"),
-        timeout_s=config["llm_timeout_s"],
+        timeout_s=settings.llm_timeout_s,
     )
 
 
-def responses_api(config: Config) -> Iterator[LanguageModel]:
+def responses_api(settings: LlmSettings) -> Iterator[LanguageModel]:
     from adapters.openai_responses import ResponsesLanguageModel
 
-    yield from _api_model(config, ResponsesLanguageModel)
+    yield from _api_model(settings, ResponsesLanguageModel)
 
 
-def chat_completions(config: Config) -> Iterator[LanguageModel]:
+def chat_completions(settings: LlmSettings) -> Iterator[LanguageModel]:
     from adapters.openai_chat_completions import ChatCompletionsLanguageModel
 
-    yield from _api_model(config, ChatCompletionsLanguageModel)
+    yield from _api_model(settings, ChatCompletionsLanguageModel)
 
 
 # -- text to speech ---------------------------------------------------------------------------
 
 
-def piper(config: Config) -> Iterator[TextToSpeech]:
+def piper(settings: TtsSettings) -> Iterator[TextToSpeech]:
     from adapters.piper_tts import DEFAULT_THREADS, PiperTextToSpeech
 
     yield PiperTextToSpeech(
-        config["piper_voice"],
+        settings.piper_voice,
         threads=free_cores(DEFAULT_THREADS),
-        device=config["tts_device"] or "cpu",
+        device=settings.tts_device or "cpu",
     )
 
 
@@ -418,16 +416,16 @@ def voice(config: Config) -> str:
     return UNSPOKEN if config["text"] and not config["speak"] else config["tts"]
 
 
-def unspoken(config: Config) -> Iterator[TextToSpeech]:
+def unspoken(settings: TtsSettings) -> Iterator[TextToSpeech]:
     from adapters.no_sound import Unspoken
 
     yield Unspoken()
 
 
-def qwen3(config: Config) -> Iterator[TextToSpeech]:
+def qwen3(settings: TtsSettings) -> Iterator[TextToSpeech]:
     from adapters.qwen3_tts import DEFAULT_MODEL, Qwen3TextToSpeech
 
-    yield Qwen3TextToSpeech(config["tts_model_name"] or DEFAULT_MODEL)
+    yield Qwen3TextToSpeech(settings.tts_model_name or DEFAULT_MODEL)
 
 
 # -- the choice -------------------------------------------------------------------------------
@@ -445,7 +443,3 @@ LLM_BUILDERS: Mapping[str, Builder] = {
     "chat-completions": chat_completions,
 }
 TTS_BUILDERS: Mapping[str, Builder] = {"piper": piper, "qwen3": qwen3}
-
-
-def _codes(csv: str) -> list[str]:
-    return [code.strip() for code in csv.split(",") if code.strip()]

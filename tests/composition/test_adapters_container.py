@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 from dependency_injector import containers, providers
 
@@ -21,6 +22,18 @@ from composition.containers import (
     opened_resource,
 )
 from composition.local import StopOnSignal, open_stages
+from composition.settings import SETTINGS_BY_NAME
+from composition.stage_settings import (
+    RESOLVED,
+    AudioSettings,
+    LlmSettings,
+    SttSettings,
+    TtsSettings,
+    audio_settings,
+    llm_settings,
+    stt_settings,
+    tts_settings,
+)
 from tests.application.harness import FakeAdapters
 
 
@@ -118,6 +131,23 @@ def test_every_declared_backend_has_a_builder_and_no_other(
     builders: dict[str, stages.Builder], declared: dict[str, backends.Backend]
 ) -> None:
     assert list(builders) == list(declared)
+
+
+@pytest.mark.parametrize(
+    "bundle", [AudioSettings, SttSettings, LlmSettings, TtsSettings], ids=lambda b: b.__name__
+)
+def test_every_field_of_a_stage_bundle_is_a_declared_setting(bundle: type) -> None:
+    derived = {"warm_up_prompt"}
+    names = {field.name for field in attrs.fields(bundle)} - derived
+    assert names <= set(SETTINGS_BY_NAME) | RESOLVED
+    config = resolve([], environ={})
+    built = {
+        "AudioSettings": audio_settings,
+        "SttSettings": stt_settings,
+        "LlmSettings": llm_settings,
+        "TtsSettings": tts_settings,
+    }[bundle.__name__](config)
+    assert all(getattr(built, name) == config[name] for name in names)
 
 
 def test_silence_ending_turns_needs_no_end_of_turn_adapter() -> None:

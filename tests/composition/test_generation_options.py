@@ -12,6 +12,7 @@ from composition.backends import LLM, STT
 from composition.config import resolve, validate
 from composition.local import main
 from composition.settings import ConfigError
+from composition.stage_settings import llm_settings
 from composition.stages import LLM_BUILDERS
 from domain.messages import ChatMessage
 from ports.language_model import LanguageModelError
@@ -113,7 +114,7 @@ def test_the_apis_get_the_sampling_the_user_set_and_else_their_own_defaults(
         config = resolve(["--llm_backend", backend, "--responses_api_api_key", "sk-test", *argv],
                          environ={})  # fmt: skip
         validate(config)
-        opened = contextmanager(LLM_BUILDERS[backend])(config)
+        opened = contextmanager(LLM_BUILDERS[backend])(llm_settings(config))
         # The recording transport answers 400 once it has the request.
         with opened as model, pytest.raises(LanguageModelError):
             whole_reply(model, [ChatMessage("user", "Hi")])

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from adapters.llama_server import default_threads
 from adapters.model_catalogue import CATALOGUE, QWEN25_CODER_05B
 from composition.config import resolve
+from composition.stage_settings import LlmSettings, llm_settings
 from composition.stages import generation_settings
 
 
-def config(*argv: str, **environ: str) -> dict[str, Any]:
-    return resolve(list(argv), environ=environ)
+def config(*argv: str, **environ: str) -> LlmSettings:
+    return llm_settings(resolve(list(argv), environ=environ))
 
 
 def test_a_catalogue_model_runs_greedy_with_its_repetition_penalty() -> None:
@@ -63,4 +62,4 @@ def test_a_local_model_generates_on_every_core_up_to_two_then_leaves_one_for_spe
 
 
 def test_the_thread_default_is_the_flag_default() -> None:
-    assert config()["llm_threads"] == default_threads()
+    assert config().llm_threads == default_threads()

@@ -19,6 +19,7 @@ from adapters.llama_cpp_llm import LlamaCppLanguageModel
 from composition import stages
 from composition.config import resolve
 from composition.containers import build_agent
+from composition.stage_settings import llm_settings
 from domain.listening import Phase
 from domain.messages import ChatMessage
 from ports import Cancellation
@@ -87,7 +88,7 @@ def prompt_tokens(base_url: str, key: str, messages: list[ChatMessage]) -> int:
 
 @contextmanager
 def embedded_model(config: dict[str, Any]) -> Iterator[LlamaCppLanguageModel]:
-    with contextmanager(stages.llama_cpp)(config) as llm:
+    with contextmanager(stages.llama_cpp)(llm_settings(config)) as llm:
         assert isinstance(llm, LlamaCppLanguageModel)
         llm.warm_up()
         yield llm
