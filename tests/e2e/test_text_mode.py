@@ -41,6 +41,7 @@ def test_text_mode_talks_to_a_llama_cpp_server_through_chat_completions(tmp_path
             "--llm_gen_max_new_tokens", "32",
         )  # fmt: skip
     answered_in_order(run.stdout, run.records)
+    assert all(r["llm_ttft_ms"] is not None for r in run.records)  # streamed from the server
 
 
 @pytest.mark.slow
