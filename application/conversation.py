@@ -225,7 +225,7 @@ class Conversation:
             turn = self._turn = Turn(self._next_turn_id, self._listening.audio_now_s)
             self._next_turn_id += 1
         self.fire(transitions.TURN_ENDED)
-        self.turn_heard(turn, FinalTranscript(text, None))
+        self.turn_heard(turn, FinalTranscript(text, self._settings.typed_language))
         return turn
 
     # -- transcripts (called by the transcription thread) ----------------------------------

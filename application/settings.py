@@ -33,5 +33,7 @@ class ConversationSettings:
     restart_notice: str = RESTART_NOTICE
     # False in text mode: the user types, and nothing the microphone hears makes a turn.
     listens: bool = True
+    # The language of what the user types (None: not known).
+    typed_language: str | None = None
     # The user may interrupt the reply (None: half duplex, deaf while the agent speaks).
     barge_in: BargeInConfig | None = None

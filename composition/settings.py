@@ -334,7 +334,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("stt", "stt_device", None, "device for speech-to-text (default: --device, else cpu)"),
     S("stt", "stt_torch_dtype", None, "dtype for --stt whisper (float16, bfloat16, float32)"),
     S("stt", "language", "en",
-      "spoken language: a code (en, fr, ...) or auto to detect it on every turn"),
+      "spoken language: a code (en, fr, ...) or auto to detect it on every turn",
+      into="typed_language", to_field=lambda code, config: None if code == "auto" else code),
     S("stt", "languages", "",
       "with --language auto: the languages detection may choose from, e.g. en,fr,de "
       "(empty: any)"),

@@ -83,3 +83,16 @@ def test_typing_stops_when_the_conversation_does() -> None:
     converse_by_text(conversation, lines)
     done.set()
     assert harness.llm.requests == []
+
+
+def test_typed_words_are_in_the_configured_language() -> None:
+    done = threading.Event()
+    harness = make_harness(
+        [done.is_set], {}, ["Paris."], argv=["--text", "--language", "fr",
+                                             "--enable_lang_prompt", "true"],
+    )  # fmt: skip
+    typed(harness, ["Quelle est la capitale de la France ?"])
+    done.set()
+    (record,) = harness.metrics.records
+    assert record.language == "fr"
+    assert "French" in harness.llm.requests[0][-1].content  # the reply-language instruction

@@ -84,11 +84,12 @@ def test_every_bundle_field_is_a_declared_setting_or_named_as_none() -> None:
 def test_the_default_configuration_builds_the_domains_defaults() -> None:
     built = conversation_settings(resolve([], environ={}))
     # The deliberate differences: the transcript judges when a turn ends, the agent speaks a
-    # first fragment at once, and the user may interrupt it (the domain's own defaults are
-    # silence alone and half duplex).
+    # first fragment at once, the user may interrupt it (the domain's own defaults are silence
+    # alone and half duplex), and what they type is in --language's default, English.
     assert built == ConversationSettings(
         vad=VadConfig(transcript_turn=TranscriptTurnConfig()), chat=ChatConfig(),
         batching=BatchingConfig(early_first_fragment=True), barge_in=BargeInConfig(),
+        typed_language="en",
     )  # fmt: skip
 
 
