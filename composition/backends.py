@@ -6,7 +6,7 @@ together. Adding an adapter is one entry here, its builder there, and the adapte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
@@ -51,8 +51,8 @@ NO_END_OF_TURN_MODEL = ("transcript", "silence")
 GEN_OPTIONS_OF = {"stt": (STT, "stt_gen_"), "llm_backend": (LLM, "llm_gen_")}
 
 
-def explicit_gen(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """The generation options the user set (flag or environment), without the prefix."""
-    gen = config[prefix.rstrip("_")]
-    names = {name.removeprefix(prefix) for name in config.get("explicit", ())}
+def explicit_gen(gen: Mapping[str, Any], explicit: Collection[str], prefix: str) -> dict[str, Any]:
+    """The options of `gen` the user set (`explicit` names the settings they set, flag or
+    environment), without the prefix."""
+    names = {name.removeprefix(prefix) for name in explicit}
     return {name: value for name, value in gen.items() if name in names}

@@ -193,7 +193,8 @@ def refuse_unhonoured_options(config: Mapping[str, Any]) -> None:
         honoured = backends[name].gen_options
         if honoured is None:
             continue
-        refused = sorted(set(explicit_gen(config, prefix)) - honoured)
+        gen = config[prefix.rstrip("_")]
+        refused = sorted(set(explicit_gen(gen, config.get("explicit", ()), prefix)) - honoured)
         if refused:
             takes = ", ".join(f"--{prefix}{option}" for option in sorted(honoured))
             raise ConfigError(

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from composition.backends import explicit_gen
 from composition.settings import first_request
 from domain.messages import ChatMessage
 
@@ -77,7 +78,7 @@ class LlmSettings:
     @property
     def chosen_gen(self) -> dict[str, Any]:
         """The generation options the user set (flag or environment), without the prefix."""
-        return {k: v for k, v in self.llm_gen.items() if f"llm_gen_{k}" in self.explicit}
+        return explicit_gen(self.llm_gen, self.explicit, "llm_gen_")
 
 
 def llm_settings(config: Mapping[str, Any]) -> LlmSettings:
