@@ -39,9 +39,15 @@ class TerminalConsole:
             self._stream.flush()
             self._reply_open = True
 
-    def reply_ended(self) -> None:
+    def reply_ended(self, cut_short: bool = False) -> None:
         with self._lock:
             self._end_reply()
+
+    def speech_started(self) -> None:
+        """The live line shows it."""
+
+    def speech_stopped(self) -> None:
+        """The USER line follows."""
 
     def notice(self, text: str) -> None:
         self._line(text)

@@ -228,6 +228,24 @@ class Conversation:
         self.turn_heard(turn, FinalTranscript(text, self._settings.typed_language))
         return turn
 
+    # -- driven from outside the terminal (a Realtime session) -----------------------------
+
+    def cancel_reply(self) -> bool:
+        """The client cancelled the reply: closed as if the user had interrupted it (the
+        history keeps what was heard of it). False when no turn is in flight."""
+        turn = self.current_turn()
+        if turn is None:
+            return False
+        self.interrupted(turn, 0.0)
+        self._audio.pause_playback(False)  # a barge-in pause, if one was on, ends with it
+        return True
+
+    def instruct(self, instructions: str) -> None:
+        """The system prompt from the next request on."""
+        with self._lock:
+            self._window.instruct(instructions)
+        self._priming.offer(self._next_request(""))
+
     # -- transcripts (called by the transcription thread) ----------------------------------
 
     def open_turn(self, turn_id: int) -> Turn | None:
@@ -351,7 +369,7 @@ class Conversation:
             if isinstance(error, ModelRestarted)
             else self._settings.apology
         )
-        self._console.reply_ended()
+        self._console.reply_ended(cut_short=True)
         self._console.assistant(notice)
         self._playback.apologise(turn, notice)
 
@@ -379,9 +397,9 @@ class Conversation:
             turn.reply.cancel()
         self._playback.seal(turn, cut_short=closing.cut_short, apologise=closing.apologise)
         if closing.apologise:
-            self._console.reply_ended()
+            self._console.reply_ended(cut_short=True)
             self._console.assistant(self._settings.apology)
-        self._console.reply_ended()
+        self._console.reply_ended(cut_short=closing.cut_short and not closing.apologise)
         self._metrics.record(turn.metrics())
         if closing.exchange is not None:
             self._priming.offer(self._next_request(""))  # the history as the next turn finds it

@@ -149,6 +149,7 @@ class Listening:
         interrupting = self._interrupting
         if interrupting is not None:
             if heard.decision is Decision.PAUSE:
+                self._console.speech_started()
                 interrupting.pause(self._desk.current_turn())
             elif heard.decision is Decision.RESUME:
                 interrupting.resume()
@@ -167,6 +168,7 @@ class Listening:
                 assert self._interrupting is not None
                 self._interrupting.segmented(event)
             elif isinstance(event, SpeechStarted):
+                self._console.speech_started()
                 self._desk.fire(transitions.SPEECH_STARTED)
             elif isinstance(event, SpeechOngoing):
                 if self._live_transcription:
@@ -189,6 +191,7 @@ class Listening:
                 turn = self._desk.turn_for(event)
                 turn.stt_start = self._clock.now()  # the wait the user feels starts here
                 self._desk.fire(transitions.TURN_ENDED)
+                self._console.speech_stopped()
                 self._jobs.put(TurnEndJob(turn.id, event.audio, event.after_pause))
 
     def _on_mark(self, echo: PlaybackMark) -> None:

@@ -37,9 +37,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m composition.local") -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m composition.local",
+        prog=prog,
         description="A local voice agent: microphone -> VAD -> STT -> LLM -> TTS -> speakers. "
         "Runs offline by default. Every flag can also be set as VOICE_AGENT_<FLAG> in the "
         "environment; --llm_gen_<param> and --stt_gen_<param> pass any other generation "
@@ -225,13 +225,16 @@ def _timeout_within_watchdog(timeout_s: float, watchdog_s: float) -> None:
 def known_secrets(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
     """Every credential the agent may hold, so logs, metrics and errors can scrub them."""
     environ = os.environ if environ is None else environ
-    candidates = [values.get("responses_api_api_key"), environ.get("OPENAI_API_KEY")]
+    candidates = [
+        values.get("responses_api_api_key"), environ.get("OPENAI_API_KEY"),
+        values.get("serve_token"),
+    ]  # fmt: skip
     return [c for c in candidates if c]
 
 
 def redacted(values: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration as it may be shown: API keys replaced, never printed."""
     shown = dict(values)
-    key = shown.get("responses_api_api_key")
-    shown["responses_api_api_key"] = "***" if key else None
+    for secret in ("responses_api_api_key", "serve_token"):
+        shown[secret] = "***" if shown.get(secret) else None
     return shown

@@ -19,6 +19,7 @@ from composition.config import known_secrets
 from composition.logging_setup import configure_logging
 from composition.settings import BUNDLES, bundle_fields
 from composition.stage_settings import audio_settings, llm_settings, stt_settings, tts_settings
+from ports import AudioDuplex, Console, TextToSpeech
 
 # The stages in the order they open, each with what its progress line calls it: the audio
 # devices or files first, checked without a progress line (a wrong one fails at once), then the
@@ -97,6 +98,22 @@ class Adapters(containers.DeclarativeContainer):
         {**stages.TTS_BUILDERS, stages.UNSPOKEN: stages.unspoken},
         providers.Callable(tts_settings, config), True,
     )  # fmt: skip
+
+
+class SessionAdapters(containers.DeclarativeContainer):
+    """One Realtime session's adapters: the client's audio, console and voice, a VAD of its own
+    (it keeps state), and the models every session shares (`shared`: the opened `Adapters`)."""
+
+    shared = providers.DependenciesContainer()
+    audio: providers.Dependency[AudioDuplex] = providers.Dependency()
+    console: providers.Dependency[Console] = providers.Dependency()
+    tts: providers.Dependency[TextToSpeech] = providers.Dependency()
+    vad = providers.Singleton(stages.session_vad)
+    end_of_turn = shared.end_of_turn
+    stt = shared.stt
+    llm = shared.llm
+    clock = shared.clock
+    metrics = shared.metrics
 
 
 def opened_resource(adapters: containers.Container, name: str) -> providers.Resource[Any] | None:

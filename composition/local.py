@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -147,11 +147,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return start(argv, stopper)
 
 
-def start(argv: Sequence[str] | None, stopper: StopOnSignal) -> int:
+# What runs once the configuration is whole: the agent on this machine, or a server.
+Door = Callable[[dict[str, Any], StopOnSignal], int]
+
+
+def start(
+    argv: Sequence[str] | None,
+    stopper: StopOnSignal,
+    door: Door | None = None,
+    prog: str = "python -m composition.local",
+) -> int:
+    """Every entry point's start: flags, configuration, then `door` (default: `run`), with
+    problems the user can fix as one `error:` line and exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config: dict[str, Any] = {}
     try:
-        build_parser().parse_known_args(argv)  # --help and bad choices answer before heavy imports
+        build_parser(prog).parse_known_args(argv)  # --help and bad choices before heavy imports
         from adapters.errors import SetupError
 
         try:
@@ -165,7 +176,7 @@ def start(argv: Sequence[str] | None, stopper: StopOnSignal) -> int:
             if config["print_config"]:
                 print(json.dumps(describe(config), indent=2, default=str))
                 return 0
-            return run(config, stopper)
+            return (door or run)(config, stopper)
         except (SetupError, ConfigError) as error:
             if stopper.signum is not None:
                 raise  # a consequence of the signal (a library that turned it into its own error)
@@ -283,7 +294,12 @@ def run(config: dict[str, Any], stopper: StopOnSignal) -> int:
 
 
 @contextlib.contextmanager
-def open_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) -> Iterator[Any]:
+def open_stages(
+    config: dict[str, Any],
+    adapters: Any,
+    stopper: StopOnSignal,
+    stages: Sequence[tuple[str, str | None]] | None = None,
+) -> Iterator[Any]:
     """Opens every stage's Resource, in order, before the microphone opens: the audio devices
     or files are checked first (a wrong one fails before seconds go into models), then each
     model loads and warms up with a progress line. On the way out, whatever opened is closed in
@@ -294,7 +310,7 @@ def open_stages(config: dict[str, Any], adapters: Any, stopper: StopOnSignal) ->
 
     opened: list[Any] = []
     try:
-        for name, label in STAGES:
+        for name, label in STAGES if stages is None else stages:
             resource = opened_resource(adapters, name)
             if resource is None:
                 continue

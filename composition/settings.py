@@ -419,6 +419,17 @@ SETTINGS: tuple[Setting, ...] = (
     S("tts", "tts_model_name", None, "model for --tts qwen3 (default: 6-bit MLX Qwen3-TTS)",
       presets={"mac": "mlx-community/Qwen3-TTS-12Hz-0.6B-Base-6bit"}),
     S("tts", "tts_device", None, "device for text-to-speech (default: --device, else cpu)"),
+    # -- the Realtime server (python -m composition.serve) ---------------------------------
+    S("server", "host", "127.0.0.1",
+      "address the server binds (any but loopback needs --serve_token)", check=not_empty),
+    S("server", "port", 8765, "port the server listens on (0: any free one)", int,
+      check=at_least(0)),
+    S("server", "serve_token", None,
+      "token clients must present (Authorization: Bearer, or the subprotocol "
+      "openai-insecure-api-key.<token>); needed to bind any address but loopback"),
+    S("server", "max_sessions", 4, "sessions served at once", int, check=at_least(1)),
+    S("server", "max_message_kb", 1024, "largest client message, in KiB", int,
+      check=at_least(16)),
 )  # fmt: skip
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -176,6 +176,15 @@ def silero_vad(config: Config) -> Iterator[VoiceActivity]:
 VAD_BUILDERS: Mapping[str, Builder] = {"silero": silero_vad}
 
 
+def session_vad() -> VoiceActivity:
+    """A VAD of a Realtime session's own: it keeps state from block to block."""
+    from adapters.silero_vad import SileroVad
+
+    vad = SileroVad()
+    vad.warm_up()
+    return vad
+
+
 # -- end of turn (with --turn_detection silence or transcript there is no model) ----------------
 
 

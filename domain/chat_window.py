@@ -152,6 +152,10 @@ class ChatWindow:
 
     # -- what the model reads ---------------------------------------------------------------
 
+    def instruct(self, prompt: str) -> None:
+        """A new system prompt (empty: none) for every later request; the history stays."""
+        self._config = attrs.evolve(self._config, init_chat_prompt=prompt)
+
     @property
     def system(self) -> ChatMessage | None:
         prompt = self._config.init_chat_prompt

@@ -22,6 +22,15 @@ class Console(Protocol):
         """A one-line status message (listening, errors)."""
         ...
 
-    def reply_ended(self) -> None:
-        """The reply shown so far is whole (its turn closed, or an apology follows)."""
+    def reply_ended(self, cut_short: bool = False) -> None:
+        """The reply shown so far is whole (its turn closed, or an apology follows);
+        `cut_short`: it was not said to its end (an interruption, a fault)."""
+        ...
+
+    def speech_started(self) -> None:
+        """The user started speaking (a new turn, or over the reply)."""
+        ...
+
+    def speech_stopped(self) -> None:
+        """The user's turn ended: its transcript follows."""
         ...

@@ -343,6 +343,8 @@ class FakeConsole:
         self.lines: list[str] = []
         self.live_lines: list[str] = []
         self.replies_ended = 0
+        self.cut_short = 0
+        self.speech: list[str] = []  # "started" and "stopped", in order
 
     def live(self, text: str) -> None:
         self.live_lines.append(text)
@@ -356,8 +358,15 @@ class FakeConsole:
     def notice(self, text: str) -> None:
         self.lines.append(text)
 
-    def reply_ended(self) -> None:
+    def reply_ended(self, cut_short: bool = False) -> None:
         self.replies_ended += 1
+        self.cut_short += cut_short
+
+    def speech_started(self) -> None:
+        self.speech.append("started")
+
+    def speech_stopped(self) -> None:
+        self.speech.append("stopped")
 
 
 class RealClock:
