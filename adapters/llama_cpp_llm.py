@@ -44,6 +44,8 @@ LOAD_PERIOD_S = 2.0
 GIVE_WAY_S = 1.0
 # A conversation request waits this long for a restart to end (loading the model: seconds).
 RESTART_WAIT_S = 60.0
+# A conversation request waits this long for the slot (another session's reply: seconds).
+SLOT_WAIT_S = 60.0
 RETRY_RESTART_S = 5.0
 WARM_UP_TOKENS = 16
 # A slow first request is asked again for this long (as long as a start may take).
@@ -101,6 +103,7 @@ class LlamaCppLanguageModel:
         self._warm_up_prompt = list(warm_up_prompt)
         self._give_way_s, self._load_period_s = give_way_s, load_period_s
         self._warm_up_wait_s = warm_up_wait_s
+        self._slot = threading.Lock()  # the conversation's slot, taken by one request
         self._changed = threading.Condition()  # guards everything below
         self._server = start(threads.plan)
         self._client = connect(self._server)
@@ -206,7 +209,9 @@ class LlamaCppLanguageModel:
         max_output_tokens: int | None = None,
         priming: bool = False,
     ) -> Iterator[str]:
-        with self._in_flight_request(priming) as (server, client):
+        with self._in_flight_request(priming) as (server, client), self._slot_taken():
+            if cancel.is_set():
+                return  # cancelled while it waited for the slot
             times: list[float] = []
             heard = (time.monotonic(), server.cpu_s())  # the server's last sign of life
             try:
@@ -219,6 +224,17 @@ class LlamaCppLanguageModel:
                 raise
         if not priming:
             self._paced(times)
+
+    @contextmanager
+    def _slot_taken(self) -> Iterator[None]:
+        """The conversation's slot serves one request at a time: two at once (a reply and a
+        read-ahead, or the served sessions' replies) corrupt each other in its prompt cache."""
+        if not self._slot.acquire(timeout=SLOT_WAIT_S):
+            raise LanguageModelError(f"the model was busy for {SLOT_WAIT_S:g} s")
+        try:
+            yield
+        finally:
+            self._slot.release()
 
     @contextmanager
     def _in_flight_request(

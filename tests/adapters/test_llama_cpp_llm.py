@@ -39,6 +39,19 @@ class Client(ChatCompletionsLanguageModel):
     """The real client, noting what it sends: (background, the last message's role)."""
 
     sent: ClassVar[list[tuple[bool, str]]] = []
+    conversation_streams: ClassVar[list[int]] = [0, 0]  # now, most at once
+
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Any, **options: Any
+    ) -> Iterator[str]:
+        counted = not options.get("background")
+        if counted:
+            Client.conversation_streams[0] += 1
+            Client.conversation_streams[1] = max(Client.conversation_streams)
+        try:
+            yield from super().stream(messages, cancel, **options)
+        finally:
+            Client.conversation_streams[0] -= counted
 
     def _create(self, messages: Sequence[ChatMessage], **options: Any) -> Any:
         background = options.get("extra_body", {}).get("id_slot") == 1
@@ -123,6 +136,28 @@ def test_background_work_gives_way_to_a_reply_and_goes_on_where_it_stopped(
     background_requests = [sent for sent in Client.sent if sent[0]]
     assert len(background_requests) >= 2  # paused, then sent again
     assert all(role == "user" for _, role in background_requests[:1])
+
+
+def test_the_conversations_slot_serves_one_request_at_a_time(
+    llm: LlamaCppLanguageModel,
+) -> None:
+    """Two at once corrupt each other in the slot's prompt cache: a served session was once
+    answered with the end of another session's reply."""
+    Client.conversation_streams[:] = [0, 0]
+    replies: list[str] = []
+
+    def converse(messages: Sequence[ChatMessage]) -> None:
+        llm.prime(messages[:-1] + [ChatMessage("user", "Name")])
+        replies.append(reply(llm, messages))
+
+    talks = [threading.Thread(target=converse, args=(messages,))
+             for messages in (QUESTION, [ChatMessage("user", "Count to five.")])]  # fmt: skip
+    for talk in talks:
+        talk.start()
+    for talk in talks:
+        talk.join(60)
+    assert len(replies) == 2 and all(replies)
+    assert Client.conversation_streams == [0, 1]
 
 
 def test_a_server_that_dies_is_started_again() -> None:
