@@ -147,7 +147,7 @@ def test_the_conversations_slot_serves_one_request_at_a_time(
     replies: list[str] = []
 
     def converse(messages: Sequence[ChatMessage]) -> None:
-        llm.prime(messages[:-1] + [ChatMessage("user", "Name")])
+        llm.prime([*messages[:-1], ChatMessage("user", "Name")])
         replies.append(reply(llm, messages))
 
     talks = [threading.Thread(target=converse, args=(messages,))

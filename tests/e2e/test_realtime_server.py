@@ -7,7 +7,7 @@ import asyncio
 import base64
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -74,13 +74,13 @@ async def stream_in_real_time(connection: Any, pcm24: bytes, then_silence_s: flo
 
 
 def at_24_khz(pcm16k: bytes) -> bytes:
-    samples = soxr.resample(np.frombuffer(pcm16k, dtype="<i2"), 16_000, 24_000)
+    samples: np.ndarray = soxr.resample(np.frombuffer(pcm16k, dtype="<i2"), 16_000, 24_000)
     return samples.astype("<i2").tobytes()
 
 
 @pytest.mark.slow
 def test_a_spoken_question_is_transcribed_and_answered_in_voice(served: Served) -> None:
-    question, spoken = spoken_questions(1)[0]
+    _, spoken = spoken_questions(1)[0]
 
     async def talk() -> None:
         async with client(served).realtime.connect(model="local") as connection:
@@ -104,6 +104,43 @@ def test_a_spoken_question_is_transcribed_and_answered_in_voice(served: Served) 
     asyncio.run(talk())
 
 
+def spoken(text: str) -> bytes:
+    """`text` in the Piper voice at 24 kHz, the same on every run."""
+    from adapters.piper_tts import PiperTextToSpeech
+
+    voice = PiperTextToSpeech(noise_scale=0.0, noise_w_scale=0.0)
+    return at_24_khz(b"".join(voice.synthesize(text, "en")))
+
+
+@pytest.mark.slow
+def test_speaking_over_the_reply_interrupts_it_and_is_answered(served: Served) -> None:
+    story, question = spoken("Tell me a long story about a dragon."), spoken(
+        "What is the capital of France?"
+    )
+
+    async def talk() -> None:
+        async with client(served).realtime.connect(model="local") as connection:
+            await next_of(connection, "session.created")
+            sending = asyncio.create_task(stream_in_real_time(connection, story, 30.0))
+            await next_of(connection, "response.output_audio.delta")
+            sending.cancel()
+            # The user speaks up a second into the reply, as they would.
+            await stream_in_real_time(connection, bytes(24_000 * 2), 0.0)
+            sending = asyncio.create_task(stream_in_real_time(connection, question, 15.0))
+            await next_of(connection, "input_audio_buffer.speech_started")
+            done = await next_of(connection, "response.done")
+            assert done.response.status == "cancelled"
+            heard = await next_of(
+                connection, "conversation.item.input_audio_transcription.completed"
+            )
+            assert "capital" in heard.transcript.lower()
+            transcript, _, done = await reply_to(connection)
+            sending.cancel()
+            assert done.response.status == "completed" and "paris" in transcript.lower()
+
+    asyncio.run(talk())
+
+
 @pytest.mark.slow
 def test_a_long_reply_is_cancelled_and_the_session_goes_on(served: Served) -> None:
     async def talk() -> None:
@@ -123,7 +160,7 @@ def test_a_long_reply_is_cancelled_and_the_session_goes_on(served: Served) -> No
 
 @pytest.mark.slow
 def test_two_sessions_at_once_each_get_their_own_answer(served: Served) -> None:
-    async def session(question: str, modality: str) -> str:
+    async def session(question: str, modality: Literal["audio", "text"]) -> str:
         async with client(served).realtime.connect(model="local") as connection:
             await next_of(connection, "session.created")
             await connection.session.update(
@@ -136,7 +173,7 @@ def test_two_sessions_at_once_each_get_their_own_answer(served: Served) -> None:
             assert (audio > 0) == (modality == "audio")
             return transcript.lower()
 
-    async def both() -> list[str]:
+    async def both() -> tuple[str, str]:
         return await asyncio.gather(
             session("What is the capital of France?", "audio"),
             session("What is the capital of Japan?", "text"),

@@ -1,0 +1,129 @@
+"""Served sessions as `python -m composition.serve` wires them (its session container, real
+sessions and conversations, each with its own VAD) around shared fakes of the models: each
+session has its own conversation, and one session's fault is that session's apology alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+
+from application.settings import DEFAULT_APOLOGY
+from composition.config import resolve
+from composition.serve import check_server, session_opener
+from composition.settings import ConfigError
+from domain.messages import ChatMessage
+from ports.language_model import Cancellation, LanguageModelError
+from tests.application.harness import FakeAdapters
+from tests.fakes import (
+    FakeClock,
+    FakeMetrics,
+    FakeSpeechToText,
+    FakeTextToSpeech,
+    WarmsUp,
+)
+
+EVENT_TIMEOUT_S = 10.0
+
+
+class EchoingModel(WarmsUp):
+    """Answers every session at once with its own words; fails a request that asks it to."""
+
+    prompt_budget = None
+    background_yields = False
+
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+    ) -> Iterator[str]:
+        asked = messages[-1].content
+        if "fail" in asked:
+            raise LanguageModelError("the provider broke")
+        yield from ("You", " said:", f" {asked}")
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Nothing to read ahead."""
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+class Client:
+    """The events one session sent, waited on as they come."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._came = threading.Condition()
+
+    def send(self, event: dict[str, Any]) -> None:
+        with self._came:
+            self.events.append(event)
+            self._came.notify_all()
+
+    def wait_for(self, kind: str, count: int = 1) -> list[dict[str, Any]]:
+        with self._came:
+            assert self._came.wait_for(lambda: len(self.of(kind)) >= count, EVENT_TIMEOUT_S), (
+                f"no {kind} among {[e['type'] for e in self.events]}"
+            )
+            return self.of(kind)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["type"] == kind]
+
+    def said(self) -> str:
+        return "".join(e["delta"] for e in self.of("response.output_audio_transcript.delta"))
+
+
+@pytest.fixture
+def open_session() -> Any:
+    fakes = {
+        "end_of_turn": None, "stt": FakeSpeechToText({}), "llm": EchoingModel(),
+        "tts": FakeTextToSpeech(), "clock": FakeClock(), "metrics": FakeMetrics(),
+        "audio": None, "vad": None, "console": None,
+    }  # fmt: skip
+    shared = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
+    config = resolve(["--turn_detection", "silence"], environ={})
+    return session_opener({**config, "text": False}, shared)
+
+
+def ask(session: Any, text: str) -> None:
+    session.handle({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+    session.handle({"type": "response.create"})
+
+
+def test_each_session_has_its_own_conversation_and_its_own_faults(open_session: Any) -> None:
+    failing, working = Client(), Client()
+    sessions = [open_session(failing.send), open_session(working.send)]
+    for session in sessions:
+        session.start()
+    try:
+        ask(sessions[0], "Please fail.")
+        ask(sessions[1], "Hello there.")
+        failing.wait_for("response.done")  # the apology: the fault came before any reply
+        working.wait_for("response.done")
+        assert DEFAULT_APOLOGY in failing.said()
+        assert working.said() == "You said: Hello there."
+        assert not working.of("error") and working.of("response.output_audio.delta")
+        # The faulted session goes on: its next question is answered.
+        ask(sessions[0], "Hello again.")
+        failing.wait_for("response.done", 2)
+        assert failing.said().endswith("You said: Hello again.")
+    finally:
+        for session in sessions:
+            session.close()
+
+
+@pytest.mark.parametrize(("host", "token", "refused"), [
+    ("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False),
+    ("0.0.0.0", None, True), ("192.168.1.5", None, True), ("0.0.0.0", "s3cret", False),
+])  # fmt: skip
+def test_binding_beyond_loopback_needs_a_token(host: str, token: str | None, refused: bool) -> None:
+    config = {"host": host, "serve_token": token}
+    if refused:
+        with pytest.raises(ConfigError, match="--serve_token"):
+            check_server(config)
+    else:
+        check_server(config)
