@@ -42,6 +42,20 @@ KEEPALIVE_S = 10.0
 Event = dict[str, Any]
 
 
+class _PreconnectsAreQuiet(logging.Filter):
+    """Browsers open sockets ahead of need and close them unused: the server would log each as
+    a failed handshake, with a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        closed_early = record.exc_info is not None and isinstance(
+            record.exc_info[1], (EOFError, ConnectionError, TimeoutError)
+        )
+        return not (closed_early and record.getMessage() == "opening handshake failed")
+
+
+_PRECONNECTS_ARE_QUIET = _PreconnectsAreQuiet()
+
+
 class SessionLike(Protocol):
     def start(self) -> None: ...
 
@@ -79,6 +93,7 @@ class RealtimeServer:
 
     def start(self) -> int:
         """Listening; returns the port (an ephemeral one when asked for port 0)."""
+        logging.getLogger("websockets.server").addFilter(_PRECONNECTS_ARE_QUIET)  # once
         self._server = serve(
             self._serve_connection, self._host, self._port,
             process_request=self._process_request, select_subprotocol=_select_subprotocol,
@@ -155,6 +170,7 @@ class RealtimeServer:
             return
         with self._lock:
             self._sessions.add(session)
+        log.info("a session opened from %s", connection.remote_address[0])
         try:
             session.start()
             for message in connection:
@@ -165,6 +181,7 @@ class RealtimeServer:
             with self._lock:
                 self._sessions.discard(session)
             session.close()
+            log.info("a session closed (%s)", connection.close_reason or "the client left")
 
     @staticmethod
     def _handle(session: SessionLike, message: str | bytes) -> None:

@@ -17,6 +17,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import attrs
@@ -90,6 +91,7 @@ class Session:
         self._pending: list[str] = []  # the user's words not answered yet (text, or committed)
         self._typed = 0  # typed turns whose words the conversation will echo to `user`
         self._response: _Response | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="session-in-order")
         self._user_item: str | None = None
         self._live = ""
 
@@ -98,6 +100,7 @@ class Session:
         self._send("session.created", session=self._session())
 
     def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
         self._agent.stop()
 
     # -- client events ----------------------------------------------------------------------
@@ -178,13 +181,18 @@ class Session:
             raise BadEvent("input_audio_buffer_commit_empty", "less than 100 ms of audio")
         item_id = self._new_id("item")
         self._send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
-        text = self._stt.transcribe(held).text.strip()
-        self._send(
-            "conversation.item.input_audio_transcription.completed",
-            item_id=item_id, content_index=0, transcript=text,
-        )  # fmt: skip
-        if text:
-            self._pending.append(text)
+
+        def transcribe() -> None:
+            text = self._stt.transcribe(held).text.strip()
+            self._send(
+                "conversation.item.input_audio_transcription.completed",
+                item_id=item_id, content_index=0, transcript=text,
+            )  # fmt: skip
+            if text:
+                with self._lock:
+                    self._pending.append(text)
+
+        self._in_order(transcribe, event)
 
     def _clear(self, event: Event) -> None:
         self._audio.clear()
@@ -207,23 +215,29 @@ class Session:
         text = " ".join(t.strip() for t in texts if t.strip())
         if not text:
             raise BadEvent("invalid_value", "the message has no input_text")
-        self._pending.append(text)
+        with self._lock:
+            self._pending.append(text)
         added = {**item, "id": item.get("id") or self._new_id("item"), "type": "message",
                  "status": "completed"}  # fmt: skip
         self._send("conversation.item.added", previous_item_id=None, item=added)
 
     def _create_response(self, event: Event) -> None:
+        self._in_order(self._answer, event)  # after the words committed before it
+
+    def _answer(self) -> None:
         if not self._agent.idle:
             raise BadEvent(
                 "conversation_already_has_active_response",
                 "a response is in progress: wait for response.done or send response.cancel",
             )
-        if not self._pending:
-            raise BadEvent("invalid_value", "nothing to answer: add the user's words first")
-        text = " ".join(self._pending)
-        self._pending.clear()
         with self._lock:
-            self._typed += 1
+            text = " ".join(self._pending)
+            self._pending.clear()
+            if text:
+                self._typed += 1
+        if not text:
+            raise BadEvent("invalid_value", "nothing to answer: add the user's words first")
+        self._responding()
         self._agent.typed(text)
 
     def _cancel(self, event: Event) -> None:
@@ -237,6 +251,23 @@ class Session:
             "conversation.item.truncated", item_id=event.get("item_id"),
             content_index=event.get("content_index", 0), audio_end_ms=event.get("audio_end_ms"),
         )  # fmt: skip
+
+    def _in_order(self, work: Callable[[], None], event: Event) -> None:
+        """`work` on the session's own worker, in the order the events came, so a slow
+        transcription never holds back the client's next events (a cancel)."""
+
+        def run() -> None:
+            try:
+                work()
+            except BadEvent as error:
+                self.error(error.code, str(error), event.get("event_id"))
+            except Exception as error:  # a model that failed: this request's error, no more
+                log.warning("session %s: %s failed: %s", self._id, event["type"], error)
+                self.error(
+                    "server_error", f"{event['type']} failed: {error}", event.get("event_id")
+                )
+
+        self._worker.submit(run)
 
     _HANDLERS: ClassVar[dict[str, Callable[[Session, Event], None]]] = {
         "session.update": _session_update,
@@ -293,7 +324,7 @@ class Session:
         text_key = "transcript" if self._voice.on else "text"
         self._send("response.done", response={
             "id": response.id, "object": "realtime.response",
-            "status": "cancelled" if cut_short else "completed",
+            "status": "cancelled" if cut_short or not response.transcript else "completed",
             "output": [{
                 "id": response.item_id, "type": "message", "role": "assistant",
                 "status": "incomplete" if cut_short else "completed",
@@ -311,13 +342,15 @@ class Session:
         self._send("input_audio_buffer.speech_started", audio_start_ms=self._audio.now_ms,
                    item_id=item_id)  # fmt: skip
 
-    def speech_stopped(self) -> None:
+    def speech_stopped(self, turn_ended: bool = True) -> None:
         with self._lock:
             item_id = self._user_item or self._new_id("item")
-            self._user_item = item_id
+            self._user_item = item_id if turn_ended else None
         self._send("input_audio_buffer.speech_stopped", audio_end_ms=self._audio.now_ms,
                    item_id=item_id)  # fmt: skip
-        self._send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
+        if turn_ended:
+            self._send("input_audio_buffer.committed", item_id=item_id, previous_item_id=None)
+            self._responding()  # the answer is on its way
 
     # -- plumbing ---------------------------------------------------------------------------
 

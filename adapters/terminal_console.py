@@ -46,7 +46,7 @@ class TerminalConsole:
     def speech_started(self) -> None:
         """The live line shows it."""
 
-    def speech_stopped(self) -> None:
+    def speech_stopped(self, turn_ended: bool = True) -> None:
         """The USER line follows."""
 
     def notice(self, text: str) -> None:

@@ -110,10 +110,13 @@ class Interrupting:
         audio: AudioDuplex,
         ask: Callable[[TranscriptionJob], None],
         forget: Callable[[], None],
+        resumed: Callable[[], None],
     ) -> None:
         """`ask` queues a job for the recogniser; `forget` tells the segmenter that what it
-        holds is no turn (the user's speech came out empty)."""
+        holds is no turn (the user's speech came out empty); `resumed` is told when a pause
+        ends with the reply going on."""
         self._admission, self._audio, self._ask, self._forget = admission, audio, ask, forget
+        self._resumed = resumed
         self.current: Interruption | None = None
         self._count = 0
         self._transcripts: queue.SimpleQueue[tuple[ConfirmJob, FinalTranscript]] = (
@@ -140,6 +143,7 @@ class Interrupting:
         if interruption is not None:
             interruption.turn.false_interruptions += 1
             log.info("no words in the interruption: reply resumed")
+            self._resumed()
 
     def forget(self, turn: Turn) -> None:
         """`turn` closed while paused (the watchdog, stop, a confirmed interruption)."""

@@ -100,7 +100,10 @@ class Listening:
         self._hearing = Hearing(vad, vad_config, end_of_turn, admission)
         self._interrupting = (
             None if admission is None
-            else Interrupting(admission, audio, jobs.put, self._hearing.forget)
+            else Interrupting(
+                admission, audio, jobs.put, self._hearing.forget,
+                resumed=lambda: console.speech_stopped(turn_ended=False),
+            )
         )  # fmt: skip
         self._audio, self._jobs = audio, jobs
         self._prefetching, self._desk, self._clock, self._console = (

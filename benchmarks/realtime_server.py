@@ -60,9 +60,7 @@ class Microphone:
             speaking = bool(self._speech)
             chunk = bytes(self._speech[:step]) if speaking else bytes(step)
             del self._speech[:step]
-            await self._connection.input_audio_buffer.append(
-                audio=base64.b64encode(chunk).decode()
-            )
+            await self._connection.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
             if speaking and not self._speech:
                 self.speech_sent_at = time.monotonic()
             due += CHUNK_S

@@ -15,7 +15,15 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 REDACTED = "***"
-CHATTY_LIBRARIES = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "faster_whisper")
+CHATTY_LIBRARIES = (
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "openai",
+    "faster_whisper",
+    "websockets",
+)
 
 
 class SecretRedactor:

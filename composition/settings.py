@@ -77,6 +77,11 @@ def not_negative(name: str, value: Any) -> None:
         raise ConfigError(f"--{name} ({value:g}) cannot be negative")
 
 
+def port_number(name: str, value: Any) -> None:
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"--{name} is a TCP port, 0 to 65535 (got {value})")
+
+
 def niceness(name: str, value: Any) -> None:
     if not 0 <= value <= 19:
         raise ConfigError(f"--{name} must be from 0 to 19 (got {value})")
@@ -423,7 +428,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("server", "host", "127.0.0.1",
       "address the server binds (any but loopback needs --serve_token)", check=not_empty),
     S("server", "port", 8765, "port the server listens on (0: any free one)", int,
-      check=at_least(0)),
+      check=port_number),
     S("server", "serve_token", None,
       "token clients must present (Authorization: Bearer, or the subprotocol "
       "openai-insecure-api-key.<token>); needed to bind any address but loopback"),

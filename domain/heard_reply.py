@@ -50,6 +50,16 @@ def _words_within(text: str, share: float) -> str:
     return " ".join(kept)
 
 
+def without_mark(reply: str) -> str:
+    """A reply as the model wrote it, less the mark: a small model copies it from its history
+    into replies that were never cut, where it would be spoken and kept."""
+    return (
+        " ".join(reply.replace(INTERRUPTED_MARK, " ").split())
+        if INTERRUPTED_MARK in reply
+        else reply
+    )
+
+
 def interrupted_reply(heard: str) -> str:
     """The assistant's message in the history: what was heard, marked so that the model knows
     it was cut off there (and that the user may not have heard the rest)."""

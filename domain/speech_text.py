@@ -1,4 +1,5 @@
-"""Text as it should be spoken: Markdown markers and emoji removed, everything else kept.
+"""Text as it should be spoken: Markdown markers, emoji and the history's interruption mark
+removed, everything else kept.
 
 Language models write Markdown; a voice reading "asterisk asterisk" or an emoji's name aloud is
 a bug. Only markers that are clearly formatting go: "2 * 3", "*args" and "#include" stay.
@@ -7,6 +8,8 @@ a bug. Only markers that are clearly formatting go: "2 * 3", "*args" and "#inclu
 from __future__ import annotations
 
 import re
+
+from domain.heard_reply import without_mark
 
 _CODE_FENCE = re.compile(r"^\s*```.*$", re.MULTILINE)
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+", re.MULTILINE)
@@ -29,6 +32,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 
 def speakable(text: str) -> str:
     """The text to hand to text-to-speech; empty when nothing is left to say."""
+    text = without_mark(text)
     text = _CODE_FENCE.sub("", text)
     text = _HEADING.sub("", text)
     text = _BULLET.sub("", text)

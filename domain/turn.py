@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import attrs
 
 from domain import listening
-from domain.heard_reply import interrupted_reply
+from domain.heard_reply import interrupted_reply, without_mark
 from domain.listening import Transition
 from domain.messages import ChatMessage, FinalTranscript
 from domain.runaway import RunawayGuard
@@ -155,7 +155,7 @@ class TurnLife:
         self.outcome = outcome
         exchange = None
         if outcome is Outcome.ANSWERED:
-            exchange = (self.user_text, self.reply)
+            exchange = (self.user_text, without_mark(self.reply))
         elif outcome is Outcome.INTERRUPTED and self.spoken is not None and self.user_text:
             exchange = (self.user_text, interrupted_reply(self.spoken))
         return Closing(

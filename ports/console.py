@@ -31,6 +31,7 @@ class Console(Protocol):
         """The user started speaking (a new turn, or over the reply)."""
         ...
 
-    def speech_stopped(self) -> None:
-        """The user's turn ended: its transcript follows."""
+    def speech_stopped(self, turn_ended: bool = True) -> None:
+        """The user stopped speaking: their turn ended, and its transcript follows; or
+        (`turn_ended` False) a sound over the reply that was no interruption, which goes on."""
         ...

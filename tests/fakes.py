@@ -344,7 +344,7 @@ class FakeConsole:
         self.live_lines: list[str] = []
         self.replies_ended = 0
         self.cut_short = 0
-        self.speech: list[str] = []  # "started" and "stopped", in order
+        self.speech: list[str] = []  # "started", "stopped" or "resumed" (no turn), in order
 
     def live(self, text: str) -> None:
         self.live_lines.append(text)
@@ -365,8 +365,8 @@ class FakeConsole:
     def speech_started(self) -> None:
         self.speech.append("started")
 
-    def speech_stopped(self) -> None:
-        self.speech.append("stopped")
+    def speech_stopped(self, turn_ended: bool = True) -> None:
+        self.speech.append("stopped" if turn_ended else "resumed")
 
 
 class RealClock:

@@ -41,9 +41,7 @@ class Client(ChatCompletionsLanguageModel):
     sent: ClassVar[list[tuple[bool, str]]] = []
     conversation_streams: ClassVar[list[int]] = [0, 0]  # now, most at once
 
-    def stream(
-        self, messages: Sequence[ChatMessage], cancel: Any, **options: Any
-    ) -> Iterator[str]:
+    def stream(self, messages: Sequence[ChatMessage], cancel: Any, **options: Any) -> Iterator[str]:
         counted = not options.get("background")
         if counted:
             Client.conversation_streams[0] += 1

@@ -4,6 +4,7 @@ hand-written sessions: pages, the token, the limits, bad messages, clients that 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import urllib.error
@@ -173,3 +174,18 @@ def test_a_client_that_vanishes_frees_its_session(served: Any, opened: list[Echo
     client.socket.shutdown(socket.SHUT_RDWR)  # the process died: no closing handshake
     assert opened[0].closed.wait(5)
     assert server.sessions == 0
+
+
+def test_a_socket_closed_before_its_request_logs_no_error_but_other_failures_do(
+    served: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the server logs them: a browser's preconnect, never used, and a real failure."""
+    server_log = logging.getLogger("websockets.server")
+    for error in (EOFError("connection closed while reading HTTP request line"),
+                  ValueError("invalid Sec-WebSocket-Key")):  # fmt: skip
+        try:
+            raise error
+        except type(error):
+            server_log.error("opening handshake failed", exc_info=True)
+    [logged] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.exc_info is not None and isinstance(logged.exc_info[1], ValueError)

@@ -83,6 +83,8 @@ class Client:
         """The events the session sent in answer."""
         before = len(self.sent)
         self.session.handle(event)
+        # Commits and responses are carried out in order on the session's worker: wait for it.
+        self.session._worker.submit(lambda: None).result(timeout=5)
         return self.sent[before:]
 
     def types(self) -> list[str]:
@@ -173,7 +175,8 @@ def test_typed_words_are_answered_once_asked_and_not_echoed_as_a_transcript(
         "type": "message", "role": "user",
         "content": [{"type": "input_text", "text": "Hello there."}]}})  # fmt: skip
     assert added["type"] == "conversation.item.added" and added["item"]["id"]
-    assert client.send({"type": "response.create"}) == []
+    [created] = client.send({"type": "response.create"})
+    assert created["type"] == "response.created"  # at once, before the model's first word
     assert client.agent.typed_texts == ["Hello there."]
     client.session.user("Hello there.")  # the conversation shows the typed words
     assert "conversation.item.input_audio_transcription.completed" not in client.types()
@@ -222,20 +225,39 @@ def test_what_the_conversation_hears_and_says_becomes_server_events(client: Clie
         "conversation.item.input_audio_transcription.delta",
         "input_audio_buffer.speech_stopped",
         "input_audio_buffer.committed",
+        "response.created",  # the answer is on its way from the end of the user's speech
         "conversation.item.input_audio_transcription.completed",
-        "response.created",
         "response.output_audio_transcript.delta",
         "response.output_audio_transcript.delta",
         "response.done",
     ]
     item = events[0]["item_id"]
-    assert {e["item_id"] for e in events[:6]} == {item}
+    assert {e.get("item_id") for e in events[:7]} == {item, None}
     assert [e["delta"] for e in events[1:3]] == ["What", " is"]
-    assert events[5]["transcript"] == "What is it?"
+    assert events[6]["transcript"] == "What is it?"
     done = events[-1]["response"]
-    assert done["id"] == events[6]["response"]["id"] == events[7]["response_id"]
+    assert done["id"] == events[5]["response"]["id"] == events[7]["response_id"]
     assert done["status"] == "cancelled"
     assert done["output"][0]["content"][0]["transcript"] == "It is a test."
+
+
+def test_a_cough_over_the_reply_stops_the_speech_but_commits_nothing(client: Client) -> None:
+    console = client.parts["console"]
+    console.speech_started()
+    console.speech_stopped(turn_ended=False)
+    assert client.types()[-2:] == [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+    ]
+
+
+def test_a_turn_that_ends_without_words_ends_its_response_with_nothing(client: Client) -> None:
+    console = client.parts["console"]
+    console.speech_started()
+    console.speech_stopped()
+    console.reply_ended()
+    done = client.sent[-1]
+    assert done["type"] == "response.done" and done["response"]["status"] == "cancelled"
 
 
 def test_cancel_ends_the_reply_in_flight_or_says_there_is_none(client: Client) -> None:

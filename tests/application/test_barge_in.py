@@ -102,6 +102,8 @@ def test_a_cough_pauses_the_reply_which_then_resumes_where_it_stopped() -> None:
     assert record.outcome == "answered" and not record.interrupted
     assert record.false_interruptions == 1
     assert harness.audio.pauses == [True, False]
+    # The question's start and end, then the cough: heard, then no turn of its own.
+    assert harness.console.speech == ["started", "stopped", "started", "resumed"]
     assert harness.conversation.history[-1] == ChatMessage("assistant", LONG_REPLY)
     # Every block of the reply played, once: resumed where it paused.
     assert reply_blocks(harness) == -(-640 * len(LONG_REPLY.split()) // 512)

@@ -1,5 +1,6 @@
 import pytest
 
+from domain.heard_reply import INTERRUPTED_MARK
 from domain.speech_text import speakable
 
 
@@ -31,3 +32,8 @@ def test_code_like_text_is_kept(kept: str) -> None:
 def test_nothing_to_say_is_empty() -> None:
     assert speakable("```\n") == ""
     assert speakable("🙂") == ""
+
+
+def test_the_historys_interruption_mark_copied_by_the_model_is_not_spoken() -> None:
+    assert speakable(f"The {INTERRUPTED_MARK} capital is Paris.") == "The capital is Paris."
+    assert speakable(INTERRUPTED_MARK) == ""

@@ -111,6 +111,15 @@ def test_an_interrupted_turn_keeps_what_was_heard_marked_and_hands_over_to_the_u
     assert life.interrupted("more") is None  # closed once
 
 
+def test_an_answered_reply_is_kept_without_a_mark_the_model_copied_from_its_history() -> None:
+    life = TurnLife(1)
+    life.heard_final(FinalTranscript("And Spain?", "en"))
+    life.replied(f"Madrid. {INTERRUPTED_MARK}")
+    life.reply_finished()
+    closing = life.played_out()
+    assert closing is not None and closing.exchange == ("And Spain?", "Madrid.")
+
+
 def test_an_interrupted_turn_that_had_failed_keeps_nothing() -> None:
     life = answered_turn()
     assert life.fault()

@@ -43,8 +43,9 @@ async def next_of(connection: Any, *types: str) -> Any:
 
 
 async def ask_typed(connection: Any, text: str) -> None:
-    await connection.conversation.item.create(item={
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
+    await connection.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    )
     await connection.response.create()
 
 
@@ -68,7 +69,7 @@ async def stream_in_real_time(connection: Any, pcm24: bytes, then_silence_s: flo
     step = int(24_000 * CHUNK_S) * 2
     pcm24 += bytes(int(24_000 * then_silence_s) * 2)
     for start in range(0, len(pcm24), step):
-        chunk = base64.b64encode(pcm24[start:start + step]).decode()
+        chunk = base64.b64encode(pcm24[start : start + step]).decode()
         await connection.input_audio_buffer.append(audio=chunk)
         await asyncio.sleep(CHUNK_S)
 
@@ -114,8 +115,9 @@ def spoken(text: str) -> bytes:
 
 @pytest.mark.slow
 def test_speaking_over_the_reply_interrupts_it_and_is_answered(served: Served) -> None:
-    story, question = spoken("Tell me a long story about a dragon."), spoken(
-        "What is the capital of France?"
+    story, question = (
+        spoken("Tell me a long story about a dragon."),
+        spoken("What is the capital of France?"),
     )
 
     async def talk() -> None:
