@@ -2,7 +2,8 @@
 # Installs the voice agent into .venv, idempotently: PortAudio from Debian, then Python packages.
 # Usage: bash scripts/setup.sh [EXTRAS]     e.g. bash scripts/setup.sh all,dev
 # With the dev extra it also installs the Debian packages the tests use (scripts/apt-packages.txt:
-# the virtual sound server the audio tests play through, espeak-ng for other voices).
+# the virtual sound server the audio tests play through, espeak-ng for other voices, Chromium for
+# the browser page's test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"

@@ -7,33 +7,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
-import time
 import urllib.request
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from adapters.model_files import models_dir
 from benchmarks.spoken_questions import SAMPLE_RATE, spoken_questions
-from tests.e2e.offline_agent import ROOT
+from tests.e2e.served_agent import serving, stop, wait_for
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-SERVING = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 # Chromium loops the file: the question, then long enough a silence for the reply to be heard
 # out before the question comes again.
 LEAD_S, GAP_S = 1.0, 12.0
 # Generous: two cores, three models and a browser.
-START_S, ANSWER_S = 120.0, 120.0
+ANSWER_S = 120.0
 # Read in the page: its connection state, both sides' words and what came back.
 PAGE_STATE = """document.getElementById("transcript") && JSON.stringify({
   state: document.body.dataset.state,
@@ -50,7 +45,10 @@ def test_the_page_hears_a_spoken_question_and_plays_the_answer(tmp_path: Path) -
     microphone = tmp_path / "question.wav"
     silence = bytes(2 * SAMPLE_RATE)
     write_wav(microphone, silence * int(LEAD_S) + speech + silence * int(GAP_S))
-    with serving(tmp_path) as (url, log), browsing(tmp_path, url, microphone) as page:
+    with (
+        serving(tmp_path, "--llm_gen_max_new_tokens", "24") as served,
+        browsing(tmp_path, served.page_url, microphone) as page,
+    ):
         state: dict[str, Any] = {}
 
         def answered() -> bool:
@@ -69,46 +67,10 @@ def test_the_page_hears_a_spoken_question_and_plays_the_answer(tmp_path: Path) -
         if not wait_for(answered, ANSWER_S):
             pytest.fail(
                 f"no answer to {question!r} within {ANSWER_S:.0f} s; the page: {state}; its "
-                f"console: {page.console[-20:]}; the server's log ends:\n{log()[-3000:]}"
+                f"console: {page.console[-20:]}; the server's log ends:\n{served.log()[-3000:]}"
             )
         assert state["state"] == "connected"
         assert state["stats"]["lastError"] is None, state  # the page's events were all accepted
-
-
-# -- the server -------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def serving(home: Path) -> Iterator[tuple[str, Callable[[], str]]]:
-    """The real server on an ephemeral port: yields the page's address and its log so far."""
-    log_path = home / "server.log"
-    with log_path.open("wb") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "composition.serve", "--host", "127.0.0.1", "--port", "0",
-             "--llm_gen_max_new_tokens", "24", "--log_level", "warning"],
-            cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-            # Offline, a home of its own, the models setup.sh assembled (as offline_agent).
-            env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(home),
-                 "XDG_CACHE_HOME": str(models_dir().parents[1])},
-        )  # fmt: skip
-
-    def log() -> str:
-        return log_path.read_text(errors="replace")
-
-    try:
-        found: list[str] = []
-
-        def started() -> bool:
-            if server.poll() is not None:
-                pytest.fail(f"the server exited ({server.returncode}):\n{log()[-3000:]}")
-            found.extend(SERVING.findall(log()))
-            return bool(found)
-
-        if not wait_for(started, START_S):
-            pytest.fail(f"the server did not serve within {START_S:.0f} s:\n{log()[-3000:]}")
-        yield f"http://127.0.0.1:{found[0]}/", log
-    finally:
-        stop(server, signal.SIGINT)  # as Ctrl-C: the server closes its sessions and models
 
 
 # -- the browser ------------------------------------------------------------------------------
@@ -206,24 +168,3 @@ def write_wav(path: Path, pcm: bytes) -> None:
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
         out.writeframes(pcm)
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
-
-
-def stop(process: subprocess.Popen[bytes], signum: int) -> None:
-    """Ends `process` and everything it started (its own process group), killing what is left
-    after a grace period."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signum)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=15)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
