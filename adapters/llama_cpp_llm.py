@@ -169,11 +169,16 @@ class LlamaCppLanguageModel:
                 log.info("the llama.cpp server is slow to answer its first request: waiting")
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
         if background:
             return self._background(messages, cancel)
-        return self._conversation(messages, cancel)
+        return self._conversation(messages, cancel, offer_tools=offer_tools)
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         """Read ahead in the conversation's slot; cancelled when a reply is asked for, which
@@ -208,6 +213,7 @@ class LlamaCppLanguageModel:
         *,
         max_output_tokens: int | None = None,
         priming: bool = False,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
         with self._in_flight_request(priming) as (server, client), self._slot_taken():
             if cancel.is_set():
@@ -215,7 +221,9 @@ class LlamaCppLanguageModel:
             times: list[float] = []
             heard = (time.monotonic(), server.cpu_s())  # the server's last sign of life
             try:
-                for delta in client.stream(messages, cancel, max_output_tokens=max_output_tokens):
+                for delta in client.stream(
+                    messages, cancel, max_output_tokens=max_output_tokens, offer_tools=offer_tools
+                ):
                     times.append(time.monotonic())
                     heard = (times[-1], server.cpu_s())
                     yield delta

@@ -16,6 +16,7 @@ from typing import Any
 from adapters.errors import SetupError
 from adapters.model_catalogue import DEFAULT_GEN_KWARGS
 from domain.messages import ChatMessage
+from domain.tools import ToolSpec
 from ports.language_model import Cancellation
 
 # MLX work from two threads at once is not safe on one device. Every MLX user (this LLM, and
@@ -48,7 +49,14 @@ class MlxLanguageModel:
     """Loads on construction (`model_name`: a Hub id or a local MLX/transformers directory; not
     GGUF). `gen_kwargs` from the `--llm_gen_*` flags over DEFAULT_GEN_KWARGS."""
 
-    def __init__(self, *, model_name: str, gen_kwargs: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        gen_kwargs: Mapping[str, Any] | None = None,
+        tools: Sequence[ToolSpec] = (),
+    ) -> None:
+        """`tools`: offered to the model through its chat template (not to background work)."""
         try:
             import mlx_lm
         except ImportError:
@@ -71,6 +79,7 @@ class MlxLanguageModel:
         except (OSError, ValueError) as error:
             raise SetupError(f"Cannot load {model_name} with mlx-lm: {error}") from None
         self._options = options
+        self._tools = [tool.function for tool in tools] or None
         context = getattr(getattr(self._model, "args", None), "max_position_embeddings", None)
         self.prompt_budget = context - int(options["max_new_tokens"]) if context else None
 
@@ -83,12 +92,18 @@ class MlxLanguageModel:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Generator[str, None, None]:
         import mlx_lm
 
         prompt: list[int] = self._tokenizer.apply_chat_template(  # type: ignore[no-untyped-call]
             [{"role": m.role, "content": m.content} for m in messages],
+            tools=self._tools if offer_tools and not background else None,
             add_generation_prompt=True,
             enable_thinking=False,
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapters.openai_common import OpenAICompatibleModel
+from adapters.openai_common import OpenAICompatibleModel, with_call_ids, written_call
 from domain.messages import ChatMessage
+from domain.tools import ToolSpec
 
 # llama.cpp's server slots, each with its own prompt cache (adapters/llama_server.py runs two).
 CONVERSATION_SLOT = 0
@@ -49,6 +51,7 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
         *,
         stream: bool,
         max_output_tokens: int | None,
+        tools: Sequence[ToolSpec],
         **options: Any,
     ) -> Any:
         common = self._common_options()
@@ -62,18 +65,49 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
             options["max_completion_tokens"] = max_output_tokens
         if self._pinned_slots and stream:
             options["extra_body"] = {**options.get("extra_body", {}), "return_progress": True}
+        if tools:
+            options["tools"] = [tool.function for tool in tools]
         return self._client.chat.completions.create(
             model=self.model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
+            messages=self._wire(messages),
             stream=stream,
             **options,
         )
+
+    def _wire(self, messages: Sequence[ChatMessage]) -> Any:
+        """The API's messages: a call the model made as the assistant's `tool_calls`, its
+        result as a `tool` message answering it."""
+        wired: list[dict[str, Any]] = []
+        for message, call, call_id in with_call_ids(messages, self._tool_names()):
+            if call is not None:
+                wired.append(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": call_id,
+                                "type": "function",
+                                "function": {
+                                    "name": call.name,
+                                    "arguments": json.dumps(call.arguments),
+                                },
+                            }
+                        ],
+                    }
+                )
+            elif message.role == "tool":
+                wired.append({"role": "tool", "tool_call_id": call_id, "content": message.content})
+            else:
+                wired.append({"role": message.role, "content": message.content})
+        return wired
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         if not self._pinned_slots:
             return
         with self._provider_failures():
-            self._send(messages, stream=False, max_output_tokens=1)
+            # With the tools, as the reply will be asked: the template writes them in its prompt.
+            self._send(messages, stream=False, max_output_tokens=1, tools=self._tools)
 
     def _routing(self, background: bool) -> dict[str, Any]:
         if not self._pinned_slots:
@@ -87,5 +121,25 @@ class ChatCompletionsLanguageModel(OpenAICompatibleModel):
         choice = event.choices[0]
         return choice.delta.content or "", choice.finish_reason is not None
 
+    def _event_reader(self) -> Callable[[Any], tuple[str, bool]]:
+        name, arguments = "", ""  # the first call's pieces, as they stream
+
+        def read(event: Any) -> tuple[str, bool]:
+            nonlocal name, arguments
+            text, finished = self._read_event(event)
+            for piece in (event.choices[0].delta.tool_calls or []) if event.choices else []:
+                if piece.index == 0 and piece.function is not None:
+                    name += piece.function.name or ""
+                    arguments += piece.function.arguments or ""
+            if finished and name:
+                text += written_call(name, arguments)
+            return text, finished
+
+        return read
+
     def _read_reply(self, reply: Any) -> str:
-        return str(reply.choices[0].message.content or "")
+        message = reply.choices[0].message
+        calls = message.tool_calls or []
+        if calls:
+            return written_call(calls[0].function.name, calls[0].function.arguments)
+        return str(message.content or "")

@@ -7,17 +7,19 @@ Each adapter supplies only its request and how to read its replies and stream ev
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from adapters.errors import SetupError
 from domain.messages import ChatMessage
+from domain.tools import ToolCall, ToolSpec, parse_call
 from ports.language_model import Cancellation, LanguageModelError
 
 if TYPE_CHECKING:
@@ -109,9 +111,12 @@ class OpenAICompatibleModel(ABC):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
         warm_up_prompt: Sequence[ChatMessage] = (ChatMessage("user", "Hi"),),
+        tools: Sequence[ToolSpec] = (),
     ) -> None:
         """`warm_up_prompt`: what `warm_up` asks. A server that caches prompts (llama.cpp) is
-        best warmed with the first reply's own system prompt, which it then need not read."""
+        best warmed with the first reply's own system prompt, which it then need not read.
+        `tools`: offered with every request of the conversation (not background work); a call
+        comes back in the reply's canonical form (domain/tools.py)."""
         try:
             import openai
         except ImportError:
@@ -126,6 +131,7 @@ class OpenAICompatibleModel(ABC):
         )
         self._max_output_tokens = max_output_tokens
         self._warm_up_prompt = list(warm_up_prompt)
+        self._tools = tuple(tools)
         self._sampling = {
             name: value
             for name, value in (("temperature", temperature), ("top_p", top_p))
@@ -164,10 +170,12 @@ class OpenAICompatibleModel(ABC):
         *,
         background: bool = False,
         max_output_tokens: int | None = None,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
         """`max_output_tokens`, when given, caps this reply instead of the configured cap."""
+        tools = self._tools if offer_tools and not background else ()
         if not self._stream:
-            reply = self._whole(messages, background=background)
+            reply = self._whole(messages, background=background, tools=tools)
             if not cancel.is_set():
                 yield reply
             return
@@ -178,12 +186,14 @@ class OpenAICompatibleModel(ABC):
                 max_output_tokens=max_output_tokens or self._max_output_tokens,
                 timeout_s=self._background_timeout_s if background else None,
                 background=background,
+                tools=tools,
             )
+            read = self._event_reader()
             try:
                 for event in events:
                     if cancel.is_set():
                         return
-                    delta, finished = self._read_event(event)
+                    delta, finished = read(event)
                     if delta:
                         yield delta
                     if finished:
@@ -193,7 +203,9 @@ class OpenAICompatibleModel(ABC):
                 events.close()
         raise LanguageModelError(f"the reply from {self._host} stopped before it was complete")
 
-    def _whole(self, messages: Sequence[ChatMessage], *, background: bool) -> str:
+    def _whole(
+        self, messages: Sequence[ChatMessage], *, background: bool, tools: Sequence[ToolSpec]
+    ) -> str:
         with self._provider_failures():
             reply = self._send(
                 messages,
@@ -201,6 +213,7 @@ class OpenAICompatibleModel(ABC):
                 max_output_tokens=self._max_output_tokens,
                 timeout_s=self._background_timeout_s,
                 background=background,
+                tools=tools,
             )
             return self._read_reply(reply)
 
@@ -218,7 +231,10 @@ class OpenAICompatibleModel(ABC):
         """One tiny request, so the first reply does not pay the connection and server warm-up
         (~0.7 s on a fresh llama.cpp server). It costs tokens on a paid provider."""
         with self._provider_failures():
-            self._send(self._warm_up_prompt, stream=False, max_output_tokens=WARM_UP_TOKENS)
+            self._send(
+                self._warm_up_prompt, stream=False, max_output_tokens=WARM_UP_TOKENS,
+                tools=self._tools,
+            )  # fmt: skip
 
     def _send(
         self,
@@ -228,6 +244,7 @@ class OpenAICompatibleModel(ABC):
         max_output_tokens: int | None,
         timeout_s: float | None = None,
         background: bool = False,
+        tools: Sequence[ToolSpec] = (),
     ) -> Any:
         """`_create` with the retry policy: before any text, after a failed connection or a
         "try again" status, at most `max_retries` times; a timeout is final. `background`:
@@ -240,8 +257,9 @@ class OpenAICompatibleModel(ABC):
         for retries_left in range(self._max_retries, -1, -1):
             try:
                 return self._create(
-                    messages, stream=stream, max_output_tokens=max_output_tokens, **options
-                )
+                    messages, stream=stream, max_output_tokens=max_output_tokens,
+                    tools=tools, **options,
+                )  # fmt: skip
             except openai.APITimeoutError:
                 raise
             except openai.APIStatusError as error:
@@ -260,15 +278,24 @@ class OpenAICompatibleModel(ABC):
         *,
         stream: bool,
         max_output_tokens: int | None,
+        tools: Sequence[ToolSpec],
         **options: Any,
     ) -> Any:
-        """Send the request: a stream of events when `stream`, else the whole reply. `options`
-        go to the client as they are (a per-request `timeout`)."""
+        """Send the request: a stream of events when `stream`, else the whole reply, with
+        `tools` offered. `options` go to the client as they are (a per-request `timeout`)."""
 
     @abstractmethod
     def _read_event(self, event: Any) -> tuple[str, bool]:
         """The text delta an event carries, and whether it ends the reply. Raises
         `LanguageModelError` on an error event."""
+
+    def _event_reader(self) -> Callable[[Any], tuple[str, bool]]:
+        """`_read_event` for one stream; an API whose tool calls come in pieces across events
+        gathers them here, and hands the call on, written, at its end."""
+        return self._read_event
+
+    def _tool_names(self) -> list[str]:
+        return [tool.name for tool in self._tools]
 
     @abstractmethod
     def _read_reply(self, reply: Any) -> str:
@@ -365,3 +392,26 @@ def _error_message(body: object) -> str:
     if isinstance(body, dict):
         body = body.get("message")
     return body.strip() if isinstance(body, str) else ""
+
+
+def with_call_ids(
+    messages: Sequence[ChatMessage], names: Sequence[str]
+) -> Iterator[tuple[ChatMessage, ToolCall | None, str]]:
+    """Each message, the call it holds (an assistant's message in the canonical form), and the
+    id the APIs pair a call and its result by: numbered in order, so the same history gets the
+    same ids every time (a server's prompt cache stays valid)."""
+    calls = 0
+    for message in messages:
+        call = parse_call(message.content) if message.role == "assistant" and names else None
+        calls += call is not None
+        yield message, call, f"call_{calls}"
+
+
+def written_call(name: str, arguments: str) -> str:
+    """A call the API returned natively (its arguments a JSON string), in the canonical form;
+    arguments that are no JSON object stay as written, for the model's next turn to see."""
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        parsed = arguments
+    return ToolCall(name, parsed if isinstance(parsed, dict) else {"arguments": parsed}).written

@@ -22,6 +22,7 @@ import structlog
 from adapters.errors import SetupError
 from adapters.model_catalogue import DEFAULT_GEN_KWARGS
 from domain.messages import ChatMessage
+from domain.tools import ToolSpec
 from ports.language_model import Cancellation, LanguageModelError
 
 log = structlog.get_logger(__name__)
@@ -127,7 +128,9 @@ class TransformersLanguageModel:
         is_vlm: bool = False,
         threads: int | None = None,
         cache_dir: Path | None = None,
+        tools: Sequence[ToolSpec] = (),
     ) -> None:
+        """`tools`: offered to the model through its chat template (not to background work)."""
         try:
             import torch
             import transformers
@@ -156,6 +159,7 @@ class TransformersLanguageModel:
         except (OSError, ValueError, RuntimeError, AssertionError) as error:
             raise SetupError(f"Cannot load {model_name} on {device}: {error}") from None
         self._is_vlm = is_vlm
+        self._tools = [tool.function for tool in tools] or None
         self._options = generation_options(gen_kwargs)
         self._lock = threading.Lock()
         context = getattr(self._model.config, "max_position_embeddings", None)
@@ -173,12 +177,17 @@ class TransformersLanguageModel:
         return len(tokenizer.encode(text, add_special_tokens=False))
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Generator[str, None, None]:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         with self._lock:
-            inputs = self._encode(messages)
+            inputs = self._encode(messages, offered=offer_tools and not background)
             streamer = TextIteratorStreamer(
                 self._tokenizer, skip_prompt=True, skip_special_tokens=True
             )
@@ -222,7 +231,7 @@ class TransformersLanguageModel:
         next(deltas, None)
         deltas.close()
 
-    def _encode(self, messages: Sequence[ChatMessage]) -> Any:
+    def _encode(self, messages: Sequence[ChatMessage], offered: bool = False) -> Any:
         chat: list[dict[str, Any]] = [
             {
                 "role": m.role,
@@ -233,6 +242,7 @@ class TransformersLanguageModel:
         ]
         encoded: Any = self._tokenizer.apply_chat_template(
             chat,
+            tools=self._tools if offered else None,
             add_generation_prompt=True,
             enable_thinking=False,
             tokenize=True,

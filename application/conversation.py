@@ -27,6 +27,7 @@ from application.reply_stream import ReplyStream
 from application.replying import ReplyWorker
 from application.settings import ConversationSettings
 from application.threads import Threads
+from application.tool_calls import ToolRunner
 from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
@@ -50,6 +51,7 @@ from ports import (
     VoiceActivity,
 )
 from ports.language_model import ModelRestarted
+from ports.tools import Toolbox
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class Conversation:
         metrics: MetricsSink,
         settings: ConversationSettings,
         end_of_turn: EndOfTurn | None = None,
+        tools: Toolbox | None = None,
     ) -> None:
         self._audio, self._llm, self._tts = audio, llm, tts
         self._console, self._clock = console, clock
@@ -80,9 +83,15 @@ class Conversation:
         self._state = ListeningStateMachine(settings.watchdog_s)
         self._turn: Turn | None = None
         self._next_turn_id = 1
-        self._prefetching = Prefetching(
-            llm, tts, clock, settings.batching, self._lock, enabled=settings.prefetch_replies
+        self._tools = (
+            None
+            if tools is None
+            else ToolRunner(tools, settings.tool_timeout_s, settings.max_tool_calls)
         )
+        self._prefetching = Prefetching(
+            llm, tts, clock, settings.batching, self._lock, enabled=settings.prefetch_replies,
+            tools=self._tools,
+        )  # fmt: skip
         self._stop = threading.Event()
         self._threads = Threads(self._stop)
         self._transcription = Transcription(
@@ -313,7 +322,7 @@ class Conversation:
             log.debug("turn %d asks for a new reply", turn.id)
             self._upkeep.give_way()
             self._priming.drop()
-            stream = ReplyStream(self._llm, request, self._clock)
+            stream = ReplyStream(self._llm, request, self._clock, self._tools)
         turn.llm_start = stream.started_at
         turn.reply = stream
         worker = ReplyWorker(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from application.reply_stream import ReplyStream
 from application.speaking_ahead import Prefetched, SpeakingAhead
+from application.tool_calls import ToolRunner
 from domain.messages import ChatMessage, FinalTranscript
 from domain.sentence_batching import BatchingConfig
 from domain.turn import Speculation, reusable
@@ -34,10 +35,13 @@ class Prefetching:
         lock: threading.Lock,
         *,
         enabled: bool,
+        tools: ToolRunner | None = None,
     ) -> None:
         """`lock` is the conversation's, which guards its domain state; `enabled`: replies are
-        asked for in the pause (else the transcript is only judged and kept)."""
+        asked for in the pause (else the transcript is only judged and kept); `tools`: what a
+        reply may call, once its turn claims it."""
         self._llm, self._tts, self._clock, self._batching = llm, tts, clock, batching
+        self._tools = tools
         self._lock, self._enabled = lock, enabled
         self._speculation = Speculation()
         self._to_judge: queue.SimpleQueue[tuple[int, FinalTranscript]] = queue.SimpleQueue()
@@ -100,6 +104,7 @@ class Prefetching:
             prefetch.cancel()
             log.debug("the prefetched reply answers another request")
             return None
+        prefetch.stream.claim()
         if prefetch.ahead.language == language:
             return prefetch.stream, prefetch.ahead
         prefetch.ahead.cancel()
@@ -117,7 +122,7 @@ class Prefetching:
             # that follows would find nothing, and a reply to half a question would go on.
             if not self._speculation.still_paused(pause):
                 return
-            stream = ReplyStream(self._llm, request, self._clock)
+            stream = ReplyStream(self._llm, request, self._clock, self._tools, claimed=False)
             ahead = SpeakingAhead(stream, self._tts, self._batching, language, self._clock)
             stale, self._prefetch = self._prefetch, Prefetched(stream, ahead)
         if stale is not None:

@@ -5,6 +5,13 @@ abandoned (the watchdog, the request timeout) and the next one starts on a new s
 may also be asked for during the pause that may end the turn, before the turn is known to be
 over (the transcript of a pause is the whole turn if the silence goes on); it is kept until the
 turn makes exactly that request, or dropped because the user spoke again.
+
+With tools, a reply that is a call is never handed on: the call is run, its result goes back
+to the model with the call, and the reply is what the model says then. A result may lead to
+another call, up to the runner's `max_calls`; after that the model is asked without tools, and
+if it still writes a call (small models repeat theirs), the last result is the answer. A reply
+asked for ahead of its turn runs no tool until the turn claims it: a tool may act on the world,
+and the user may not have finished.
 """
 
 from __future__ import annotations
@@ -12,13 +19,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
+from application.tool_calls import ERROR_PREFIX, ToolRunner
 from domain.messages import ChatMessage
-from ports import Cancellation, Clock, LanguageModel
+from domain.tools import CallWatch, ToolCall
+from ports import Cancellation, Clock, LanguageModel, LanguageModelError
 
 
 class ReplyStream:
-    def __init__(self, llm: LanguageModel, messages: Sequence[ChatMessage], clock: Clock) -> None:
+    def __init__(
+        self,
+        llm: LanguageModel,
+        messages: Sequence[ChatMessage],
+        clock: Clock,
+        tools: ToolRunner | None = None,
+        *,
+        claimed: bool = True,
+    ) -> None:
+        """`claimed` False: asked ahead of its turn; its tools wait for `claim`."""
         self.messages = list(messages)
+        self.calls: list[tuple[ToolCall, str]] = []  # each call run, with its result
+        self._tools = tools
+        self._claimed = threading.Event()
+        if claimed:
+            self._claimed.set()
         self._clock = clock
         self.started_at = clock.now()
         self.first_delta_at: float | None = None
@@ -32,13 +55,27 @@ class ReplyStream:
         self._thread.start()
 
     def _run(self, llm: LanguageModel) -> None:
+        messages = self.messages
         try:
-            for delta in llm.stream(self.messages, self._cancel):
-                with self._changed:
-                    if self.first_delta_at is None:
-                        self.first_delta_at = self._clock.now()
-                    self._deltas.append(delta)
-                    self._changed.notify_all()
+            offer = True
+            while True:
+                watch = CallWatch(offered=self._tools is not None)
+                for delta in llm.stream(messages, self._cancel, offer_tools=offer):
+                    self._put(watch.feed(delta))
+                call, held = watch.finish()
+                if call is None:
+                    self._put(held)
+                    return
+                if self._tools is None or not self._may_act():
+                    return
+                if not offer:
+                    self._put(self._last_result())
+                    return
+                result = self._tools.run(call)
+                self.calls.append((call, result))
+                messages = [*messages, ChatMessage("assistant", call.written),
+                            ChatMessage("tool", result)]  # fmt: skip
+                offer = len(self.calls) < self._tools.max_calls
         except Exception as error:  # handed to whoever consumes the reply
             self._error = error
         finally:
@@ -46,8 +83,35 @@ class ReplyStream:
                 self._done = True
                 self._changed.notify_all()
 
+    def claim(self) -> None:
+        """The turn took this reply: its tools may run."""
+        self._claimed.set()
+
     def cancel(self) -> None:
         self._cancel.set()
+
+    def _may_act(self) -> bool:
+        """Waits for the claim; False once cancelled."""
+        while not self._claimed.wait(0.05):
+            if self._cancel.is_set():
+                return False
+        return not self._cancel.is_set()
+
+    def _last_result(self) -> str:
+        """Said as the answer when the model, asked to answer from it, called again."""
+        result = self.calls[-1][1]
+        if result.startswith(ERROR_PREFIX):
+            raise LanguageModelError(f"the model answered a failed call with a call: {result}")
+        return result
+
+    def _put(self, text: str) -> None:
+        if not text or self._cancel.is_set():
+            return
+        with self._changed:
+            if self.first_delta_at is None:
+                self.first_delta_at = self._clock.now()
+            self._deltas.append(text)
+            self._changed.notify_all()
 
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout_s)

@@ -29,6 +29,10 @@ class ConversationSettings:
     # recogniser goes on with a fresh worker.
     # Turns take 0.05-0.4 s with faster-whisper tiny.en on a laptop's CPU; larger models more.
     stt_timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    # A tool that takes longer gives the model an error for its result (the tool is left).
+    tool_timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    # Tool calls in a row for one reply: after one result the small models only call again.
+    max_tool_calls: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     apology: str = DEFAULT_APOLOGY
     restart_notice: str = RESTART_NOTICE
     # False in text mode: the user types, and nothing the microphone hears makes a turn.

@@ -90,9 +90,11 @@ class Adapters(containers.DeclarativeContainer):
     stt = adapter_selector(
         config.stt, stages.STT_BUILDERS, providers.Callable(stt_settings, config), True
     )
+    tools = providers.Singleton(stages.toolbox, config.tools, config.tools_module)
     llm = adapter_selector(
-        config.llm_backend, stages.LLM_BUILDERS, providers.Callable(llm_settings, config), True
-    )
+        config.llm_backend, stages.LLM_BUILDERS,
+        providers.Callable(llm_settings, config, tools), True,
+    )  # fmt: skip
     tts = adapter_selector(
         providers.Callable(stages.voice, config),
         {**stages.TTS_BUILDERS, stages.UNSPOKEN: stages.unspoken},
@@ -114,6 +116,7 @@ class SessionAdapters(containers.DeclarativeContainer):
     llm = shared.llm
     clock = shared.clock
     metrics = shared.metrics
+    tools = shared.tools
 
 
 def opened_resource(adapters: containers.Container, name: str) -> providers.Resource[Any] | None:
@@ -140,6 +143,7 @@ class Application(containers.DeclarativeContainer):
         console=adapters.console,
         clock=adapters.clock,
         metrics=adapters.metrics,
+        tools=adapters.tools,
         settings=settings,
     )
 

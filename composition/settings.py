@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from adapters.builtin_tools import BUILTIN_TOOLS, BUILTIN_USES
 from adapters.llama_server import DEFAULT_NICENESS as LLM_NICENESS
 from adapters.llama_server import DEFAULT_THREADS as LLM_THREADS
 from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
@@ -22,7 +23,7 @@ from adapters.openai_common import DEFAULT_MODEL as API_DEFAULT_MODEL
 from application.settings import ConversationSettings
 from composition.backends import END_OF_TURN_MODELS, LLM, NO_END_OF_TURN_MODEL, STT, TTS
 from domain.barge_in import BargeInConfig
-from domain.chat_window import ChatConfig, ChatWindow
+from domain.chat_window import ChatConfig, ChatWindow, system_prompt
 from domain.end_of_turn import ModelTurnConfig, TranscriptTurnConfig
 from domain.messages import ChatMessage
 from domain.sentence_batching import BatchingConfig
@@ -75,6 +76,20 @@ def positive(unit: str) -> Check:
 def not_negative(name: str, value: Any) -> None:
     if not value >= 0:
         raise ConfigError(f"--{name} ({value:g}) cannot be negative")
+
+
+def chosen_tools(value: str) -> list[str]:
+    """The built-in tools `--tools` names, in order ("none": none)."""
+    return [name.strip() for name in value.split(",") if name.strip() not in ("", "none")]
+
+
+def known_tools(name: str, value: Any) -> None:
+    unknown = [tool for tool in chosen_tools(value) if tool not in BUILTIN_TOOLS]
+    if unknown:
+        raise ConfigError(
+            f"--{name}: no built-in tool {', '.join(map(repr, unknown))} "
+            f"(the built-ins: {', '.join(BUILTIN_TOOLS)}; your own: --tools_module)"
+        )
 
 
 def port_number(name: str, value: Any) -> None:
@@ -203,6 +218,18 @@ def _model_turn(detection: str, config: Mapping[str, Any]) -> ModelTurnConfig | 
         first_ask_ms=config["smart_turn_pause_ms"],
         max_silence_ms=config["smart_turn_max_silence_ms"],
     )
+
+
+def _system_prompt(prompt: str | None, config: Mapping[str, Any]) -> str | None:
+    """The user's prompt, or with tools the default that names what they are for (None: the
+    default without tools)."""
+    if prompt is not None:
+        return prompt
+    names = chosen_tools(config["tools"])
+    uses = [BUILTIN_USES[name] for name in names]
+    if config["tools_module"]:
+        uses.append("what your other tools describe")
+    return system_prompt(uses, knows_the_time="time" in names) if uses else None
 
 
 def _transcript_turn(question_ms: float, config: Mapping[str, Any]) -> TranscriptTurnConfig | None:
@@ -368,8 +395,9 @@ SETTINGS: tuple[Setting, ...] = (
       check=at_least(1), into="chat.chat_size"),
     S("llm", "init_chat_role", BUNDLE, "role of the initial prompt", check=not_empty,
       into="chat.init_chat_role"),
-    S("llm", "init_chat_prompt", None, "the system prompt (default: a concise assistant)",
-      into="chat.init_chat_prompt"),
+    S("llm", "init_chat_prompt", None,
+      "the system prompt (default: a concise assistant, told what its tools are for)",
+      into="chat.init_chat_prompt", to_field=_system_prompt),
     S("llm", "user_role", BUNDLE, "role of the user's turns", check=not_empty,
       into="chat.user_role"),
     S("llm", "enable_lang_prompt", BUNDLE,
@@ -424,6 +452,19 @@ SETTINGS: tuple[Setting, ...] = (
     S("tts", "tts_model_name", None, "model for --tts qwen3 (default: 6-bit MLX Qwen3-TTS)",
       presets={"mac": "mlx-community/Qwen3-TTS-12Hz-0.6B-Base-6bit"}),
     S("tts", "tts_device", None, "device for text-to-speech (default: --device, else cpu)"),
+    # -- tools -----------------------------------------------------------------------------
+    S("tools", "tools", "none",
+      f"built-in tools the model may call, comma-separated: {', '.join(BUILTIN_TOOLS)} "
+      "(none: no tool)", check=known_tools),
+    S("tools", "tools_module", None,
+      "a Python file whose public functions (type hints and a docstring each) the model may "
+      "call too"),
+    S("tools", "max_tool_calls", BUNDLE,
+      "tool calls in a row for one reply (a result may lead to another call); then the model "
+      "answers from what it has", int, check=at_least(1), into="max_tool_calls"),
+    S("tools", "tool_timeout_s", BUNDLE,
+      "a tool that takes longer gives the model an error as its result", float,
+      check=positive("seconds"), into="tool_timeout_s"),
     # -- the Realtime server (python -m composition.serve) ---------------------------------
     S("server", "host", "127.0.0.1",
       "address the server binds (any but loopback needs --serve_token)", check=not_empty),

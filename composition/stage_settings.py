@@ -14,6 +14,8 @@ import attrs
 from composition.backends import explicit_gen
 from composition.settings import first_request
 from domain.messages import ChatMessage
+from domain.tools import ToolSpec
+from ports.tools import Toolbox
 
 Bundle = TypeVar("Bundle", bound=attrs.AttrsInstance)
 
@@ -74,6 +76,8 @@ class LlmSettings:
     # What the first request sends before the user's words: a local model's server reads it
     # while warming up.
     warm_up_prompt: list[ChatMessage]
+    # The tools offered with the conversation's requests.
+    tool_specs: tuple[ToolSpec, ...] = ()
 
     @property
     def chosen_gen(self) -> dict[str, Any]:
@@ -81,8 +85,9 @@ class LlmSettings:
         return explicit_gen(self.llm_gen, self.explicit, "llm_gen_")
 
 
-def llm_settings(config: Mapping[str, Any]) -> LlmSettings:
-    return of(LlmSettings, config, warm_up_prompt=first_request(config))
+def llm_settings(config: Mapping[str, Any], toolbox: Toolbox | None = None) -> LlmSettings:
+    tools = tuple(toolbox.specs) if toolbox is not None else ()
+    return of(LlmSettings, config, warm_up_prompt=first_request(config), tool_specs=tools)
 
 
 def audio_settings(config: Mapping[str, Any]) -> AudioSettings:

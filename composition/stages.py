@@ -21,6 +21,7 @@ import attrs
 from adapters.errors import SetupError
 from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
+from composition.settings import chosen_tools
 from composition.stage_settings import AudioSettings, LlmSettings, SttSettings, TtsSettings
 from ports import (
     AudioDuplex,
@@ -32,6 +33,7 @@ from ports import (
     TextToSpeech,
     VoiceActivity,
 )
+from ports.tools import Toolbox
 
 if TYPE_CHECKING:
     from adapters.model_catalogue import CatalogueModel, GenerationSettings
@@ -258,6 +260,7 @@ def transformers_llm(settings: LlmSettings) -> Iterator[LanguageModel]:
         gen_kwargs=settings.llm_gen,
         is_vlm=settings.llm_is_vlm,
         threads=settings.llm_threads,
+        tools=settings.tool_specs,
     )
 
 
@@ -269,7 +272,9 @@ def mlx_llm(settings: LlmSettings) -> Iterator[LanguageModel]:
             "--llm_backend mlx-lm needs --model_name: a Hub id or a local MLX/transformers "
             "directory (mlx-lm cannot read GGUF)"
         )
-    yield MlxLanguageModel(model_name=settings.model_name, gen_kwargs=settings.llm_gen)
+    yield MlxLanguageModel(
+        model_name=settings.model_name, gen_kwargs=settings.llm_gen, tools=settings.tool_specs
+    )
 
 
 def llama_cpp(settings: LlmSettings) -> Iterator[LanguageModel]:
@@ -314,6 +319,7 @@ def llama_cpp(settings: LlmSettings) -> Iterator[LanguageModel]:
             repeat_penalty=generation.repeat_penalty,
             timeout_s=settings.llm_timeout_s,
             pinned_slots=True,  # the conversation keeps one slot's cache; primes read into it
+            tools=settings.tool_specs,
         )
 
     with LlamaCppLanguageModel(
@@ -389,6 +395,7 @@ def _api_model(settings: LlmSettings, cls: type[Any]) -> Iterator[LanguageModel]
         temperature=sampling.get("temperature"),
         top_p=sampling.get("top_p"),
         timeout_s=settings.llm_timeout_s,
+        tools=settings.tool_specs,
     )
 
 
@@ -452,3 +459,18 @@ LLM_BUILDERS: Mapping[str, Builder] = {
     "chat-completions": chat_completions,
 }
 TTS_BUILDERS: Mapping[str, Builder] = {"piper": piper, "qwen3": qwen3}
+
+
+# -- tools --------------------------------------------------------------------------------------
+
+
+def toolbox(tools: str, tools_module: str | None) -> Toolbox | None:
+    """The tools `--tools` names (comma-separated built-ins) and every public function of
+    `--tools_module`; None when there are none."""
+    from adapters.builtin_tools import BUILTIN_TOOLS
+    from adapters.python_tools import PythonToolbox, load_module
+
+    functions = [BUILTIN_TOOLS[name] for name in chosen_tools(tools)]
+    if tools_module:
+        functions += load_module(tools_module)
+    return PythonToolbox(functions) if functions else None

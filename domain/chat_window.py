@@ -22,7 +22,7 @@ dropped, as upstream does.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -35,17 +35,32 @@ from domain.notes import Notes
 # The second example keeps the user's facts theirs ("You live in Rome", not "I live in Rome");
 # naming what the model cannot know, with the words to say, stops most invented times and prices
 # (by kind in docs/answer-quality.md).
-DEFAULT_SYSTEM_PROMPT = (
+_VOICE_PROMPT = (
     "You are a helpful voice assistant talking with a user. Your answers are spoken aloud, so "
     "reply in one or two short, complete sentences of plain text. Do not use lists, numbered "
     "steps, Markdown or emoji. For example, asked how to make tea, say: Boil water, pour it over "
     "a tea bag, and let it steep for three minutes. Be accurate. Facts the user tells you are "
     "about the user, so give them back with you and your. For example, after the user says: I "
-    "live in Rome, and asks: Where do I live?, say: You live in Rome. You know only what you "
-    "learned and what the user says: you have no clock, calendar, camera, accounts or internet. "
-    "So when asked the time, the date, the weather, a price, a score, the news, or what is "
-    "around the user, say: Sorry, I don't know that."
+    "live in Rome, and asks: Where do I live?, say: You live in Rome. "
 )
+_UNKNOWN = (
+    "You know only what you learned and what the user says: you have no {lacks}camera, "
+    "accounts or internet. So when asked {asked}the weather, a price, a score, the news, or "
+    "what is around the user, say: Sorry, I don't know that."
+)
+
+
+def system_prompt(tool_uses: Sequence[str] = (), knows_the_time: bool = False) -> str:
+    """The default system prompt; with tools, it names what they are for (the 1.5B then calls
+    them; told only that it has tools, it says it used one and does not), and a clock among
+    them takes the time and the date out of what the model must say it does not know."""
+    clock = "" if knows_the_time else "clock, calendar, "
+    asked = "" if knows_the_time else "the time, the date, "
+    prompt = _VOICE_PROMPT + _UNKNOWN.format(lacks=clock, asked=asked)
+    return f"{prompt} Use your tools for {' and '.join(tool_uses)}." if tool_uses else prompt
+
+
+DEFAULT_SYSTEM_PROMPT = system_prompt()
 ASSISTANT_ROLE = "assistant"
 
 # What the user said is kept in their own words (domain/notes.py); the model summarises the

@@ -47,12 +47,20 @@ class LanguageModel(Protocol):
         ...
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
         """Text deltas of the reply, in order. Stops early once `cancel` is set. Raises on a
         provider failure (the application apologises and keeps going). `background`: not part
         of the conversation (history compaction), so a prompt cache kept for the conversation
-        is left alone."""
+        is left alone, and no tool is offered. The adapter's tools, if it was given any, are
+        offered unless `offer_tools` is False (the model must answer from a result); a call
+        comes as its canonical text (domain/tools.py), and `messages` may hold calls (the
+        assistant's, in that form) and their results (role "tool")."""
         ...
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:

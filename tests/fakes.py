@@ -257,10 +257,17 @@ class FakeLanguageModel(WarmsUp):
         self.compaction_gate = threading.Event()
         self.compaction_gate.set()
         self.primed: list[list[ChatMessage]] = []
+        self.offered_tools: list[bool] = []  # per request: whether tools were offered
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
+        self.offered_tools.append(offer_tools)
         if messages and messages[0].content == SUMMARY_INSTRUCTIONS:
             if not background:  # it would take the conversation's own place in a prompt cache
                 raise AssertionError("a summary was asked for as part of the conversation")

@@ -35,6 +35,7 @@ class FakeAdapters(containers.DeclarativeContainer):
     console: providers.Dependency[Any] = providers.Dependency()
     clock: providers.Dependency[Any] = providers.Dependency()
     metrics: providers.Dependency[Any] = providers.Dependency()
+    tools: providers.Provider[Any] = providers.Object(None)  # no tools unless given
 
 
 @attrs.define
@@ -49,6 +50,7 @@ class Harness:
     clock: FakeClock
     metrics: FakeMetrics
     end_of_turn: Any = None
+    tools: Any = None
 
     @property
     def conversation(self) -> Conversation:
@@ -91,6 +93,7 @@ def make_harness(
     replies: Sequence[Any],
     argv: Sequence[str] = (),
     end_of_turn: Any = None,
+    tools: Any = None,
     **llm_kwargs: Any,
 ) -> Harness:
     fakes = {
@@ -103,6 +106,7 @@ def make_harness(
         "console": FakeConsole(),
         "clock": FakeClock(),
         "metrics": FakeMetrics(),
+        "tools": tools,
     }
     adapters = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
     if "--turn_detection" not in argv:

@@ -112,10 +112,10 @@ def test_each_stage_latency_is_what_the_stage_took() -> None:
 
     class SlowLlm(FakeLanguageModel):
         def stream(
-            self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+            self, messages: Sequence[ChatMessage], cancel: Cancellation, **options: bool
         ) -> Iterator[str]:
             clock.advance(0.2)  # the time to the first token
-            yield from super().stream(messages, cancel)
+            yield from super().stream(messages, cancel, **options)
 
     class SlowTts(FakeTextToSpeech):
         def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:

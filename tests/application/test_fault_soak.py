@@ -155,7 +155,12 @@ class SoakLanguageModel:
         return sum(self.count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages)
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
         if messages[0].content == SUMMARY_INSTRUCTIONS:
             yield from self._summary(messages, cancel)

@@ -137,7 +137,7 @@ def test_every_declared_backend_has_a_builder_and_no_other(
     "bundle", [AudioSettings, SttSettings, LlmSettings, TtsSettings], ids=lambda b: b.__name__
 )
 def test_every_field_of_a_stage_bundle_is_a_declared_setting(bundle: type) -> None:
-    derived = {"warm_up_prompt"}
+    derived = {"warm_up_prompt", "tool_specs"}
     names = {field.name for field in attrs.fields(bundle)} - derived
     assert names <= set(SETTINGS_BY_NAME) | RESOLVED
     config = resolve([], environ={})

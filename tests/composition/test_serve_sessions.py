@@ -36,7 +36,12 @@ class EchoingModel(WarmsUp):
     background_yields = False
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
         asked = messages[-1].content
         if "fail" in asked:

@@ -61,7 +61,12 @@ class Recording:
         return getattr(self._llm, name)
 
     def stream(
-        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, background: bool = False
+        self,
+        messages: Sequence[ChatMessage],
+        cancel: Cancellation,
+        *,
+        background: bool = False,
+        offer_tools: bool = True,
     ) -> Iterator[str]:
         if not background:
             self.requests.append(list(messages))

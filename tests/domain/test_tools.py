@@ -1,0 +1,115 @@
+"""Tool calls in a streamed reply, their arguments against the schema, and arithmetic."""
+
+import pytest
+
+from domain.arithmetic import NotArithmetic, evaluate
+from domain.tools import BadArguments, CallWatch, ToolCall, ToolSpec, fitted_arguments, parse_call
+
+CALCULATE = ToolSpec(
+    "calculate", "Arithmetic.",
+    {"type": "object", "properties": {"expression": {"type": "string"}},
+     "required": ["expression"]},
+)  # fmt: skip
+
+
+def watch(deltas: list[str]) -> tuple[str, ToolCall | None, str]:
+    """What was said while streaming, the call, and the text held to the end."""
+    reading = CallWatch(offered=True)
+    said = "".join(reading.feed(delta) for delta in deltas)
+    call, rest = reading.finish()
+    return said, call, rest
+
+
+@pytest.mark.parametrize("written", [
+    '<tool_call>{"name": "calculate", "arguments": {"expression": "17 * 23"}}</tool_call>',
+    '{"name": "calculate", "arguments": {"expression": "17 * 23"}}',  # bare, as the 0.5B writes
+    '  {"name": "calculate", "parameters": {"expression": "17 * 23"}}\n',
+    '{"name": "calculate", "arguments": "{\\"expression\\": \\"17 * 23\\"}"}',  # OpenAI's string
+    '{"name": "calculate", "arguments": {"expression": "17 * 23"}',  # its last brace dropped
+    '{"name": "calculate", "arguments": {"expression": "17 * 23"}}\n{"name": "calculate"',
+    '{{"name": "calculate", "arguments": {"expression": "17 * 23"}}}}',  # as the 1.5B writes
+])  # fmt: skip
+def test_a_call_is_read_tagged_or_bare(written: str) -> None:
+    assert parse_call(written) == ToolCall("calculate", {"expression": "17 * 23"})
+
+
+def test_a_call_to_a_tool_that_does_not_exist_is_still_a_call() -> None:
+    """Not said aloud: the toolbox answers that there is no such tool."""
+    assert parse_call('{"name": "set_timer", "arguments": {"seconds": 10}}') == ToolCall(
+        "set_timer", {"seconds": 10}
+    )
+
+
+@pytest.mark.parametrize("text", [
+    '{"name": "calculate", "arguments": 3}', '{"answer": 391}', "{not json",
+    "The answer is 391.", "",
+])  # fmt: skip
+def test_anything_else_is_no_call(text: str) -> None:
+    assert parse_call(text) is None
+
+
+def test_a_call_streamed_in_pieces_is_held_back_and_read_at_the_end() -> None:
+    said, call, rest = watch(['<tool', '_call>{"name": "current_time", ', '"arguments": {}}',
+                              "</tool_call>"])  # fmt: skip
+    assert (said, call, rest) == ("", ToolCall("current_time", {}), "")
+
+
+def test_plain_text_goes_on_at_once() -> None:
+    reading = CallWatch(offered=True)
+    assert reading.feed(" It") == " It"
+    assert reading.feed(" is noon.") == " is noon."
+    assert reading.finish() == (None, "")
+
+
+def test_text_that_only_looked_like_a_call_is_said_at_the_end() -> None:
+    assert watch(["{1, 2}", " is a set."]) == ("", None, "{1, 2} is a set.")
+
+
+def test_without_tools_nothing_is_held() -> None:
+    reading = CallWatch(offered=False)
+    assert reading.feed('{"name": "x"}') == '{"name": "x"}'
+
+
+@pytest.mark.parametrize(("arguments", "problem"), [
+    ({}, "missing argument(s): expression"),
+    ({"expression": 3}, "argument 'expression' must be of type string"),
+])  # fmt: skip
+def test_arguments_that_do_not_fit_the_schema_are_refused(
+    arguments: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(BadArguments) as refused:
+        fitted_arguments(CALCULATE, arguments)
+    assert str(refused.value) == problem
+
+
+def test_arguments_the_schema_does_not_know_are_left_out() -> None:
+    assert fitted_arguments(CALCULATE, {"expression": "1", "unit": "m"}) == {"expression": "1"}
+
+
+def test_a_boolean_is_no_number() -> None:
+    spec = ToolSpec("t", "", {"properties": {"n": {"type": "integer"}}})
+    with pytest.raises(BadArguments):
+        fitted_arguments(spec, {"n": True})
+    assert fitted_arguments(spec, {"n": 3}) == {"n": 3}
+
+
+@pytest.mark.parametrize(("expression", "value"), [
+    ("17 * 23", 391), ("15 plus 27", 42), ("17 times 23", 391), ("(2 + 3) ** 2", 25),
+    ("7 / 2", 3.5), ("10 divided by 4", 2.5), ("-3 + 1", -2), ("2^10", 1024),
+    ("1,000 + 1", 1001), ("What is 6 * 7?", None),
+])  # fmt: skip
+def test_arithmetic(expression: str, value: float | None) -> None:
+    if value is None:
+        with pytest.raises(NotArithmetic):
+            evaluate(expression)
+    else:
+        assert evaluate(expression) == value
+
+
+@pytest.mark.parametrize("expression", [
+    "9 ** 9 ** 9", "1 / 0", "__import__('os').system('true')", "x + 1", "[1] * 3",
+    "1" * 300, "10 ** 200",
+])  # fmt: skip
+def test_what_is_not_safe_arithmetic_is_refused(expression: str) -> None:
+    with pytest.raises(NotArithmetic):
+        evaluate(expression)
