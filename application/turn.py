@@ -71,4 +71,5 @@ class Turn:
             interruption_latency_ms=self.interruption_latency_ms,
             spoken_text=self.life.spoken,
             false_interruptions=self.false_interruptions,
+            tool_calls=[call.written for call, _ in self.reply.calls] if self.reply else [],
         )

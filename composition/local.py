@@ -310,6 +310,7 @@ def open_stages(
 
     opened: list[Any] = []
     try:
+        adapters.tools()  # a bad --tools_module fails before seconds go into the models
         for name, label in STAGES if stages is None else stages:
             resource = opened_resource(adapters, name)
             if resource is None:

@@ -55,3 +55,5 @@ class TurnMetrics:
     interruption_latency_ms: float | None = None
     spoken_text: str | None = None
     false_interruptions: int = 0
+    # The tools the reply called, each call in its canonical form, in order.
+    tool_calls: list[str] = attrs.Factory(list)

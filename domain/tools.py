@@ -17,7 +17,10 @@ import attrs
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 # A reply that starts with one of these may be a call: held back until it is known.
-_CALL_STARTS = ("{", OPEN)
+_FENCE = "```"
+# The 1.5B sometimes opens its call with the empty list of its template's tools.
+_TOOLS_LIST = "<tools></tools>"
+_CALL_STARTS = ("{", OPEN, _FENCE, _TOOLS_LIST)
 _TYPES: Mapping[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
     "array": (list,), "object": (dict,),
@@ -56,9 +59,11 @@ class ToolCall:
 def parse_call(text: str) -> ToolCall | None:
     """The call `text` starts with, if it starts with one: tagged or bare JSON, a name and
     `arguments` (or `parameters`, as some models write) an object. Read as small models write
-    it: what follows the first call is ignored (they go on writing calls), and a call missing
-    its last braces is closed."""
-    body = text.strip()
+    it: in a code block or not, what follows the first call is ignored (they go on writing
+    calls), and a call missing its last braces is closed."""
+    body = text.strip().removeprefix(_TOOLS_LIST).strip()
+    if body.startswith(_FENCE):  # a code block: ```json ... ```
+        body = body[len(_FENCE) :].partition(_FENCE)[0].removeprefix("json").strip()
     if body.startswith(OPEN):
         body = body[len(OPEN) :].partition(CLOSE)[0].strip()
     value = _first_object(body)

@@ -49,7 +49,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+def http_serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     """Runs `handler` on a free 127.0.0.1 port; yields its /v1 base URL."""
     server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -106,7 +106,7 @@ def recording_proxy(upstream: str, delay_s: float = 0.0) -> Iterator[RecordingPr
         def log_message(self, *_: Any) -> None:
             pass
 
-    with _serving(Handler) as url:
+    with http_serving(Handler) as url:
         yield RecordingProxy(url, requests)
 
 
@@ -131,7 +131,7 @@ def late_proxy(upstream: str, late: int, late_s: float) -> Iterator[str]:
         def log_message(self, *_: Any) -> None:
             pass
 
-    with _serving(Handler) as url:
+    with http_serving(Handler) as url:
         yield url
 
 
@@ -166,7 +166,7 @@ def stalling_proxy(upstream: str, deltas: int = 3) -> Iterator[str]:
             pass
 
     try:
-        with _serving(Handler) as url:
+        with http_serving(Handler) as url:
             yield url
     finally:
         released.set()
@@ -193,7 +193,7 @@ def failing_server(status: int = 500) -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *_: Any) -> None:
             pass
 
-    with _serving(Handler) as url:
+    with http_serving(Handler) as url:
         yield url, calls
 
 

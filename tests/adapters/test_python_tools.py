@@ -93,3 +93,12 @@ def test_the_built_ins() -> None:
     toolbox = PythonToolbox([current_time, calculate])
     assert [spec.name for spec in toolbox.specs] == ["current_time", "calculate"]
     assert toolbox.specs[0].parameters["properties"] == {}
+
+
+def test_the_readmes_example_module_loads_and_runs() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "my_tools.py"
+    toolbox = PythonToolbox(load_module(str(example)))
+    assert [spec.name for spec in toolbox.specs] == ["roll_dice", "fahrenheit"]
+    assert toolbox.specs[0].parameters["required"] == []
+    assert toolbox.run(ToolCall("fahrenheit", {"celsius": 100})) == "212.0"
+    assert 1 <= int(toolbox.run(ToolCall("roll_dice", {"sides": 20}))) <= 20

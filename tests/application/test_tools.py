@@ -72,6 +72,7 @@ def test_a_call_is_run_and_the_reply_answers_from_its_result() -> None:
     ]
     (record,) = harness.metrics.records
     assert (record.outcome, record.assistant_text) == ("answered", "It is 391.")
+    assert record.tool_calls == [TAGGED]
 
 
 def test_a_tool_that_fails_is_an_error_for_the_model_and_the_turn_goes_on() -> None:

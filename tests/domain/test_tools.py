@@ -28,6 +28,8 @@ def watch(deltas: list[str]) -> tuple[str, ToolCall | None, str]:
     '{"name": "calculate", "arguments": {"expression": "17 * 23"}',  # its last brace dropped
     '{"name": "calculate", "arguments": {"expression": "17 * 23"}}\n{"name": "calculate"',
     '{{"name": "calculate", "arguments": {"expression": "17 * 23"}}}}',  # as the 1.5B writes
+    '```json\n{"name": "calculate", "arguments": {"expression": "17 * 23"}}\n```',
+    '<tools></tools>\n{{"name": "calculate", "arguments": {"expression": "17 * 23"}}}\n```',
 ])  # fmt: skip
 def test_a_call_is_read_tagged_or_bare(written: str) -> None:
     assert parse_call(written) == ToolCall("calculate", {"expression": "17 * 23"})

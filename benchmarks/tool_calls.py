@@ -1,0 +1,185 @@
+"""How well each catalogue model uses the built-in tools, on the agent's own reply path: the
+embedded llama.cpp server with the model, the system prompt and the tools `--tools
+time,calculator` gives, and the reply stream that runs the calls (application/reply_stream.py).
+
+    python -m benchmarks.tool_calls [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--without]
+
+Each question is asked in a conversation of its own. For the questions that need a tool: the
+right tool called, with the right arguments (the expression computes the right number), and
+the answer right (it holds the number, or the minute, weekday or day of the month the clock
+gave). For the questions that need none: how many called one anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import threading
+import time
+from collections.abc import Callable
+
+import attrs
+
+from adapters.builtin_tools import calculate, current_time
+from adapters.python_tools import PythonToolbox
+from application.reply_stream import ReplyStream
+from application.tool_calls import ToolRunner
+from domain.arithmetic import NotArithmetic, evaluate
+from domain.messages import ChatMessage
+from domain.tools import ToolCall
+
+
+@attrs.frozen
+class Needs:
+    question: str
+    tool: str
+    right_arguments: Callable[[ToolCall], bool]
+    right_answer: Callable[[str], bool]
+
+
+def computes(value: float) -> Callable[[ToolCall], bool]:
+    def check(call: ToolCall) -> bool:
+        try:
+            return evaluate(str(call.arguments.get("expression", ""))) == value
+        except NotArithmetic:
+            return False
+
+    return check
+
+
+def says(*words: str) -> Callable[[str], bool]:
+    return lambda answer: any(word.lower() in answer.lower() for word in words)
+
+
+def says_the_clock(part: str) -> Callable[[str], bool]:
+    """The answer holds the hour ("19:" or "7:"), the weekday or the day of the month, as the
+    clock is when it is checked."""
+
+    def check(answer: str) -> bool:
+        now = datetime.datetime.now().astimezone()
+        words = {"hour": (f"{now:%H}:", f"{now.hour % 12 or 12}:"), "weekday": (f"{now:%A}",),
+                 "day": (f" {now.day} ", f" {now.day}th", f" {now:%d} ")}[part]  # fmt: skip
+        return says(*words)(answer)
+
+    return check
+
+
+def any_arguments(call: ToolCall) -> bool:
+    return True
+
+
+def needing() -> list[Needs]:
+    return [
+        Needs("What time is it?", "current_time", any_arguments, says_the_clock("hour")),
+        Needs(
+            "What day of the week is it today?",
+            "current_time",
+            any_arguments,
+            says_the_clock("weekday"),
+        ),
+        Needs("What is the date today?", "current_time", any_arguments, says_the_clock("day")),
+        Needs(
+            "Could you tell me the time, please?",
+            "current_time",
+            any_arguments,
+            says_the_clock("hour"),
+        ),
+        Needs("What is 17 times 23?", "calculate", computes(391), says("391")),
+        Needs("What is seventeen times twenty three?", "calculate", computes(391), says("391")),
+        Needs(
+            "What is fifteen plus twenty seven?",
+            "calculate",
+            computes(42),
+            says("42", "forty-two", "forty two"),
+        ),
+        Needs("What is 144 divided by 12?", "calculate", computes(12), says("12", "twelve")),
+        Needs(
+            "How much is 2 to the power of 10?", "calculate", computes(1024), says("1024", "1,024")
+        ),
+        Needs("What is 1234 minus 567?", "calculate", computes(667), says("667", "six hundred")),
+    ]
+
+
+NEEDING_NONE = (
+    "What is the capital of France?", "Who wrote Hamlet?", "How many legs does a spider have?",
+    "Tell me a joke.", "What colour is the sky on a clear day?",
+    "Give me a tip for sleeping better.", "What is the largest planet in our solar system?",
+    "Name a famous painter.", "At what temperature does water boil in Celsius?",
+    "Why do leaves change colour in autumn?",
+)  # fmt: skip
+
+
+def ask(
+    llm: object, runner: ToolRunner | None, system: str, question: str
+) -> tuple[str, list[ToolCall]]:
+    request = [ChatMessage("system", system), ChatMessage("user", question)]
+    stream = ReplyStream(llm, request, _Clock(), runner)  # type: ignore[arg-type]
+    try:
+        answer = "".join(stream.deltas(threading.Event()))
+    except Exception as error:  # a failed reply is a wrong answer, not the end of the run
+        answer = f"[failed: {error}]"
+    return answer, [call for call, _ in stream.calls]
+
+
+class _Clock:
+    def now(self) -> float:
+        return time.monotonic()
+
+
+def run(model: str, with_tools: bool) -> None:
+    from composition import stages
+    from composition.config import resolve
+    from composition.settings import first_request
+    from composition.stage_settings import llm_settings
+
+    tools = "time,calculator" if with_tools else "none"
+    config = resolve(["--tools", tools, "--model_name", model], environ={})
+    toolbox = PythonToolbox([current_time, calculate]) if with_tools else None
+    runner = (
+        ToolRunner(toolbox, config["tool_timeout_s"], config["max_tool_calls"]) if toolbox
+        else None
+    )  # fmt: skip
+    system = first_request(config)[0].content
+    builder = stages.llama_cpp(llm_settings(config, toolbox))
+    llm = next(builder)
+    try:
+        llm.warm_up()
+        tool = arguments = answered = 0
+        for needs in needing():
+            answer, calls = ask(llm, runner, system, needs.question)
+            right_tool = bool(calls) and calls[0].name == needs.tool
+            right_arguments = right_tool and needs.right_arguments(calls[0])
+            right = needs.right_answer(answer)
+            tool, arguments, answered = tool + right_tool, arguments + right_arguments, (
+                answered + right)  # fmt: skip
+            print(f"  {needs.question!r}: {[c.written for c in calls]} -> {answer!r} "
+                  f"{'right' if right else 'WRONG'}", flush=True)  # fmt: skip
+        false_calls = 0
+        for question in NEEDING_NONE:
+            answer, calls = ask(llm, runner, system, question)
+            false_calls += bool(calls)
+            print(f"  {question!r}: {[c.written for c in calls]} -> {answer!r}", flush=True)
+        total = len(needing())
+        print(f"{model}, --tools {tools}: right tool {tool}/{total}, right arguments "
+              f"{arguments}/{total}, answer right {answered}/{total}; false calls "
+              f"{false_calls}/{len(NEEDING_NONE)}")  # fmt: skip
+    finally:
+        builder.close()  # type: ignore[attr-defined]  # a generator: its finally closes the model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="qwen2.5-coder-0.5b,qwen2.5-coder-1.5b")
+    parser.add_argument(
+        "--without",
+        action="store_true",
+        help="also each model without tools: what they answer on their own",
+    )
+    args = parser.parse_args()
+    for model in args.models.split(","):
+        for with_tools in (True, False) if args.without else (True,):
+            run(model, with_tools)
+
+
+if __name__ == "__main__":
+    main()

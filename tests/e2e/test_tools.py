@@ -1,0 +1,108 @@
+"""Tools end to end: the real CLI in text mode with the README's example module, against an
+OpenAI-compatible server on 127.0.0.1 that answers as a model calling a tool does (the call
+streamed natively in pieces, then the answer from the result), so every step is checked
+exactly: the tools offered, the call read and run, the call and its result sent back."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from tests.adapters.llama_fixtures import http_serving
+from tests.e2e.offline_agent import ROOT, run_typed
+
+EXAMPLE = ROOT / "examples" / "my_tools.py"
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    event = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
+class ToolCallingModel(http.server.BaseHTTPRequestHandler):
+    """Calls roll_dice(sides=20) when offered tools and asked a question; answers from a tool
+    result when it has one."""
+
+    requests: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ToolCallingModel.requests.append(body)
+        results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+        if not body.get("stream"):  # the warm-up
+            self._send(
+                "application/json",
+                json.dumps(
+                    {
+                        "id": "c",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": "m",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": "Hello."},
+                            }
+                        ],
+                    }
+                ).encode(),
+            )
+            return  # fmt: skip
+        if results:
+            events = [chunk({"content": f"You rolled {results[-1]}."}), chunk({}, "stop")]
+        else:
+            named = {"index": 0, "id": "call_x", "type": "function",
+                     "function": {"name": "roll_dice", "arguments": ""}}  # fmt: skip
+            events = [
+                chunk({"tool_calls": [named]}),
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"sides"'}}]}),
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 20}"}}]}),
+                chunk({}, "tool_calls"),
+            ]
+        self._send("text/event-stream", b"".join(events) + b"data: [DONE]\n\n")
+
+    def _send(self, kind: str, payload: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_the_readmes_tool_module_is_offered_called_and_answered_from(tmp_path: Path) -> None:
+    ToolCallingModel.requests = []
+    with http_serving(ToolCallingModel) as url:
+        run = run_typed(
+            tmp_path, ["Roll a twenty sided die for me."], "--llm_backend", "chat-completions",
+            "--responses_api_base_url", url, "--model_name", "m",
+            "--tools_module", str(EXAMPLE),
+        )  # fmt: skip
+    (record,) = run.records
+    assert record["outcome"] == "answered"
+    rolled = re.fullmatch(r"You rolled (\d+)\.", record["assistant_text"])
+    assert rolled is not None and 1 <= int(rolled.group(1)) <= 20
+    assert record["tool_calls"] == [
+        '<tool_call>{"name": "roll_dice", "arguments": {"sides": 20}}</tool_call>'
+    ]
+    asked, answered = ToolCallingModel.requests[-2:]
+    offered = {tool["function"]["name"]: tool["function"] for tool in asked["tools"]}
+    assert set(offered) == {"roll_dice", "fahrenheit"}
+    assert offered["fahrenheit"]["parameters"]["required"] == ["celsius"]
+    # Asked again with the call and its result, natively, and no tools (answer from it).
+    call, result = answered["messages"][-2:]
+    assert call["tool_calls"][0]["function"] == {"name": "roll_dice", "arguments": '{"sides": 20}'}
+    assert result == {"role": "tool", "tool_call_id": call["tool_calls"][0]["id"],
+                      "content": rolled.group(1)}  # fmt: skip
+    assert "tools" not in answered
+    assert "ASSISTANT: You rolled" in run.stdout
