@@ -64,6 +64,7 @@ def recording_adapters(journal: list[str], fail: str | None = None) -> Any:
     """The stages of the real container, each a recording adapter selected the same way."""
     adapters = containers.DynamicContainer()
     adapters.config = providers.Configuration()
+    adapters.tools = providers.Object(None)
     for name, label in STAGES:
         backends = {"recorder": recording(name, journal, fail)}
         selector = adapter_selector(providers.Object("recorder"), backends, adapters.config,

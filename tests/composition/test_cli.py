@@ -128,3 +128,14 @@ def test_a_bad_choice_is_rejected_before_anything_loads() -> None:
     done = run_cli("--llm_backend", "nope")
     assert done.returncode == 2 and "invalid choice" in done.stderr
     assert done.stderr.count("\n") == 1  # not the usage of every flag first
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    (("--tools_module", "/nonexistent_tools.py"), "/nonexistent_tools.py: no such file"),
+    (("--tools", "time,clock"), "no built-in tool 'clock'"),
+])  # fmt: skip
+def test_a_bad_tool_fails_before_any_model_loads(flags: tuple[str, ...], named: str) -> None:
+    done = run_cli("--text", *flags)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and named in done.stderr
+    assert "Loading" not in done.stderr and "Traceback" not in done.stderr
