@@ -53,7 +53,10 @@ def longest_wait_s(timeout_s: float, max_retries: int = DEFAULT_MAX_RETRIES) -> 
 
 
 def is_loopback(base_url: str) -> bool:
-    host = urlsplit(base_url).hostname or ""
+    return is_loopback_host(urlsplit(base_url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:

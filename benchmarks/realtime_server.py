@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import base64
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import soxr
 
 from benchmarks.spoken_questions import spoken_questions
+from benchmarks.text_mode import summary
 from tests.e2e.served_agent import serving
 
 CHUNK_S = 0.04
@@ -94,12 +94,6 @@ async def session(base_url: str, questions: list[bytes]) -> list[float | None]:
     return measured
 
 
-def spread(values: list[float]) -> str:
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return f"{statistics.median(ordered):6.0f} / {p90:6.0f} ms"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="sessions, 8 questions each")
@@ -114,11 +108,11 @@ def main() -> None:
         records = [json.loads(line) for line in served.metrics.read_text().splitlines()]
     answered = [v for v in measured if v is not None]
     print(f"answered: {len(answered)}/{len(measured)}")
-    print(f"voice-to-voice at the client, median / p90: {spread(answered)}")
+    print(f"voice-to-voice at the client, median / p90: {summary(answered)}")
     for stage in STAGES:
         values = [r[stage] for r in records if r.get(stage) is not None]
         if values:
-            print(f"  server's {stage:<20} {spread(values)}")
+            print(f"  server's {stage:<20} {summary(values)}")
 
 
 if __name__ == "__main__":

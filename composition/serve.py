@@ -10,7 +10,6 @@ client's audio; no sound device of this machine is opened.
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 import time
 from collections.abc import Callable
@@ -34,21 +33,14 @@ def main(argv: list[str] | None = None) -> int:
 def check_server(config: dict[str, Any]) -> None:
     """Anyone who can reach the port can talk to the agent: an address other than loopback
     needs a token."""
-    if config["serve_token"] or _is_loopback(config["host"]):
+    from adapters.openai_common import is_loopback_host
+
+    if config["serve_token"] or is_loopback_host(config["host"]):
         return
     raise ConfigError(
         f"binding {config['host']} lets other machines talk to the agent: set --serve_token "
         "(or VOICE_AGENT_SERVE_TOKEN), or bind 127.0.0.1"
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(config: dict[str, Any], stopper: StopOnSignal) -> int:
