@@ -20,39 +20,28 @@ from ports.language_model import Cancellation, LanguageModelError
 from tests.application.harness import FakeAdapters
 from tests.fakes import (
     FakeClock,
+    FakeLanguageModel,
     FakeMetrics,
     FakeSpeechToText,
     FakeTextToSpeech,
-    WarmsUp,
 )
 
 EVENT_TIMEOUT_S = 10.0
 
 
-class EchoingModel(WarmsUp):
+class EchoingModel(FakeLanguageModel):
     """Answers every session at once with its own words; fails a request that asks it to."""
 
-    prompt_budget = None
-    background_yields = False
+    def __init__(self) -> None:
+        super().__init__([])
 
     def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        cancel: Cancellation,
-        *,
-        background: bool = False,
-        offer_tools: bool = True,
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, **options: bool
     ) -> Iterator[str]:
         asked = messages[-1].content
         if "fail" in asked:
             raise LanguageModelError("the provider broke")
         yield from ("You", " said:", f" {asked}")
-
-    def prime(self, messages: Sequence[ChatMessage]) -> None:
-        """Nothing to read ahead."""
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
 
 class Client:
