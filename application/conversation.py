@@ -9,7 +9,8 @@ the close entails), the chat window. The listen thread (listening.py) turns audi
 and barge-in; this module owns the turns: it asks for replies, carries closes out and measures.
 Every turn closes exactly once: listening re-opens, the history keeps a whole exchange or
 nothing, nothing of the turn plays after its close, a fault is apologised for aloud, and one
-metrics record is written.
+metrics record is written. A due reminder is a turn the agent starts, at a quiet moment, and
+lives like any other (the user may interrupt it; a fault ends it with the apology).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from application.listening import Listening
 from application.playback import Playback
 from application.prefetching import Prefetching
 from application.priming import Priming
-from application.reply_stream import ReplyStream
+from application.reminders import Reminders
+from application.reply_stream import ReplyStream, Said
 from application.replying import ReplyWorker
 from application.settings import ConversationSettings
+from application.speaking_ahead import SpeakingAhead
 from application.threads import Threads
-from application.tool_calls import ToolRunner
+from application.tool_calls import Toolboxes, ToolRunner
 from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
@@ -36,6 +39,7 @@ from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
 from domain.notes import Notes
+from domain.timers import quiet_moment
 from domain.transcription_jobs import ConfirmJob
 from domain.turn import Closing, Outcome
 from domain.turn_segmentation import TurnEnded
@@ -83,11 +87,15 @@ class Conversation:
         self._state = ListeningStateMachine(settings.watchdog_s)
         self._turn: Turn | None = None
         self._next_turn_id = 1
+        self._reminders = Reminders(clock) if settings.timers else None
+        toolboxes = [box for box in (tools, self._reminders) if box is not None]
         self._tools = (
-            None
-            if tools is None
-            else ToolRunner(tools, settings.tool_timeout_s, settings.max_tool_calls)
-        )
+            ToolRunner(
+                Toolboxes(toolboxes), settings.tool_timeout_s, settings.max_tool_calls,
+                settings.tool_notice, settings.tool_notice_s or None,
+            )
+            if toolboxes else None
+        )  # fmt: skip
         self._prefetching = Prefetching(
             llm, tts, clock, settings.batching, self._lock, enabled=settings.prefetch_replies,
             tools=self._tools,
@@ -217,6 +225,28 @@ class Conversation:
             log.warning("%s: abandoning the turn", turn.error)
             self._close(turn, Outcome.TIMED_OUT)
 
+    def remind(self, user_silent_s: float) -> None:
+        if self._reminders is None:
+            return
+        with self._lock:
+            quiet = quiet_moment(
+                turn_in_flight=self._turn is not None,
+                listening=self._state.phase is Phase.LISTENING,
+                user_silent_s=user_silent_s,
+            )
+        if not (quiet and self._transcription.idle):
+            return
+        timer = self._reminders.take_due()
+        if timer is None:
+            return
+        with self._lock:
+            turn = self._turn = Turn(self._next_turn_id, self._listening.audio_now_s)
+            self._next_turn_id += 1
+            turn.life.started_by_agent()
+            self._state.fire(transitions.TURN_ENDED, self._clock.now())
+        log.info("turn %d: a timer is due: %s", turn.id, timer.announcement)
+        self._speak(turn, ReplyStream(Said(timer.announcement), [], self._clock), None)
+
     def interrupted(self, turn: Turn, latency_ms: float) -> str:
         heard = self._playback.cut(turn)
         turn.interruption_latency_ms = latency_ms
@@ -229,7 +259,11 @@ class Conversation:
 
     def typed(self, text: str) -> Turn:
         """The user typed `text`: a turn as if its transcript had just come in, answered like
-        any other (its `closed` is set once it is over). Text mode has one turn at a time."""
+        any other (its `closed` is set once it is over). Text mode has one turn at a time: a
+        reminder still being said is cut, as if the user had spoken over it."""
+        reminder = self.current_turn()
+        if reminder is not None:
+            self.interrupted(reminder, 0.0)
         with self._lock:
             turn = self._turn = Turn(self._next_turn_id, self._listening.audio_now_s)
             self._next_turn_id += 1
@@ -323,6 +357,9 @@ class Conversation:
             self._upkeep.give_way()
             self._priming.drop()
             stream = ReplyStream(self._llm, request, self._clock, self._tools)
+        self._speak(turn, stream, ahead)
+
+    def _speak(self, turn: Turn, stream: ReplyStream, ahead: SpeakingAhead | None) -> None:
         turn.llm_start = stream.started_at
         turn.reply = stream
         worker = ReplyWorker(

@@ -19,6 +19,7 @@ the segmenter stays a plain state machine.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import attrs
@@ -91,6 +92,12 @@ class Hearing:
         self._end_of_turn = end_of_turn
         self._segmenter = TurnSegmenter(config)
         self._admission = admission or HalfDuplexAdmission()
+        self._voice_at_s = -math.inf
+        self._thresh = config.thresh
+
+    def silent_s(self, now_s: float) -> float:
+        """How long the detector has heard no voice, up to `now_s` (audio clock)."""
+        return now_s - self._voice_at_s
 
     def hear(self, block: MicBlock, *, should_listen: bool) -> Heard:
         admission = self._admission.admit(block, should_listen)
@@ -100,6 +107,8 @@ class Hearing:
             self._segmenter.reset()
             self._vad.reset()
         probability = self._vad.speech_probability(block.pcm)
+        if probability >= self._thresh:
+            self._voice_at_s = block.captured_at_s
         if admission is not Admission.WATCH:
             at_s = block.captured_at_s
             return Heard(self._answered(self._segmenter.feed(block.pcm, probability, at_s)))

@@ -1,6 +1,6 @@
 """The listen thread: audio events -> hearing (mute policy, VAD, segmenter) -> transcription
-jobs; the echoes of playback marks; the watchdog's clock; and barge-in, whose pause, resume and
-confirmed interruption are carried out here, in one place.
+jobs; the echoes of playback marks; the watchdog's clock and due reminders; and barge-in, whose
+pause, resume and confirmed interruption are carried out here, in one place.
 
 Every turn belongs to the conversation (`TurnDesk`): this thread asks it for the turn that
 audio belongs to, tells it what the user did, and never touches a turn's life itself.
@@ -68,6 +68,10 @@ class TurnDesk(Protocol):
 
     def check_watchdog(self) -> None: ...
 
+    def remind(self, user_silent_s: float) -> None:
+        """A due reminder is said now if the moment is quiet."""
+        ...
+
     def interrupted(self, turn: Turn, latency_ms: float) -> str:
         """The user's words confirmed the interruption of `turn`: closed, with what the user
         heard of its reply (returned)."""
@@ -120,6 +124,7 @@ class Listening:
         while not stop.is_set():
             event = self._audio.next_event(POLL_S)
             self._desk.check_watchdog()
+            self._desk.remind(self._hearing.silent_s(self.audio_now_s))
             self._take_confirmations()
             self._judge_pauses()
             if isinstance(event, MicBlock):

@@ -11,24 +11,49 @@ to the model with the call, and the reply is what the model says then. A result 
 another call, up to the runner's `max_calls`; after that the model is asked without tools, and
 if it still writes a call (small models repeat theirs), the last result is the answer. A reply
 asked for ahead of its turn runs no tool until the turn claims it: a tool may act on the world,
-and the user may not have finished.
+and the user may not have finished. A slow tool has the reply say the runner's notice ("One
+moment.") while it waits: the words go before the answer, as they were spoken.
+
+A reply the agent knows in advance (a due reminder) streams the same way from `Said`, so that it
+is spoken, interrupted and failed like any other.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from application.tool_calls import ERROR_PREFIX, ToolRunner
 from domain.messages import ChatMessage
 from domain.tools import CallWatch, ToolCall
-from ports import Cancellation, Clock, LanguageModel, LanguageModelError
+from ports import Cancellation, Clock, LanguageModelError
+
+
+class Streaming(Protocol):
+    """What a reply needs of the language model."""
+
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, offer_tools: bool = True
+    ) -> Iterator[str]: ...
+
+
+class Said:
+    """A reply known in advance, streamed as the model's would be."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def stream(
+        self, messages: Sequence[ChatMessage], cancel: Cancellation, *, offer_tools: bool = True
+    ) -> Iterator[str]:
+        yield self._text
 
 
 class ReplyStream:
     def __init__(
         self,
-        llm: LanguageModel,
+        llm: Streaming,
         messages: Sequence[ChatMessage],
         clock: Clock,
         tools: ToolRunner | None = None,
@@ -54,7 +79,7 @@ class ReplyStream:
         self._thread.daemon = True
         self._thread.start()
 
-    def _run(self, llm: LanguageModel) -> None:
+    def _run(self, llm: Streaming) -> None:
         messages = self.messages
         try:
             offer = True
@@ -71,7 +96,7 @@ class ReplyStream:
                 if not offer:
                     self._put(self._last_result())
                     return
-                result = self._tools.run(call)
+                result = self._tools.run(call, say=self._put)
                 self.calls.append((call, result))
                 messages = [*messages, ChatMessage("assistant", call.written),
                             ChatMessage("tool", result)]  # fmt: skip

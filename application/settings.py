@@ -33,6 +33,11 @@ class ConversationSettings:
     tool_timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     # Tool calls in a row for one reply: after one result the small models only call again.
     max_tool_calls: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    # A tool still running after this long has the agent say `tool_notice` (0: never).
+    tool_notice_s: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
+    tool_notice: str = "One moment."
+    # The model may set timers, and the agent says each when it is due (`--tools timer`).
+    timers: bool = False
     apology: str = DEFAULT_APOLOGY
     restart_notice: str = RESTART_NOTICE
     # False in text mode: the user types, and nothing the microphone hears makes a turn.

@@ -52,7 +52,7 @@ class Turn:
 
     def metrics(self) -> TurnMetrics:
         voice_to_voice = None
-        if self.voiced_played_s is not None:
+        if self.voiced_played_s is not None and not self.life.agent_started:
             voice_to_voice = round((self.voiced_played_s - self.speech_end_s) * 1000.0, 1)
         return TurnMetrics(
             turn_id=self.id,
@@ -72,4 +72,5 @@ class Turn:
             spoken_text=self.life.spoken,
             false_interruptions=self.false_interruptions,
             tool_calls=[call.written for call, _ in self.reply.calls] if self.reply else [],
+            agent_started=self.life.agent_started,
         )

@@ -1,13 +1,15 @@
 """How well each catalogue model uses the built-in tools, on the agent's own reply path: the
 embedded llama.cpp server with the model, the system prompt and the tools `--tools
-time,calculator` gives, and the reply stream that runs the calls (application/reply_stream.py).
+time,calculator,timer` gives, and the reply stream that runs the calls
+(application/reply_stream.py).
 
     python -m benchmarks.tool_calls [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--without]
 
 Each question is asked in a conversation of its own. For the questions that need a tool: the
 right tool called, with the right arguments (the expression computes the right number), and
 the answer right (it holds the number, or the minute, weekday or day of the month the clock
-gave). For the questions that need none: how many called one anyway.
+gave; for a timer, the timer was set for the right time, and the answer says so). For the
+questions that need none: how many called one anyway.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import attrs
 
 from adapters.builtin_tools import calculate, current_time
 from adapters.python_tools import PythonToolbox
+from application.reminders import Reminders
 from application.reply_stream import ReplyStream
-from application.tool_calls import ToolRunner
+from application.tool_calls import Toolboxes, ToolRunner
 from domain.arithmetic import NotArithmetic, evaluate
 from domain.messages import ChatMessage
 from domain.tools import ToolCall
@@ -35,6 +38,7 @@ class Needs:
     tool: str
     right_arguments: Callable[[ToolCall], bool]
     right_answer: Callable[[str], bool]
+    acts: bool = False  # the answer is right only if the call was made, with the right arguments
 
 
 def computes(value: float) -> Callable[[ToolCall], bool]:
@@ -68,6 +72,14 @@ def any_arguments(call: ToolCall) -> bool:
     return True
 
 
+def lasts(seconds: int) -> Callable[[ToolCall], bool]:
+    return lambda call: call.arguments.get("seconds") == seconds
+
+
+def timer(question: str, seconds: int) -> Needs:
+    return Needs(question, "set_timer", lasts(seconds), says("set", "remind", "will"), acts=True)
+
+
 def needing() -> list[Needs]:
     return [
         Needs("What time is it?", "current_time", any_arguments, says_the_clock("hour")),
@@ -97,6 +109,9 @@ def needing() -> list[Needs]:
             "How much is 2 to the power of 10?", "calculate", computes(1024), says("1024", "1,024")
         ),
         Needs("What is 1234 minus 567?", "calculate", computes(667), says("667", "six hundred")),
+        timer("Set a timer for ten seconds.", 10),
+        timer("Set a timer for five minutes, please.", 300),
+        timer("Remind me in two minutes to check the oven.", 120),
     ]
 
 
@@ -132,15 +147,17 @@ def run(model: str, with_tools: bool) -> None:
     from composition.settings import first_request
     from composition.stage_settings import llm_settings
 
-    tools = "time,calculator" if with_tools else "none"
+    tools = "time,calculator,timer" if with_tools else "none"
     config = resolve(["--tools", tools, "--model_name", model], environ={})
-    toolbox = PythonToolbox([current_time, calculate]) if with_tools else None
+    # As the agent is wired: the built-ins, which the model's adapter is given (with the
+    # timer's spec, as `--tools timer` asks), and the conversation's own timers.
+    builtins = PythonToolbox([current_time, calculate]) if with_tools else None
     runner = (
-        ToolRunner(toolbox, config["tool_timeout_s"], config["max_tool_calls"]) if toolbox
-        else None
+        ToolRunner(Toolboxes([builtins, Reminders(_Clock())]), config["tool_timeout_s"],
+                   config["max_tool_calls"]) if builtins else None
     )  # fmt: skip
     system = first_request(config)[0].content
-    builder = stages.llama_cpp(llm_settings(config, toolbox))
+    builder = stages.llama_cpp(llm_settings(config, builtins))
     llm = next(builder)
     try:
         llm.warm_up()
@@ -149,7 +166,7 @@ def run(model: str, with_tools: bool) -> None:
             answer, calls = ask(llm, runner, system, needs.question)
             right_tool = bool(calls) and calls[0].name == needs.tool
             right_arguments = right_tool and needs.right_arguments(calls[0])
-            right = needs.right_answer(answer)
+            right = needs.right_answer(answer) and (right_arguments or not needs.acts)
             tool, arguments, answered = tool + right_tool, arguments + right_arguments, (
                 answered + right)  # fmt: skip
             print(f"  {needs.question!r}: {[c.written for c in calls]} -> {answer!r} "

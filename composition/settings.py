@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from adapters.builtin_tools import BUILTIN_TOOLS, BUILTIN_USES
+from adapters.builtin_tools import BUILTIN_USES
 from adapters.llama_server import DEFAULT_NICENESS as LLM_NICENESS
 from adapters.llama_server import DEFAULT_THREADS as LLM_THREADS
 from adapters.model_catalogue import DEFAULT_GEN_KWARGS, SPOKEN_MAX_NEW_TOKENS
@@ -27,6 +27,7 @@ from domain.chat_window import ChatConfig, ChatWindow, system_prompt
 from domain.end_of_turn import ModelTurnConfig, TranscriptTurnConfig
 from domain.messages import ChatMessage
 from domain.sentence_batching import BatchingConfig
+from domain.timers import USE as TIMER_USE
 from domain.turn import MAX_USER_CHARS
 from domain.turn_segmentation import HYSTERESIS, VadConfig
 
@@ -78,17 +79,21 @@ def not_negative(name: str, value: Any) -> None:
         raise ConfigError(f"--{name} ({value:g}) cannot be negative")
 
 
+TIMER = "timer"  # the agent's own: a due timer is a turn it starts (application/reminders.py)
+TOOL_USES: Mapping[str, str] = {**BUILTIN_USES, TIMER: TIMER_USE}
+
+
 def chosen_tools(value: str) -> list[str]:
     """The built-in tools `--tools` names, in order ("none": none)."""
     return [name.strip() for name in value.split(",") if name.strip() not in ("", "none")]
 
 
 def known_tools(name: str, value: Any) -> None:
-    unknown = [tool for tool in chosen_tools(value) if tool not in BUILTIN_TOOLS]
+    unknown = [tool for tool in chosen_tools(value) if tool not in TOOL_USES]
     if unknown:
         raise ConfigError(
             f"--{name}: no built-in tool {', '.join(map(repr, unknown))} "
-            f"(the built-ins: {', '.join(BUILTIN_TOOLS)}; your own: --tools_module)"
+            f"(the built-ins: {', '.join(TOOL_USES)}; your own: --tools_module)"
         )
 
 
@@ -141,7 +146,7 @@ NOT_SETTINGS = frozenset({
     "vad", "chat", "batching",  # the bundles themselves
     "vad.pause_ms",  # derived from min_silence_ms (domain/turn_segmentation.py)
     "vad.quiet_db",  # measured there (domain/turn_segmentation.py)
-    "batching.early_min_chars", "apology", "restart_notice",
+    "batching.early_min_chars", "apology", "restart_notice", "tool_notice",
 })  # fmt: skip
 
 PROFILES: Mapping[str, str] = {
@@ -226,7 +231,7 @@ def _system_prompt(prompt: str | None, config: Mapping[str, Any]) -> str | None:
     if prompt is not None:
         return prompt
     names = chosen_tools(config["tools"])
-    uses = [BUILTIN_USES[name] for name in names]
+    uses = [TOOL_USES[name] for name in names]
     if config["tools_module"]:
         uses.append("what your other tools describe")
     return system_prompt(uses, knows_the_time="time" in names) if uses else None
@@ -454,8 +459,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("tts", "tts_device", None, "device for text-to-speech (default: --device, else cpu)"),
     # -- tools -----------------------------------------------------------------------------
     S("tools", "tools", "none",
-      f"built-in tools the model may call, comma-separated: {', '.join(BUILTIN_TOOLS)} "
-      "(none: no tool)", check=known_tools),
+      f"built-in tools the model may call, comma-separated: {', '.join(TOOL_USES)} "
+      "(none: no tool)", check=known_tools, into="timers",
+      to_field=lambda value, _: TIMER in chosen_tools(value)),
     S("tools", "tools_module", None,
       "a Python file whose public functions (type hints and a docstring each) the model may "
       "call too"),
@@ -465,6 +471,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("tools", "tool_timeout_s", BUNDLE,
       "a tool that takes longer gives the model an error as its result", float,
       check=positive("seconds"), into="tool_timeout_s"),
+    S("tools", "tool_notice_s", BUNDLE,
+      'while a tool runs longer than this, the agent says "One moment." (0: never)', float,
+      check=not_negative, into="tool_notice_s"),
     # -- the Realtime server (python -m composition.serve) ---------------------------------
     S("server", "host", "127.0.0.1",
       "address the server binds (any but loopback needs --serve_token)", check=not_empty),

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import attrs
 
 from composition.backends import explicit_gen
-from composition.settings import first_request
+from composition.settings import TIMER, chosen_tools, first_request
 from domain.messages import ChatMessage
+from domain.timers import SET_TIMER
 from domain.tools import ToolSpec
 from ports.tools import Toolbox
 
@@ -87,6 +88,8 @@ class LlmSettings:
 
 def llm_settings(config: Mapping[str, Any], toolbox: Toolbox | None = None) -> LlmSettings:
     tools = tuple(toolbox.specs) if toolbox is not None else ()
+    if TIMER in chosen_tools(config["tools"]):
+        tools += (SET_TIMER,)
     return of(LlmSettings, config, warm_up_prompt=first_request(config), tool_specs=tools)
 
 

@@ -470,7 +470,8 @@ def toolbox(tools: str, tools_module: str | None) -> Toolbox | None:
     from adapters.builtin_tools import BUILTIN_TOOLS
     from adapters.python_tools import PythonToolbox, load_module
 
-    functions = [BUILTIN_TOOLS[name] for name in chosen_tools(tools)]
+    # The timer is the conversation's own tool (application/reminders.py), not a function here.
+    functions = [BUILTIN_TOOLS[name] for name in chosen_tools(tools) if name in BUILTIN_TOOLS]
     if tools_module:
         functions += load_module(tools_module)
     return PythonToolbox(functions) if functions else None

@@ -57,3 +57,5 @@ class TurnMetrics:
     false_interruptions: int = 0
     # The tools the reply called, each call in its canonical form, in order.
     tool_calls: list[str] = attrs.Factory(list)
+    # A turn the agent started on its own (a due reminder): no user words, no voice-to-voice.
+    agent_started: bool = False

@@ -79,11 +79,17 @@ class TurnLife:
         self.faulted = False
         self.spoken: str | None = None  # of an interrupted reply: what the user heard
         self.outcome: Outcome | None = None
+        self.agent_started = False
         self._guard = RunawayGuard()
 
     @property
     def closed(self) -> bool:
         return self.outcome is not None
+
+    def started_by_agent(self) -> None:
+        """Nobody spoke: the agent says something on its own (a due reminder). The history
+        keeps nothing of it, as it is no answer to anything the user said."""
+        self.agent_started = True
 
     def heard_part(self, transcript: FinalTranscript) -> None:
         """A long turn cut by `max_speech_ms`: more of the same turn follows."""
@@ -154,7 +160,7 @@ class TurnLife:
             return None
         self.outcome = outcome
         exchange = None
-        if outcome is Outcome.ANSWERED:
+        if outcome is Outcome.ANSWERED and not self.agent_started:
             exchange = (self.user_text, without_mark(self.reply))
         elif outcome is Outcome.INTERRUPTED and self.spoken is not None and self.user_text:
             exchange = (self.user_text, interrupted_reply(self.spoken))

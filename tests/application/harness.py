@@ -94,6 +94,7 @@ def make_harness(
     argv: Sequence[str] = (),
     end_of_turn: Any = None,
     tools: Any = None,
+    tts: FakeTextToSpeech | None = None,
     **llm_kwargs: Any,
 ) -> Harness:
     fakes = {
@@ -102,7 +103,7 @@ def make_harness(
         "end_of_turn": end_of_turn,
         "stt": FakeSpeechToText(transcripts),
         "llm": FakeLanguageModel(replies, **llm_kwargs),
-        "tts": FakeTextToSpeech(),
+        "tts": tts or FakeTextToSpeech(),
         "console": FakeConsole(),
         "clock": FakeClock(),
         "metrics": FakeMetrics(),

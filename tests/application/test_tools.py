@@ -7,8 +7,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import pytest
+
 from application.reply_stream import ReplyStream
-from application.tool_calls import ToolRunner
+from application.tool_calls import Toolboxes, ToolRunner
 from application.typing import converse_by_text
 from domain.messages import ChatMessage
 from domain.tools import ToolCall, ToolSpec
@@ -136,3 +138,51 @@ def test_a_reply_asked_ahead_runs_no_tool_until_its_turn_claims_it() -> None:
     ahead.claim()
     assert "".join(ahead.deltas(threading.Event())) == "It is 391."
     assert toolbox.calls == [ToolCall("calculate", {"expression": "17 * 23"})]
+
+
+def test_a_slow_tool_has_the_agent_say_one_moment_then_the_answer() -> None:
+    class SlowToolbox(FakeToolbox):
+        def run(self, call: ToolCall) -> str:
+            self.calls.append(call)
+            threading.Event().wait(1.0)
+            return "391"
+
+    harness = ask([CALL, "It is 391."], SlowToolbox(), "--tool_notice_s", "0.1")
+    assert harness.spoken_replies == ["One moment.", "It is 391."]
+    (record,) = harness.metrics.records
+    assert record.assistant_text == "One moment. It is 391."  # as it was said
+
+
+def test_a_quick_tool_says_nothing_before_its_answer() -> None:
+    harness = ask([CALL, "It is 391."], FakeToolbox("391"), "--tool_notice_s", "1")
+    assert harness.spoken_replies == ["It is 391."]
+
+
+def test_the_notice_is_said_once_per_slow_call_and_never_when_off() -> None:
+    class Sleepy(FakeToolbox):
+        def run(self, call: ToolCall) -> str:
+            threading.Event().wait(0.3)
+            return "391"
+
+    said: list[str] = []
+    runner = ToolRunner(Sleepy(), timeout_s=2.0, max_calls=1, notice="Hm.", notice_after_s=0.05)
+    assert runner.run(ToolCall("calculate", {"expression": "1"}), said.append) == "391"
+    assert said == ["Hm. "]
+    quiet = ToolRunner(Sleepy(), timeout_s=2.0, max_calls=1, notice_after_s=None)
+    assert quiet.run(ToolCall("calculate", {"expression": "1"}), said.append) == "391"
+    assert said == ["Hm. "]
+
+
+def test_toolboxes_send_each_call_to_the_tool_that_has_it() -> None:
+    class Clock:
+        specs: Sequence[ToolSpec] = (ToolSpec("now", "The time.", {"type": "object"}),)
+
+        def run(self, call: ToolCall) -> str:
+            return "noon"
+
+    joined = Toolboxes([FakeToolbox("391"), Clock()])
+    assert [spec.name for spec in joined.specs] == ["calculate", "now"]
+    assert joined.run(ToolCall("now", {})) == "noon"
+    assert joined.run(ToolCall("calculate", {"expression": "1"})) == "391"
+    with pytest.raises(ToolError, match="no tool named 'weather'"):
+        joined.run(ToolCall("weather", {}))

@@ -64,7 +64,7 @@ def test_metrics_jsonl_appends_one_object_per_turn(tmp_path) -> None:  # type: i
         "turn_id", "user_text", "language", "assistant_text", "speech_end_s", "stt_ms",
         "llm_ttft_ms", "first_batch_ms", "tts_first_chunk_ms", "voice_to_voice_ms",
         "outcome", "error", "interrupted", "interruption_latency_ms", "spoken_text",
-        "false_interruptions", "tool_calls",
+        "false_interruptions", "tool_calls", "agent_started",
     }  # fmt: skip
 
 

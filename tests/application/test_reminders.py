@@ -1,0 +1,124 @@
+"""Timers through the real containers and the real conversation, on fakes: the model sets one
+with a tool call; when it is due the agent says it on its own, in a turn like any other, which
+the user can cut and which a fault ends with the apology."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from application.typing import converse_by_text
+from domain.messages import ChatMessage, TurnMetrics
+from tests.application.harness import Harness, make_harness
+from tests.fakes import FakeTextToSpeech
+
+SET = '<tool_call>{"name": "set_timer", "arguments": {"seconds": 3}}</tool_call>'
+ASKED = "Set a timer for three seconds."
+ANNOUNCEMENT = "Your timer for 3 seconds is done."
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    tick = threading.Event()
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return True
+        tick.wait(0.01)
+    return condition()
+
+
+class GatedVoice(FakeTextToSpeech):
+    """Says the announcement (its first words) only once `release` is set, or fails on it."""
+
+    def __init__(self, fails: bool = False) -> None:
+        super().__init__()
+        self.saying = threading.Event()
+        self.release = threading.Event()
+        self._fails = fails
+
+    def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:
+        if ANNOUNCEMENT.startswith(text):
+            self.saying.set()
+            if self._fails:
+                raise RuntimeError("the voice broke")
+            self.release.wait(5.0)
+        return super().synthesize(text, language)
+
+
+class TimerSet:
+    """A text conversation in which the model set a three-second timer."""
+
+    def __init__(self, replies: list[object], voice: FakeTextToSpeech | None = None) -> None:
+        self.done = threading.Event()
+        self.harness: Harness = make_harness(
+            [self.done.is_set], {}, [SET, "The timer is set.", *replies],
+            argv=["--text", "--tools", "timer"], tts=voice,
+        )  # fmt: skip
+        self.conversation = self.harness.conversation
+        self.conversation.start()
+        converse_by_text(self.conversation, [ASKED])
+
+    def records(self, count: int) -> list[TurnMetrics]:
+        assert wait_until(lambda: len(self.harness.metrics.records) >= count)
+        return list(self.harness.metrics.records)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.conversation.stop()
+
+
+def test_a_due_timer_is_said_in_a_turn_the_agent_starts() -> None:
+    timer = TimerSet([])
+    try:
+        assert timer.harness.metrics.records[0].tool_calls == [SET]
+        assert len(timer.records(1)) == 1  # not due yet: nothing is said
+        timer.harness.clock.advance(3.0)
+        _, reminder = timer.records(2)
+    finally:
+        timer.stop()
+    # Said as any reply is (the first words cut early), after the answer that set it.
+    assert " ".join(timer.harness.spoken_replies) == f"The timer is set. {ANNOUNCEMENT}"
+    assert (reminder.outcome, reminder.assistant_text) == ("answered", ANNOUNCEMENT)
+    assert reminder.agent_started and reminder.voice_to_voice_ms is None
+    # The history keeps the user's exchange only.
+    assert timer.conversation.history[-2:] == [
+        ChatMessage("user", ASKED),
+        ChatMessage("assistant", "The timer is set."),
+    ]
+
+
+def test_the_user_can_cut_a_reminder_and_is_answered() -> None:
+    voice = GatedVoice()
+    timer = TimerSet(["Hello again."], voice)
+    try:
+        timer.harness.clock.advance(3.0)
+        assert voice.saying.wait(5.0)
+        converse_by_text(timer.conversation, ["Hello?"])
+        voice.release.set()
+        _, reminder, answered = timer.records(3)
+    finally:
+        voice.release.set()
+        timer.stop()
+    assert (reminder.outcome, reminder.agent_started) == ("interrupted", True)
+    assert answered.outcome == "answered"
+    assert [m.content for m in timer.conversation.history][-4:] == [
+        ASKED,
+        "The timer is set.",
+        "Hello?",
+        "Hello again.",
+    ]
+
+
+def test_a_reminder_that_fails_ends_in_the_apology_and_the_next_turn_works() -> None:
+    voice = GatedVoice(fails=True)
+    timer = TimerSet(["Hello again."], voice)
+    try:
+        timer.harness.clock.advance(3.0)
+        _, reminder = timer.records(2)
+        converse_by_text(timer.conversation, ["Hello?"])
+        *_, answered = timer.records(3)
+    finally:
+        timer.stop()
+    assert reminder.outcome == "failed" and "voice broke" in (reminder.error or "")
+    apology = f"ASSISTANT: {timer.harness.agent.settings().apology}"
+    assert timer.harness.console.lines.count(apology) == 1
+    assert answered.outcome == "answered"
