@@ -15,6 +15,7 @@ lives like any other (the user may interrupt it; a fault ends it with the apolog
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 
@@ -86,7 +87,7 @@ class Conversation:
         self._window = ChatWindow(settings.chat, TokenBudget.within(llm.prompt_budget))
         self._state = ListeningStateMachine(settings.watchdog_s)
         self._turn: Turn | None = None
-        self._next_turn_id = 1
+        self._turn_ids = itertools.count(1)
         self._reminders = Reminders(clock) if settings.timers else None
         toolboxes = [box for box in (tools, self._reminders) if box is not None]
         self._tools = (
@@ -205,11 +206,9 @@ class Conversation:
 
     def turn_for(self, ended: TurnEnded) -> Turn:
         with self._lock:
-            if self._turn is None:
-                self._turn = Turn(self._next_turn_id, ended.speech_end_s)
-                self._next_turn_id += 1
-            self._turn.speech_end_s = ended.speech_end_s
-            return self._turn
+            turn = self._turn or self._open(ended.speech_end_s)
+            turn.speech_end_s = ended.speech_end_s
+            return turn
 
     def played_out(self, turn: Turn) -> None:
         with self._lock:
@@ -240,8 +239,7 @@ class Conversation:
         if timer is None:
             return
         with self._lock:
-            turn = self._turn = Turn(self._next_turn_id, self._listening.audio_now_s)
-            self._next_turn_id += 1
+            turn = self._open(self._listening.audio_now_s)
             turn.life.started_by_agent()
             self._state.fire(transitions.TURN_ENDED, self._clock.now())
         log.info("turn %d: a timer is due: %s", turn.id, timer.announcement)
@@ -265,8 +263,7 @@ class Conversation:
         if reminder is not None:
             self.interrupted(reminder, 0.0)
         with self._lock:
-            turn = self._turn = Turn(self._next_turn_id, self._listening.audio_now_s)
-            self._next_turn_id += 1
+            turn = self._open(self._listening.audio_now_s)
         self.fire(transitions.TURN_ENDED)
         self.turn_heard(turn, FinalTranscript(text, self._settings.typed_language))
         return turn
@@ -456,6 +453,11 @@ class Conversation:
         self._priming.offer(self._next_request(""))  # the summary changed the history
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _open(self, speech_end_s: float) -> Turn:
+        """The new current turn (under the lock)."""
+        self._turn = Turn(next(self._turn_ids), speech_end_s)
+        return self._turn
 
     def _progress(self) -> None:
         with self._lock:

@@ -4,12 +4,13 @@ time,calculator,timer` gives, and the reply stream that runs the calls
 (application/reply_stream.py).
 
     python -m benchmarks.tool_calls [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--without]
+                                    [--tools time,calculator,timer]
 
 Each question is asked in a conversation of its own. For the questions that need a tool: the
 right tool called, with the right arguments (the expression computes the right number), and
 the answer right (it holds the number, or the minute, weekday or day of the month the clock
 gave; for a timer, the timer was set for the right time, and the answer says so). For the
-questions that need none: how many called one anyway.
+questions that need none (and those whose tool `--tools` leaves out): how many called one.
 """
 
 from __future__ import annotations
@@ -141,20 +142,27 @@ class _Clock:
         return time.monotonic()
 
 
-def run(model: str, with_tools: bool) -> None:
+# The tool each of `--tools`' built-ins offers.
+TOOL_OF = {"time": "current_time", "calculator": "calculate", "timer": "set_timer"}
+
+
+def run(model: str, chosen: str) -> None:
     from composition import stages
     from composition.config import resolve
-    from composition.settings import first_request
+    from composition.settings import chosen_tools, first_request
     from composition.stage_settings import llm_settings
 
-    tools = "time,calculator,timer" if with_tools else "none"
-    config = resolve(["--tools", tools, "--model_name", model], environ={})
+    config = resolve(["--tools", chosen, "--model_name", model], environ={})
+    offered = {TOOL_OF[name] for name in chosen_tools(chosen)}
     # As the agent is wired: the built-ins, which the model's adapter is given (with the
     # timer's spec, as `--tools timer` asks), and the conversation's own timers.
-    builtins = PythonToolbox([current_time, calculate]) if with_tools else None
+    functions = [f for f in (current_time, calculate) if f.__name__ in offered]
+    builtins = PythonToolbox(functions) if functions else None
+    boxes = [box for box in (builtins, Reminders(_Clock()) if "set_timer" in offered else None)
+             if box is not None]  # fmt: skip
     runner = (
-        ToolRunner(Toolboxes([builtins, Reminders(_Clock())]), config["tool_timeout_s"],
-                   config["max_tool_calls"]) if builtins else None
+        ToolRunner(Toolboxes(boxes), config["tool_timeout_s"], config["max_tool_calls"])
+        if boxes else None
     )  # fmt: skip
     system = first_request(config)[0].content
     builder = stages.llama_cpp(llm_settings(config, builtins))
@@ -162,7 +170,10 @@ def run(model: str, with_tools: bool) -> None:
     try:
         llm.warm_up()
         tool = arguments = answered = 0
-        for needs in needing():
+        needs_offered = [needs for needs in needing() if needs.tool in offered or not offered]
+        needing_none = [*NEEDING_NONE, *(needs.question for needs in needing()
+                                         if offered and needs.tool not in offered)]  # fmt: skip
+        for needs in needs_offered:
             answer, calls = ask(llm, runner, system, needs.question)
             right_tool = bool(calls) and calls[0].name == needs.tool
             right_arguments = right_tool and needs.right_arguments(calls[0])
@@ -172,14 +183,14 @@ def run(model: str, with_tools: bool) -> None:
             print(f"  {needs.question!r}: {[c.written for c in calls]} -> {answer!r} "
                   f"{'right' if right else 'WRONG'}", flush=True)  # fmt: skip
         false_calls = 0
-        for question in NEEDING_NONE:
+        for question in needing_none:
             answer, calls = ask(llm, runner, system, question)
             false_calls += bool(calls)
             print(f"  {question!r}: {[c.written for c in calls]} -> {answer!r}", flush=True)
-        total = len(needing())
-        print(f"{model}, --tools {tools}: right tool {tool}/{total}, right arguments "
+        total = len(needs_offered)
+        print(f"{model}, --tools {chosen}: right tool {tool}/{total}, right arguments "
               f"{arguments}/{total}, answer right {answered}/{total}; false calls "
-              f"{false_calls}/{len(NEEDING_NONE)}")  # fmt: skip
+              f"{false_calls}/{len(needing_none)}")  # fmt: skip
     finally:
         builder.close()  # type: ignore[attr-defined]  # a generator: its finally closes the model
 
@@ -187,6 +198,7 @@ def run(model: str, with_tools: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="qwen2.5-coder-0.5b,qwen2.5-coder-1.5b")
+    parser.add_argument("--tools", default="time,calculator,timer", help="the built-ins offered")
     parser.add_argument(
         "--without",
         action="store_true",
@@ -194,8 +206,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     for model in args.models.split(","):
-        for with_tools in (True, False) if args.without else (True,):
-            run(model, with_tools)
+        for chosen in (args.tools, "none") if args.without else (args.tools,):
+            run(model, chosen)
 
 
 if __name__ == "__main__":
