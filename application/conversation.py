@@ -225,20 +225,17 @@ class Conversation:
             self._close(turn, Outcome.TIMED_OUT)
 
     def remind(self, user_silent_s: float) -> None:
-        if self._reminders is None:
+        if self._reminders is None or not self._transcription.idle:
             return
-        with self._lock:
+        with self._lock:  # the moment is judged and taken at once (a line may be typed)
             quiet = quiet_moment(
                 turn_in_flight=self._turn is not None,
                 listening=self._state.phase is Phase.LISTENING,
                 user_silent_s=user_silent_s,
             )
-        if not (quiet and self._transcription.idle):
-            return
-        timer = self._reminders.take_due()
-        if timer is None:
-            return
-        with self._lock:
+            timer = self._reminders.take_due() if quiet else None
+            if timer is None:
+                return
             turn = self._open(self._listening.audio_now_s)
             turn.life.started_by_agent()
             self._state.fire(transitions.TURN_ENDED, self._clock.now())
@@ -259,11 +256,13 @@ class Conversation:
         """The user typed `text`: a turn as if its transcript had just come in, answered like
         any other (its `closed` is set once it is over). Text mode has one turn at a time: a
         reminder still being said is cut, as if the user had spoken over it."""
-        reminder = self.current_turn()
-        if reminder is not None:
+        while True:
+            with self._lock:
+                reminder = self._turn
+                if reminder is None:
+                    turn = self._open(self._listening.audio_now_s)
+                    break
             self.interrupted(reminder, 0.0)
-        with self._lock:
-            turn = self._open(self._listening.audio_now_s)
         self.fire(transitions.TURN_ENDED)
         self.turn_heard(turn, FinalTranscript(text, self._settings.typed_language))
         return turn

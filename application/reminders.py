@@ -41,6 +41,11 @@ class Reminders:
             raise ToolError(f"{call.name}: {refused}") from None
         return f"The timer is set: it will go off in {spoken_duration(timer.seconds)}."
 
+    @property
+    def pending(self) -> list[Timer]:
+        with self._lock:
+            return self._timers.pending
+
     def take_due(self) -> Timer | None:
         with self._lock:
             return self._timers.take_due(self._clock.now())

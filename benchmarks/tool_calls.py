@@ -113,6 +113,11 @@ def needing() -> list[Needs]:
         timer("Set a timer for ten seconds.", 10),
         timer("Set a timer for five minutes, please.", 300),
         timer("Remind me in two minutes to check the oven.", 120),
+        timer("Can you start a thirty second timer?", 30),
+        timer("Set an alarm for 20 minutes from now.", 1200),
+        timer("Remind me to call my mother in an hour.", 3600),
+        timer("Give me a one minute countdown.", 60),
+        timer("In fifteen minutes, remind me to take the pizza out.", 900),
     ]
 
 
@@ -121,7 +126,8 @@ NEEDING_NONE = (
     "Tell me a joke.", "What colour is the sky on a clear day?",
     "Give me a tip for sleeping better.", "What is the largest planet in our solar system?",
     "Name a famous painter.", "At what temperature does water boil in Celsius?",
-    "Why do leaves change colour in autumn?",
+    "Why do leaves change colour in autumn?", "How long should I boil an egg?",
+    "What is a kitchen timer?", "How many minutes are in an hour?",
 )  # fmt: skip
 
 

@@ -18,12 +18,15 @@ from adapters.openai_chat_completions import ChatCompletionsLanguageModel
 from adapters.openai_common import OpenAICompatibleModel
 from adapters.openai_responses import ResponsesLanguageModel
 from adapters.python_tools import PythonToolbox
+from application.reminders import Reminders
 from composition.config import resolve
 from composition.settings import first_request
 from domain.arithmetic import evaluate
 from domain.messages import ChatMessage
+from domain.timers import SET_TIMER
 from domain.tools import parse_call
 from tests.adapters.llama_fixtures import RecordingProxy, recording_proxy
+from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.slow
 TOOLBOX = PythonToolbox([calculate, current_time])
@@ -67,3 +70,20 @@ def test_a_call_comes_back_canonical_and_its_result_goes_back_natively(
     items = sent.get("messages") or sent["input"]
     kinds = [item.get("role") or item.get("type") for item in items[-2:]]
     assert kinds in (["assistant", "tool"], ["function_call", "function_call_output"])
+
+
+def test_the_default_model_sets_the_timer_it_is_asked_for(
+    proxy: RecordingProxy, qwen: LlamaServer
+) -> None:
+    """With `--tools timer` alone: the call, read and run by the conversation's own timers."""
+    llm = ChatCompletionsLanguageModel(base_url=proxy.url, api_key=qwen.api_key,
+                                       temperature=0.0, max_output_tokens=64,
+                                       tools=[SET_TIMER])  # fmt: skip
+    system = first_request(resolve(["--tools", "timer"], environ={}))[0]
+    asked = [system, ChatMessage("user", "Remind me in two minutes to check the oven.")]
+    call = parse_call("".join(llm.stream(asked, threading.Event())))
+    assert call is not None and call.name == "set_timer"
+    reminders = Reminders(FakeClock())
+    assert reminders.run(call) == "The timer is set: it will go off in 2 minutes."
+    (timer,) = reminders.pending
+    assert "oven" in timer.reminder.lower()

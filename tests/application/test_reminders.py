@@ -1,6 +1,6 @@
 """Timers through the real containers and the real conversation, on fakes: the model sets one
 with a tool call; when it is due the agent says it on its own, in a turn like any other, which
-the user can cut and which a fault ends with the apology."""
+the user can cut and which a fault ends with the apology, and never while the user talks."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import threading
 from collections.abc import Callable, Iterator
 
 from application.typing import converse_by_text
+from domain.audio import BLOCK_SECONDS
+from domain.listening import Phase
 from domain.messages import ChatMessage, TurnMetrics
+from domain.timers import QUIET_S
 from tests.application.harness import Harness, make_harness
-from tests.fakes import FakeTextToSpeech
+from tests.fakes import FakeTextToSpeech, silence_blocks, speech
 
 SET = '<tool_call>{"name": "set_timer", "arguments": {"seconds": 3}}</tool_call>'
 ASKED = "Set a timer for three seconds."
@@ -122,3 +125,35 @@ def test_a_reminder_that_fails_ends_in_the_apology_and_the_next_turn_works() -> 
     apology = f"ASSISTANT: {timer.harness.agent.settings().apology}"
     assert timer.harness.console.lines.count(apology) == 1
     assert answered.outcome == "answered"
+
+
+def test_a_timer_due_while_the_user_talks_waits_for_a_quiet_moment() -> None:
+    ref: list[Harness] = []
+
+    def due_now() -> bool:  # a script step: the timer falls due, mid-sentence
+        ref[0].clock.advance(3.0)
+        return True
+
+    def reminded() -> bool:
+        return len(ref[0].metrics.records) >= 3
+
+    script = [
+        *silence_blocks(0.3), *speech(1, 1.0), *silence_blocks(0.8),
+        lambda: ref[0].conversation.phase is Phase.LISTENING,
+        *silence_blocks(0.3), *speech(2, 0.6), due_now, *speech(2, 1.0), *silence_blocks(0.8),
+        reminded,
+    ]  # fmt: skip
+    harness = make_harness(
+        script, {1: ASKED, 2: "And what is the capital of Spain?"},
+        [SET, "The timer is set.", "Madrid."], argv=["--tools", "timer"],
+    )  # fmt: skip
+    ref.append(harness)
+    harness.run()
+    asked, answered, reminder = harness.metrics.records
+    assert asked.tool_calls == [SET]
+    assert (answered.user_text, answered.outcome) == ("And what is the capital of Spain?",
+                                                      "answered")  # fmt: skip
+    assert reminder.agent_started and reminder.assistant_text == ANNOUNCEMENT
+    # Said once the user's turn was answered and they had been quiet for a while (counted from
+    # their last voiced block, which the turn's speech end may follow by a block).
+    assert reminder.speech_end_s >= answered.speech_end_s + QUIET_S - BLOCK_SECONDS
