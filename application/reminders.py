@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from domain.timers import SET_TIMER, Timer, TimerRefused, Timers, spoken_duration
+from domain.timers import SET_TIMER, Timer, TimerRefused, Timers, duration_s, spoken_duration
 from domain.tools import BadArguments, ToolCall, ToolSpec, fitted_arguments
 from ports import Clock
 from ports.tools import ToolError
@@ -35,7 +35,7 @@ class Reminders:
         try:
             with self._lock:
                 timer = self._timers.set(
-                    arguments["seconds"], arguments.get("reminder", ""), self._clock.now()
+                    duration_s(arguments), arguments.get("reminder", ""), self._clock.now()
                 )
         except TimerRefused as refused:
             raise ToolError(f"{call.name}: {refused}") from None

@@ -30,6 +30,7 @@ from application.reply_stream import ReplyStream
 from application.tool_calls import Toolboxes, ToolRunner
 from domain.arithmetic import NotArithmetic, evaluate
 from domain.messages import ChatMessage
+from domain.timers import duration_s
 from domain.tools import ToolCall
 
 
@@ -74,7 +75,13 @@ def any_arguments(call: ToolCall) -> bool:
 
 
 def lasts(seconds: int) -> Callable[[ToolCall], bool]:
-    return lambda call: call.arguments.get("seconds") == seconds
+    def check(call: ToolCall) -> bool:
+        try:
+            return duration_s(call.arguments) == seconds
+        except (TypeError, ValueError):
+            return False
+
+    return check
 
 
 def timer(question: str, seconds: int) -> Needs:

@@ -7,23 +7,31 @@ a while. A timer that falls due while the user talks waits for them; it is never
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
 from domain.tools import ToolSpec
 
+# The time is asked for in the units the user said: the 0.5B turns "20 minutes" into 120
+# seconds and "an hour" into 360, but copies 20 minutes and 1 hour as they were said.
+_UNITS = {"hours": 3600, "minutes": 60, "seconds": 1}
 SET_TIMER = ToolSpec(
     "set_timer",
-    "Sets a timer or a reminder: after the given number of seconds the assistant says so out "
-    "loud. Use it whenever the user asks for a timer or to be reminded of something later.",
+    "Sets a timer or a reminder: when the time is up the assistant says so out loud. Use it "
+    "whenever the user asks for a timer, an alarm or to be reminded of something later. Give "
+    "the time in the units the user said.",
     {
         "type": "object",
         "properties": {
-            "seconds": {"type": "number", "description": "how long from now, in seconds"},
-            "reminder": {"type": "string", "description": "what to remind of (may be empty)"},
+            **{unit: {"type": "number", "description": f"{unit} from now"} for unit in _UNITS},
+            "reminder": {"type": "string",
+                         "description": "what to remind the user of, if they said (e.g. call Sam)"},
         },
-        "required": ["seconds"],
+        "required": [],
     },
-)
+)  # fmt: skip
 
 # What the system prompt says the tool is for.
 USE = "timers and reminders"
@@ -64,7 +72,10 @@ class Timers:
     def set(self, seconds: float, reminder: str, now_s: float) -> Timer:
         seconds = round(seconds)
         if not 1 <= seconds <= MAX_SECONDS:
-            raise TimerRefused(f"a timer must last from 1 second to {MAX_SECONDS // 3600} hours")
+            raise TimerRefused(
+                f"a timer lasts from 1 second to {MAX_SECONDS // 3600} hours: give the time in "
+                "hours, minutes or seconds"
+            )
         if len(self._pending) >= MAX_PENDING:
             raise TimerRefused(f"{MAX_PENDING} timers are already set")
         timer = Timer(seconds, reminder, now_s + seconds)
@@ -77,6 +88,11 @@ class Timers:
         if self._pending and self._pending[0].due_s <= now_s:
             return self._pending.pop(0)
         return None
+
+
+def duration_s(arguments: Mapping[str, Any]) -> float:
+    """The time a `set_timer` call asks for, in seconds."""
+    return sum(float(arguments.get(unit) or 0) * size for unit, size in _UNITS.items())
 
 
 def quiet_moment(*, turn_in_flight: bool, listening: bool, user_silent_s: float) -> bool:

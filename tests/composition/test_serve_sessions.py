@@ -70,16 +70,20 @@ class Client:
         return "".join(e["delta"] for e in self.of("response.output_audio_transcript.delta"))
 
 
-@pytest.fixture
-def open_session() -> Any:
+def opener(llm: FakeLanguageModel, clock: FakeClock, *argv: str) -> Any:
     fakes = {
-        "end_of_turn": None, "stt": FakeSpeechToText({}), "llm": EchoingModel(),
-        "tts": FakeTextToSpeech(), "clock": FakeClock(), "metrics": FakeMetrics(),
+        "end_of_turn": None, "stt": FakeSpeechToText({}), "llm": llm,
+        "tts": FakeTextToSpeech(), "clock": clock, "metrics": FakeMetrics(),
         "audio": None, "vad": None, "console": None,
     }  # fmt: skip
     shared = FakeAdapters(**{name: providers.Object(fake) for name, fake in fakes.items()})
-    config = resolve(["--turn_detection", "silence"], environ={})
+    config = resolve(["--turn_detection", "silence", *argv], environ={})
     return session_opener({**config, "text": False}, shared)
+
+
+@pytest.fixture
+def open_session() -> Any:
+    return opener(EchoingModel(), FakeClock())
 
 
 def ask(session: Any, text: str) -> None:
@@ -131,3 +135,27 @@ def test_binding_beyond_loopback_needs_a_token(host: str, token: str | None, ref
             check_server(config)
     else:
         check_server(config)
+
+
+def test_a_due_timer_is_a_response_the_server_starts() -> None:
+    """The reminder reaches a Realtime client as any response does, unasked."""
+    clock = FakeClock()
+    model = FakeLanguageModel(
+        ['<tool_call>{"name": "set_timer", "arguments": {"minutes": 5}}</tool_call>',
+         "The timer is set."]
+    )  # fmt: skip
+    client = Client()
+    session = opener(model, clock, "--tools", "timer")(client.send)
+    session.start()
+    try:
+        ask(session, "Set a timer for five minutes.")
+        client.wait_for("response.done")
+        assert client.said() == "The timer is set."
+        clock.advance(300.0)
+        client.wait_for("response.created", 2)
+        _, reminded = client.wait_for("response.done", 2)
+        assert reminded["response"]["status"] == "completed"
+        (item,) = reminded["response"]["output"]
+        assert item["content"][0]["transcript"] == "Your timer for 5 minutes is done."
+    finally:
+        session.close()

@@ -3,7 +3,15 @@ only at a quiet moment."""
 
 import pytest
 
-from domain.timers import MAX_PENDING, Timer, TimerRefused, Timers, quiet_moment, spoken_duration
+from domain.timers import (
+    MAX_PENDING,
+    Timer,
+    TimerRefused,
+    Timers,
+    duration_s,
+    quiet_moment,
+    spoken_duration,
+)
 
 
 def test_timers_fall_due_in_order_once_each() -> None:
@@ -48,3 +56,11 @@ def test_the_agent_speaks_unasked_only_when_nothing_goes_on() -> None:
     assert not quiet_moment(turn_in_flight=True, listening=True, user_silent_s=9.0)
     assert not quiet_moment(turn_in_flight=False, listening=False, user_silent_s=9.0)  # speaking
     assert not quiet_moment(turn_in_flight=False, listening=True, user_silent_s=0.3)  # a pause
+
+
+def test_a_call_gives_the_time_in_the_units_the_user_said() -> None:
+    assert duration_s({"minutes": 20}) == 1200
+    assert duration_s({"hours": 1, "minutes": 30}) == 5400
+    assert duration_s({"seconds": 10, "reminder": "tea"}) == 10
+    assert duration_s({"minutes": 0.5}) == 30
+    assert duration_s({}) == 0  # Timers.set refuses it
