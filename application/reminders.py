@@ -28,14 +28,19 @@ class Reminders:
     def run(self, call: ToolCall) -> str:
         if call.name != SET_TIMER.name:
             raise ToolError(f"there is no tool named {call.name!r}")
+        given = dict(call.arguments)
+        if isinstance(given.get("duration"), int | float):  # a bare number: seconds
+            given["duration"] = str(given["duration"])
         try:
-            arguments = fitted_arguments(SET_TIMER, call.arguments)
+            arguments = fitted_arguments(SET_TIMER, given)
         except BadArguments as problem:
             raise ToolError(f"{call.name}: {problem}") from None
         try:
             with self._lock:
                 timer = self._timers.set(
-                    duration_s(arguments), arguments.get("reminder", ""), self._clock.now()
+                    duration_s(arguments["duration"]),
+                    arguments.get("reminder", ""),
+                    self._clock.now(),
                 )
         except TimerRefused as refused:
             raise ToolError(f"{call.name}: {refused}") from None

@@ -77,8 +77,8 @@ def any_arguments(call: ToolCall) -> bool:
 def lasts(seconds: int) -> Callable[[ToolCall], bool]:
     def check(call: ToolCall) -> bool:
         try:
-            return duration_s(call.arguments) == seconds
-        except (TypeError, ValueError):
+            return duration_s(str(call.arguments.get("duration", ""))) == seconds
+        except ValueError:
             return False
 
     return check

@@ -7,32 +7,30 @@ a while. A timer that falls due while the user talks waits for them; it is never
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import re
 
 import attrs
 
 from domain.tools import ToolSpec
 
-# The time is asked for in the units the user said: the 0.5B turns "20 minutes" into 120
-# seconds and "an hour" into 360, but copies 20 minutes and 1 hour as they were said.
-_UNITS = {"hours": 3600, "minutes": 60, "seconds": 1}
+# The time is asked for as the user said it ("twenty minutes", "an hour and a half"): asked for
+# seconds, the 0.5B turned "20 minutes" into 120 and "an hour" into 360; asked for hours, minutes
+# and seconds, it put every number in the hours; a phrase it copies. No example in the
+# descriptions: it copies those too.
 SET_TIMER = ToolSpec(
     "set_timer",
     "Sets a timer or a reminder: when the time is up the assistant says so out loud. Use it "
-    "whenever the user asks for a timer, an alarm or to be reminded of something later. Give "
-    "the time in the units the user said.",
+    "whenever the user asks for a timer, an alarm or to be reminded of something later.",
     {
         "type": "object",
         "properties": {
-            **{unit: {"type": "number", "description": f"{unit} from now"} for unit in _UNITS},
+            "duration": {"type": "string", "description": "how long from now, as the user said"},
             "reminder": {"type": "string",
-                         "description": "what to remind the user of, if they said (e.g. call Sam)"},
+                         "description": "what to remind the user of, if they said"},
         },
-        "required": [],
+        "required": ["duration"],
     },
 )  # fmt: skip
-
 # What the system prompt says the tool is for.
 USE = "timers and reminders"
 MAX_SECONDS = 24 * 3600  # a timer is for today; longer is a calendar's job
@@ -54,9 +52,9 @@ class Timer:
     @property
     def announcement(self) -> str:
         """What the agent says when it is due."""
-        if self.reminder:
-            return f"Here is your reminder: {self.reminder.strip().rstrip('.')}."
-        return f"Your timer for {spoken_duration(self.seconds)} is done."
+        done = f"Your timer for {spoken_duration(self.seconds)} is done"
+        reminder = self.reminder.strip().rstrip(".")
+        return f"{done}: {reminder[:1].lower()}{reminder[1:]}." if reminder else f"{done}."
 
 
 class Timers:
@@ -73,8 +71,8 @@ class Timers:
         seconds = round(seconds)
         if not 1 <= seconds <= MAX_SECONDS:
             raise TimerRefused(
-                f"a timer lasts from 1 second to {MAX_SECONDS // 3600} hours: give the time in "
-                "hours, minutes or seconds"
+                f"a timer lasts from 1 second to {MAX_SECONDS // 3600} hours: give the duration "
+                "as the user said it"
             )
         if len(self._pending) >= MAX_PENDING:
             raise TimerRefused(f"{MAX_PENDING} timers are already set")
@@ -90,9 +88,49 @@ class Timers:
         return None
 
 
-def duration_s(arguments: Mapping[str, Any]) -> float:
-    """The time a `set_timer` call asks for, in seconds."""
-    return sum(float(arguments.get(unit) or 0) * size for unit, size in _UNITS.items())
+_UNIT_S = {
+    **dict.fromkeys(("second", "seconds", "sec", "secs", "s"), 1),
+    **dict.fromkeys(("minute", "minutes", "min", "mins", "m"), 60),
+    **dict.fromkeys(("hour", "hours", "hr", "hrs", "h"), 3600),
+}
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+         "eighteen", "nineteen")  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_WORDS = {
+    **{word: n for n, word in enumerate(_ONES)},
+    **{word: 10 * n for n, word in enumerate(_TENS, start=2)},
+    "couple": 2,
+}
+
+
+def duration_s(said: str) -> float:
+    """The seconds a duration says, in digits or words: "5 minutes", "twenty-five seconds",
+    "an hour and a half", "half an hour", "1 hour 30 minutes"; a bare number is seconds. 0 when
+    it says none, or is no duration ("1234 - 567": two numbers in digits without a unit)."""
+    words = re.findall(r"\d+(?:\.\d+)?|[a-z]+", said.lower())
+    total, number, last_unit = 0.0, None, None
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in _UNIT_S and (number is not None or len(word) > 1):
+            total += (1.0 if number is None else number) * _UNIT_S[word]  # "hour": one hour
+            number, last_unit = None, _UNIT_S[word]
+        elif word == "half":
+            if number is None and last_unit is not None and following not in _UNIT_S:
+                total += last_unit / 2  # "an hour and a half"
+            else:
+                number = (number or 0.0) + 0.5  # "half an hour", "one and a half hours"
+        elif word == "hundred":
+            number = (number or 1.0) * 100
+        elif word[0].isdigit():
+            if number is not None:
+                return 0.0
+            number = float(word)
+        elif word in _WORDS:
+            number = (number or 0.0) + _WORDS[word]
+        elif word in ("a", "an") and number is None and following in _UNIT_S:
+            number = 1.0
+    return total + (number or 0.0)  # a number left without a unit: seconds
 
 
 def quiet_moment(*, turn_in_flight: bool, listening: bool, user_silent_s: float) -> bool:

@@ -7,15 +7,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
+import pytest
+
+from application.reminders import Reminders
 from application.typing import converse_by_text
 from domain.audio import BLOCK_SECONDS
 from domain.listening import Phase
 from domain.messages import ChatMessage, TurnMetrics
-from domain.timers import QUIET_S
+from domain.timers import QUIET_S, Timer
+from domain.tools import ToolCall
+from ports.tools import ToolError
 from tests.application.harness import Harness, make_harness
-from tests.fakes import FakeTextToSpeech, silence_blocks, speech
+from tests.fakes import FakeClock, FakeTextToSpeech, silence_blocks, speech
 
-SET = '<tool_call>{"name": "set_timer", "arguments": {"seconds": 3}}</tool_call>'
+SET = '<tool_call>{"name": "set_timer", "arguments": {"duration": "3 seconds"}}</tool_call>'
 ASKED = "Set a timer for three seconds."
 ANNOUNCEMENT = "Your timer for 3 seconds is done."
 
@@ -157,3 +162,21 @@ def test_a_timer_due_while_the_user_talks_waits_for_a_quiet_moment() -> None:
     # Said once the user's turn was answered and they had been quiet for a while (counted from
     # their last voiced block, which the turn's speech end may follow by a block).
     assert reminder.speech_end_s >= answered.speech_end_s + QUIET_S - BLOCK_SECONDS
+
+
+def test_the_timer_tool_reads_the_duration_and_refuses_what_it_cannot() -> None:
+    clock = FakeClock(step_s=0.0)
+    reminders = Reminders(clock)
+    set_for = reminders.run  # as the tool runner calls it
+    assert set_for(ToolCall("set_timer", {"duration": "an hour and a half",
+                                         "reminder": "stretch"})) == (
+        "The timer is set: it will go off in 1 hour 30 minutes."
+    )  # fmt: skip
+    assert set_for(ToolCall("set_timer", {"duration": 90})).endswith("1 minute 30 seconds.")
+    for bad in ({"duration": "soon"}, {"reminder": "tea"}, {"duration": ["5"]}):
+        with pytest.raises(ToolError, match="set_timer"):
+            set_for(ToolCall("set_timer", bad))
+    assert [(t.seconds, t.reminder) for t in reminders.pending] == [(90, ""), (5400, "stretch")]
+    clock.advance(90.0)
+    assert reminders.take_due() == Timer(90, "", 90.0)
+    assert reminders.take_due() is None

@@ -141,7 +141,7 @@ def test_a_due_timer_is_a_response_the_server_starts() -> None:
     """The reminder reaches a Realtime client as any response does, unasked."""
     clock = FakeClock()
     model = FakeLanguageModel(
-        ['<tool_call>{"name": "set_timer", "arguments": {"minutes": 5}}</tool_call>',
+        ['<tool_call>{"name": "set_timer", "arguments": {"duration": "five minutes"}}</tool_call>',
          "The timer is set."]
     )  # fmt: skip
     client = Client()

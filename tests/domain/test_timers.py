@@ -46,8 +46,8 @@ def test_durations_are_said_in_words(seconds: int, words: str) -> None:
 
 def test_the_announcement_says_the_reminder_or_the_timer() -> None:
     assert Timer(300, "", 0.0).announcement == "Your timer for 5 minutes is done."
-    assert Timer(300, "take the pasta out.", 0.0).announcement == (
-        "Here is your reminder: take the pasta out."
+    assert Timer(300, "Take the pasta out.", 0.0).announcement == (
+        "Your timer for 5 minutes is done: take the pasta out."
     )
 
 
@@ -58,9 +58,14 @@ def test_the_agent_speaks_unasked_only_when_nothing_goes_on() -> None:
     assert not quiet_moment(turn_in_flight=False, listening=True, user_silent_s=0.3)  # a pause
 
 
-def test_a_call_gives_the_time_in_the_units_the_user_said() -> None:
-    assert duration_s({"minutes": 20}) == 1200
-    assert duration_s({"hours": 1, "minutes": 30}) == 5400
-    assert duration_s({"seconds": 10, "reminder": "tea"}) == 10
-    assert duration_s({"minutes": 0.5}) == 30
-    assert duration_s({}) == 0  # Timers.set refuses it
+@pytest.mark.parametrize(("said", "seconds"), [
+    ("10 seconds", 10), ("ten seconds", 10), ("5 minutes", 300), ("twenty-five minutes", 1500),
+    ("twenty five minutes", 1500), ("an hour", 3600), ("1 hour 30 minutes", 5400),
+    ("an hour and a half", 5400), ("half an hour", 1800), ("one and a half hours", 5400),
+    ("an hour and 20 minutes", 4800), ("90 seconds", 90), ("1.5 hours", 5400), ("5 min", 300),
+    ("10s", 10), ("2h", 7200), ("a minute", 60), ("a couple of minutes", 120), ("300", 300),
+    ("a hundred seconds", 100), ("minute", 60), ("thirty second", 30), ("soon", 0), ("", 0),
+    ("1234 - 567", 0), ("12 30", 0),
+])  # fmt: skip
+def test_a_duration_is_read_as_the_user_said_it(said: str, seconds: float) -> None:
+    assert duration_s(said) == seconds

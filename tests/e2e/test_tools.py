@@ -113,7 +113,7 @@ def test_the_readmes_tool_module_is_offered_called_and_answered_from(tmp_path: P
 
 
 class TimerSettingModel(ToolCallingModel):
-    TOOL, ARGUMENTS, ANSWER = "set_timer", ('{"seconds": ', "4}"), "The timer is set."
+    TOOL, ARGUMENTS, ANSWER = "set_timer", ('{"duration": ', '"four seconds"}'), "The timer is set."
 
 
 @pytest.mark.slow
@@ -129,7 +129,7 @@ def test_a_spoken_timer_is_set_and_its_reminder_said_when_due(tmp_path: Path) ->
         )  # fmt: skip
     asked, reminder = run.records
     assert asked["tool_calls"] == [
-        '<tool_call>{"name": "set_timer", "arguments": {"seconds": 4}}</tool_call>'
+        '<tool_call>{"name": "set_timer", "arguments": {"duration": "four seconds"}}</tool_call>'
     ]
     assert (asked["outcome"], asked["assistant_text"]) == ("answered", "The timer is set.")
     results = [m["content"] for body in TimerSettingModel.requests for m in body["messages"]
