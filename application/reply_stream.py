@@ -10,6 +10,8 @@ With tools, a reply that is a call is never handed on: the call is run, its resu
 to the model with the call, and the reply is what the model says then. A result may lead to
 another call, up to the runner's `max_calls`; after that the model is asked without tools, and
 if it still writes a call (small models repeat theirs), the last result is the answer. A reply
+that says nothing when offered tools (the 1.5B's empty list of tools) is asked again without
+them. A reply
 asked for ahead of its turn runs no tool until the turn claims it: a tool may act on the world,
 and the user may not have finished. A slow tool has the reply say the runner's notice ("One
 moment.") while it waits: the words go before the answer, as they were spoken.
@@ -84,11 +86,16 @@ class ReplyStream:
         try:
             offer = True
             while True:
-                watch = CallWatch(offered=self._tools is not None)
+                watch, said = CallWatch(offered=self._tools is not None), False
                 for delta in llm.stream(messages, self._cancel, offer_tools=offer):
-                    self._put(watch.feed(delta))
+                    text = watch.feed(delta)
+                    said = said or bool(text.strip())
+                    self._put(text)
                 call, held = watch.finish()
                 if call is None:
+                    if offer and self._tools is not None and not (said or held.strip()):
+                        offer = False  # it said nothing, offered tools: asked again without
+                        continue
                     self._put(held)
                     return
                 if self._tools is None or not self._may_act():

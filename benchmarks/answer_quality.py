@@ -12,6 +12,11 @@ no contradicting one, the user's facts told back as theirs, "I cannot know" wher
     python -m benchmarks.answer_quality --models qwen2.5-coder-0.5b --sample
     python -m benchmarks.answer_quality --system_prompt "..."  # try another prompt
     python -m benchmarks.answer_quality --llm_gen_repeat_penalty 1.0  # any agent flag
+    python -m benchmarks.answer_quality --tools calculator,timer  # with tools, as the agent
+
+With `--tools` the replies go through the agent's reply stream, which runs the calls (the timers
+are set and never said); the questions on the time and the date are left out when the clock is
+among the tools, since it then knows them.
 
 With `--spoken` every turn is voiced by one of espeak-ng's voices (benchmarks/espeak_voices.py,
 not the agent's own) and transcribed by the recogniser the flags choose, as the agent does at
@@ -46,15 +51,21 @@ import attrs
 from adapters.errors import SetupError
 from adapters.model_catalogue import CATALOGUE
 from adapters.model_files import catalogue_file
-from benchmarks.answer_questions import QUESTIONS, Question
+from application.reminders import Reminders
+from application.reply_stream import ReplyStream
+from application.tool_calls import Toolboxes, ToolRunner
+from benchmarks.answer_questions import CLOCK_QUESTIONS, QUESTIONS, Question
 from benchmarks.espeak_voices import VOICES, speak
+from composition import stages
 from composition.config import resolve
+from composition.settings import TIMER, chosen_tools, first_request
 from composition.stage_settings import llm_settings, stt_settings
 from composition.stages import LLM_BUILDERS, STT_BUILDERS, generation_settings, warmed
-from domain.chat_window import DEFAULT_SYSTEM_PROMPT, ChatConfig, ChatWindow
+from domain.chat_window import ChatConfig, ChatWindow
 from domain.runaway import RunawayGuard
 from ports.language_model import LanguageModel
 from ports.speech_to_text import SpeechToText
+from ports.tools import Toolbox
 from tests.adapters.wer import word_error_rate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,28 +127,40 @@ class Ear:
         return heard, heard_error(text, heard) <= self.HEARD_RIGHT_WER, decode_ms
 
 
-def ask(model: LanguageModel, window: ChatWindow, text: str) -> dict[str, Any]:
+class _Clock:
+    def now(self) -> float:
+        return time.monotonic()
+
+
+def ask(
+    model: LanguageModel, window: ChatWindow, text: str, tools: ToolRunner | None
+) -> dict[str, Any]:
     """One turn as the agent takes it: the request from the chat window, the reply streamed
-    until it ends or the RunawayGuard stops it, then stored in the history."""
+    (its tool calls run) until it ends or the RunawayGuard stops it, then stored in the
+    history."""
     window.add_user(text)
     guard = RunawayGuard()
     reply, first_token_s = "", None
     started = time.perf_counter()
-    for delta in model.stream(window.request(), threading.Event()):
+    stream = ReplyStream(model, window.request(), _Clock(), tools)
+    for delta in stream.deltas(threading.Event()):
         if first_token_s is None and delta.strip():
             first_token_s = time.perf_counter() - started
         reply += delta
         if guard.feed(delta):
             break
     total_s = time.perf_counter() - started
+    stream.cancel()  # a runaway's
     window.add_assistant(reply)
     return {"reply": reply.strip(), "ttft_ms": round(1000 * (first_token_s or total_s)),
-            "total_ms": round(1000 * total_s), "runaway": guard.reason}  # fmt: skip
+            "total_ms": round(1000 * total_s), "runaway": guard.reason,
+            "tool_calls": [call.written for call, _ in stream.calls]}  # fmt: skip
 
 
 def answer(
-    model: LanguageModel, system_prompt: str, question: Question, index: int, ear: Ear | None
-) -> dict[str, Any]:
+    model: LanguageModel, system_prompt: str, question: Question, index: int, ear: Ear | None,
+    tools: ToolRunner | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """One conversation: each turn typed, or spoken in the question's voice and heard."""
     window = ChatWindow(ChatConfig(init_chat_prompt=system_prompt))
     voice = VOICES[index % len(VOICES)]
@@ -147,7 +170,7 @@ def answer(
         if ear is not None:
             text, right, ms = ear.hear(text, voice)
             heard_right, decode_ms = heard_right and right, [*decode_ms, ms]
-        turns.append({"heard": text, **ask(model, window, text)})
+        turns.append({"heard": text, **ask(model, window, text, tools)})
     judged = turns[-1]
     result = {"question": question.text, "kind": question.kind,
               "right": is_right(judged["reply"], question), **judged,
@@ -157,18 +180,32 @@ def answer(
     return result
 
 
+def tool_runner(config: Mapping[str, Any]) -> tuple[Toolbox | None, ToolRunner | None]:
+    """The adapter's toolbox and the runner of every tool, as the agent wires them."""
+    toolbox = stages.toolbox(config["tools"], config["tools_module"])
+    timers = Reminders(_Clock()) if TIMER in chosen_tools(config["tools"]) else None
+    boxes = [box for box in (toolbox, timers) if box is not None]
+    if not boxes:
+        return None, None
+    return toolbox, ToolRunner(Toolboxes(boxes), config["tool_timeout_s"],
+                               config["max_tool_calls"])  # fmt: skip
+
+
 def run_model(
     name: str,
     argv: Sequence[str],
-    system_prompt: str,
+    system_prompt: str | None,
     questions: Sequence[Question] = QUESTIONS,
     spoken: bool = False,
 ) -> dict[str, Any]:
+    """`system_prompt` None: the agent's own for these flags."""
     config = resolve(["--model_name", name, "--log_level", "warning", *argv])
-    settings = generation_settings(llm_settings(config), CATALOGUE.get(name))
+    toolbox, tools = tool_runner(config)
+    prompt = system_prompt or first_request(config)[0].content
+    settings = generation_settings(llm_settings(config, toolbox), CATALOGUE.get(name))
     # Opened and warmed up as the agent does; generators: closing one stops its stage (the
     # llama.cpp server).
-    resources = [warmed(LLM_BUILDERS[config["llm_backend"]], llm_settings(config))]
+    resources = [warmed(LLM_BUILDERS[config["llm_backend"]], llm_settings(config, toolbox))]
     if spoken:
         resources.append(warmed(STT_BUILDERS[config["stt"]], stt_settings(config)))
     try:
@@ -177,7 +214,7 @@ def run_model(
         ear = Ear(stages[1]) if spoken else None  # type: ignore[arg-type]
         answers = []
         for index, question in enumerate(questions):
-            answers.append(answer(model, system_prompt, question, index, ear))
+            answers.append(answer(model, prompt, question, index, ear, tools))
             a = answers[-1]
             mark = ("ok " if a["right"] else "BAD") + ("" if a.get("heard_right", True) else "~")
             print(f"  {mark:4} {a['heard'][:60]:<60} {a['reply'][:90]!r}", flush=True)
@@ -197,6 +234,7 @@ def run_model(
         "median_ttft_ms": statistics.median(a["ttft_ms"] for a in answers),
         "median_total_ms": statistics.median(a["total_ms"] for a in answers),
         "runaways": sum(a["runaway"] is not None for a in answers),
+        "tool_calls": sum(bool(a["tool_calls"]) for a in answers),
         "by_kind": {
             kind: f"{sum(a['right'] for a in answers if a['kind'] == kind)}/"
             f"{sum(a['kind'] == kind for a in answers)}"
@@ -287,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="catalogue models to ask, comma-separated")  # fmt: skip
     parser.add_argument("--sample", action="store_true",
                         help="sample with the authors' settings, not greedily")  # fmt: skip
-    parser.add_argument("--system_prompt", default=DEFAULT_SYSTEM_PROMPT)
+    parser.add_argument("--system_prompt", default=None,
+                        help="default: the agent's own for the flags given")  # fmt: skip
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N")
     parser.add_argument("--kinds", default="",
                         help="ask only these kinds, comma-separated (e.g. unknowable)")  # fmt: skip
@@ -305,14 +344,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     extra = [*agent_flags, *(["--llm_gen_do_sample"] if args.sample else [])]
     kinds = {k.strip() for k in args.kinds.split(",") if k.strip()}
-    questions = [q for q in QUESTIONS if not kinds or q.kind in kinds][: args.limit]
+    knows_the_time = "time" in chosen_tools(resolve(agent_flags)["tools"])
+    questions = [q for q in QUESTIONS if (not kinds or q.kind in kinds)
+                 and not (knows_the_time and q.text in CLOCK_QUESTIONS)][: args.limit]  # fmt: skip
     load_before = os.getloadavg()[0]
     report: dict[str, Any] = {
         "command": "python -m benchmarks.answer_quality " + " ".join(sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cores": os.cpu_count(),
         "questions": len(questions),
-        "system_prompt": args.system_prompt,
+        "system_prompt": args.system_prompt or first_request(resolve(agent_flags))[0].content,
         "spoken": args.spoken,
         "models": [],
     }
@@ -327,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{result['median_decode_ms']:.0f} ms")  # fmt: skip
         print(f"{name}: {result['right']}/{result['total']} right, median "
               f"{result['median_chars']:.0f} chars, TTFT {result['median_ttft_ms']:.0f} ms, "
-              f"reply {result['median_total_ms']:.0f} ms, runaways {result['runaways']}",
+              f"reply {result['median_total_ms']:.0f} ms, runaways {result['runaways']}, "
+              f"replies that called a tool {result['tool_calls']}",
               flush=True)  # fmt: skip
     report["load"] = f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,10 @@ def _q(kind: str, *turns: str, facts: Facts, wrong: tuple[str, ...] = ()) -> Que
     return Question(turns, facts, kind, wrong)
 
 
+# Unknowable without a clock among the tools (`--tools time`).
+CLOCK_QUESTIONS = ("What time is it?", "What is today's date?")
+
+
 def _unknowable(question: str, *invented: str) -> Question:
     return Question((question,), (CANNOT_KNOW,), UNKNOWABLE, invented)
 
@@ -231,10 +235,10 @@ QUESTIONS: tuple[Question, ...] = (
     _q(ABOUT_USER, "I have a dog called Rex.", "What is my dog's name?", facts=(("rex",),)),
     _q(ABOUT_USER, "I'm from Canada.", "Where am I from?", facts=(("canada",),)),
     # -- what the assistant cannot know -------------------------------------------------------
-    _unknowable("What time is it?", "o clock", "a m", "p m", "pm", "noon", "midnight"),
+    _unknowable(CLOCK_QUESTIONS[0], "o clock", "a m", "p m", "pm", "noon", "midnight"),
     _unknowable("What's the weather like today?", "degrees", "it s sunny", "it is sunny",
                 "it s raining", "it is raining", "it s cloudy", "it is cloudy"),
-    _unknowable("What is today's date?", "january", "february", "march", "april", "june",
+    _unknowable(CLOCK_QUESTIONS[1], "january", "february", "march", "april", "june",
                 "july", "august", "september", "october", "november", "december"),
     _unknowable("What was the score of last night's football game?", "won", "lost"),
     _unknowable("What is my bank balance?", "dollars", "euros", "pounds"),

@@ -18,9 +18,11 @@ import attrs
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 # A reply that starts with one of these may be a call: held back until it is known.
 _FENCE = "```"
-# The 1.5B sometimes opens its call with the empty list of its template's tools.
-_TOOLS_LIST = "<tools></tools>"
-_CALL_STARTS = ("{", OPEN, _FENCE, _TOOLS_LIST)
+# The 1.5B sometimes opens its call with the empty list of its template's tools, or wraps the
+# call in that list's tags, or answers with the empty list alone.
+_TOOLS_OPEN, _TOOLS_CLOSE = "<tools>", "</tools>"
+_TOOLS_LIST = _TOOLS_OPEN + _TOOLS_CLOSE
+_CALL_STARTS = ("{", OPEN, _FENCE, _TOOLS_OPEN)
 _TYPES: Mapping[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
     "array": (list,), "object": (dict,),
@@ -62,6 +64,8 @@ def parse_call(text: str) -> ToolCall | None:
     it: in a code block or not, what follows the first call is ignored (they go on writing
     calls), and a call missing its last braces is closed."""
     body = text.strip().removeprefix(_TOOLS_LIST).strip()
+    if body.startswith(_TOOLS_OPEN):
+        body = body[len(_TOOLS_OPEN) :].partition(_TOOLS_CLOSE)[0].strip()
     if body.startswith(_FENCE):  # a code block: ```json ... ```
         body = body[len(_FENCE) :].partition(_FENCE)[0].removeprefix("json").strip()
     if body.startswith(OPEN):
@@ -136,7 +140,10 @@ class CallWatch:
         return said
 
     def finish(self) -> tuple[ToolCall | None, str]:
-        """At the reply's end: the call it was, or the text still held."""
+        """At the reply's end: the call it was, or the text still held (none for an empty
+        list of tools, which says nothing)."""
         held, self._held = self._held, ""
         call = parse_call(held) if held.strip() else None
-        return (call, "") if call is not None else (None, held)
+        if call is not None:
+            return call, ""
+        return None, "" if held.strip() == _TOOLS_LIST else held

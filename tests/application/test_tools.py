@@ -186,3 +186,11 @@ def test_toolboxes_send_each_call_to_the_tool_that_has_it() -> None:
     assert joined.run(ToolCall("calculate", {"expression": "1"})) == "391"
     with pytest.raises(ToolError, match="no tool named 'weather'"):
         joined.run(ToolCall("weather", {}))
+
+
+def test_a_reply_that_says_nothing_when_offered_tools_is_asked_again_without() -> None:
+    """The 1.5B now and then answers with its template's empty list of tools alone."""
+    harness = ask(["<tools></tools>", "It is 391."], FakeToolbox())
+    assert harness.llm.offered_tools[-2:] == [True, False]
+    assert harness.spoken_replies == ["It is 391."]
+    assert harness.metrics.records[0].outcome == "answered"

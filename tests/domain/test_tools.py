@@ -30,6 +30,7 @@ def watch(deltas: list[str]) -> tuple[str, ToolCall | None, str]:
     '{{"name": "calculate", "arguments": {"expression": "17 * 23"}}}}',  # as the 1.5B writes
     '```json\n{"name": "calculate", "arguments": {"expression": "17 * 23"}}\n```',
     '<tools></tools>\n{{"name": "calculate", "arguments": {"expression": "17 * 23"}}}\n```',
+    '<tools>\n{"name": "calculate", "arguments": {"expression": "17 * 23"}}\n</tools>',  # 1.5B
 ])  # fmt: skip
 def test_a_call_is_read_tagged_or_bare(written: str) -> None:
     assert parse_call(written) == ToolCall("calculate", {"expression": "17 * 23"})
@@ -48,6 +49,11 @@ def test_a_call_to_a_tool_that_does_not_exist_is_still_a_call() -> None:
 ])  # fmt: skip
 def test_anything_else_is_no_call(text: str) -> None:
     assert parse_call(text) is None
+
+
+def test_an_empty_list_of_tools_says_nothing() -> None:
+    """The 1.5B's whole reply, now and then: neither a call nor words to say."""
+    assert watch(["<tools>", "</tools>"]) == ("", None, "")
 
 
 def test_a_call_streamed_in_pieces_is_held_back_and_read_at_the_end() -> None:
