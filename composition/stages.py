@@ -21,8 +21,9 @@ import attrs
 from adapters.errors import SetupError
 from adapters.system_clock import MonotonicClock
 from adapters.terminal_console import TerminalConsole
-from composition.settings import chosen_tools
+from composition.settings import TIMER, chosen_tools
 from composition.stage_settings import AudioSettings, LlmSettings, SttSettings, TtsSettings
+from domain.timers import SET_TIMER
 from ports import (
     AudioDuplex,
     EchoCanceller,
@@ -466,12 +467,20 @@ TTS_BUILDERS: Mapping[str, Builder] = {"piper": piper, "qwen3": qwen3}
 
 def toolbox(tools: str, tools_module: str | None) -> Toolbox | None:
     """The tools `--tools` names (comma-separated built-ins) and every public function of
-    `--tools_module`; None when there are none."""
+    `--tools_module`; None when there are none. Two tools of one name are a `SetupError`."""
     from adapters.builtin_tools import BUILTIN_TOOLS
     from adapters.python_tools import PythonToolbox, load_module
 
+    chosen = chosen_tools(tools)
     # The timer is the conversation's own tool (application/reminders.py), not a function here.
-    functions = [BUILTIN_TOOLS[name] for name in chosen_tools(tools) if name in BUILTIN_TOOLS]
+    functions = [BUILTIN_TOOLS[name] for name in chosen if name in BUILTIN_TOOLS]
     if tools_module:
         functions += load_module(tools_module)
+    names = [function.__name__ for function in functions]
+    names += [SET_TIMER.name] if TIMER in chosen else []
+    if taken := sorted({name for name in names if names.count(name) > 1}):
+        raise SetupError(
+            f"--tools_module {tools_module}: {', '.join(taken)} is already a built-in tool's "
+            "name; rename it, or leave the built-in out of --tools"
+        )
     return PythonToolbox(functions) if functions else None

@@ -139,3 +139,12 @@ def test_a_bad_tool_fails_before_any_model_loads(flags: tuple[str, ...], named: 
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and named in done.stderr
     assert "Loading" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_tool_named_like_a_chosen_built_in_fails_before_any_model_loads(tmp_path: Path) -> None:
+    module = tmp_path / "clash.py"
+    module.write_text('def set_timer(minutes: int) -> str:\n    """Mine."""\n    return "ok"\n')
+    done = run_cli("--text", "--tools", "timer", "--tools_module", str(module))
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "set_timer is already a built-in" in done.stderr
+    assert "Loading" not in done.stderr and "Traceback" not in done.stderr
