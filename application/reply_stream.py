@@ -11,10 +11,9 @@ to the model with the call, and the reply is what the model says then. A result 
 another call, up to the runner's `max_calls`; after that the model is asked without tools, and
 if it still writes a call (small models repeat theirs), the last result is the answer. A reply
 that says nothing when offered tools (the 1.5B's empty list of tools) is asked again without
-them. A reply
-asked for ahead of its turn runs no tool until the turn claims it: a tool may act on the world,
-and the user may not have finished. A slow tool has the reply say the runner's notice ("One
-moment.") while it waits: the words go before the answer, as they were spoken.
+them. A reply asked for ahead of its turn runs no tool until the turn claims it: a tool may act
+on the world, and the user may not have finished. A slow tool has the reply say the runner's
+notice ("One moment.") while it waits: the words go before the answer, as they were spoken.
 
 A reply the agent knows in advance (a due reminder) streams the same way from `Said`, so that it
 is spoken, interrupted and failed like any other.

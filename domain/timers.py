@@ -134,9 +134,8 @@ def duration_s(said: str) -> float:
 
 
 def quiet_moment(*, turn_in_flight: bool, listening: bool, user_silent_s: float) -> bool:
-    """Whether the agent may speak unasked now: nothing of a turn is going on (the user's own
-    words are not waiting to be transcribed or answered) and the user has been silent for
-    `QUIET_S`."""
+    """Whether the agent may speak unasked now: no turn in flight, listening (not hearing the
+    user's turn), and the user silent for `QUIET_S`."""
     return not turn_in_flight and listening and user_silent_s >= QUIET_S
 
 
