@@ -431,8 +431,9 @@ class Conversation:
             if closing.transition is not None:
                 self._state.fire(closing.transition, self._clock.now())
             if closing.exchange is not None:
-                self._window.add_user(closing.exchange[0])
-                self._window.add_assistant(closing.exchange[1])
+                calls = [(call.written, result) for call, result in turn.reply.calls] if (
+                    turn.reply) else []  # fmt: skip
+                self._window.add_exchange(*closing.exchange, calls)
                 self._window.after_reply()
         turn.cancel.set()
         if turn.reply is not None:

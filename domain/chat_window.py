@@ -29,6 +29,7 @@ import attrs
 from domain.messages import ChatMessage
 from domain.notes import ACK as NOTES_ACK
 from domain.notes import Notes
+from domain.tools import parse_call
 
 # Tuned on benchmarks/answer_quality.py: small models answer more questions right when told the
 # answer is spoken than when held to "less than 20 words", and the example cuts down on lists.
@@ -62,6 +63,7 @@ def system_prompt(tool_uses: Sequence[str] = (), knows_the_time: bool = False) -
 
 DEFAULT_SYSTEM_PROMPT = system_prompt()
 ASSISTANT_ROLE = "assistant"
+TOOL_ROLE = "tool"
 
 # What the user said is kept in their own words (domain/notes.py); the model summarises the
 # rest: what the assistant told them.
@@ -240,6 +242,18 @@ class ChatWindow:
 
     def add_user(self, text: str) -> None:
         self._append(ChatMessage(self._config.user_role, text))
+
+    def add_exchange(self, user: str, reply: str, calls: Sequence[tuple[str, str]] = ()) -> None:
+        """A whole exchange: the user's words, each tool call the reply made with its result
+        (the canonical call as the assistant's, the result as the tool's), and the reply. The
+        calls stay with their turn: the backend needs them to read the history, and a model
+        that sees its earlier calls goes on calling (answers alone teach a small one to guess),
+        and they count, leave and are summarised with it."""
+        self.add_user(user)
+        for call, result in calls:
+            self._append(ChatMessage(ASSISTANT_ROLE, call))
+            self._append(ChatMessage(TOOL_ROLE, result))
+        self.add_assistant(reply)
 
     def add_assistant(self, text: str) -> None:
         self._append(ChatMessage(ASSISTANT_ROLE, text))
@@ -426,12 +440,15 @@ def summary_request(
     message_chars: int = SUMMARISED_MESSAGE_CHARS,
 ) -> tuple[ChatMessage, ...]:
     """What the summariser reads: its instructions, the notes so far and the turns that leave
-    (each message cut to `message_chars`)."""
+    (each message cut to `message_chars`; tool calls and results left out, the replies hold
+    what they gave)."""
 
     def speaker(message: ChatMessage) -> str:
         return "User" if message.role == config.user_role else "Assistant"
 
-    transcript = "\n".join(f"{speaker(m)}: {m.content[:message_chars]}" for m in leaving)
+    said = [m for m in leaving if m.role != TOOL_ROLE
+            and not (m.role == ASSISTANT_ROLE and parse_call(m.content) is not None)]  # fmt: skip
+    transcript = "\n".join(f"{speaker(m)}: {m.content[:message_chars]}" for m in said)
     return (
         ChatMessage("system", SUMMARY_INSTRUCTIONS),
         ChatMessage(

@@ -66,12 +66,14 @@ def test_a_call_is_run_and_the_reply_answers_from_its_result() -> None:
     assert harness.llm.requests[1][-2:] == [
         ChatMessage("assistant", TAGGED), ChatMessage("tool", "391")
     ]  # fmt: skip
-    # Only the answer is said, and the history keeps the question and the answer.
+    # Only the answer is said; the history keeps the question, the call and its result (the
+    # backend reads them, and the model sees it called), and the answer.
     assert harness.spoken_replies == ["It is 391."]
-    assert harness.conversation.history[-2:] == [
+    assert harness.conversation.history[-4:] == [
         ChatMessage("user", "What is seventeen times twenty three?"),
+        ChatMessage("assistant", TAGGED), ChatMessage("tool", "391"),
         ChatMessage("assistant", "It is 391."),
-    ]
+    ]  # fmt: skip
     (record,) = harness.metrics.records
     assert (record.outcome, record.assistant_text) == ("answered", "It is 391.")
     assert record.tool_calls == [TAGGED]

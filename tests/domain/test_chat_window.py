@@ -264,3 +264,28 @@ def test_counts_of_texts_gone_from_the_window_are_forgotten() -> None:
         count_words(window)
     assert window.uncounted() == []
     assert len(window._counts) <= 4  # the system prompt, the instructions, one exchange
+
+
+CALL = '<tool_call>{"name": "calculate", "arguments": {"expression": "17 * 23"}}</tool_call>'
+
+
+def test_an_exchange_keeps_its_calls_which_leave_and_are_summarised_with_it() -> None:
+    window = ChatWindow(ChatConfig(init_chat_prompt="", chat_size=2, compact_history=False))
+    window.add_exchange("What is 17 times 23?", "It is 391.", [(CALL, "391")])
+    window.after_reply()
+    assert window.history == [
+        ChatMessage("user", "What is 17 times 23?"), ChatMessage("assistant", CALL),
+        ChatMessage("tool", "391"), ChatMessage("assistant", "It is 391."),
+    ]  # fmt: skip
+    assert window.user_turns == 1  # a call is no turn
+    talk(window, 2)
+    assert contents(window.history) == ["question 1", "answer 1", "question 2", "answer 2"]
+
+    compacting = ChatWindow(ChatConfig(chat_size=2))
+    compacting.add_exchange("What is 17 times 23?", "It is 391.", [(CALL, "391")])
+    talk(compacting, 2)
+    plan = compacting.plan_compaction()
+    assert plan is not None
+    transcript = plan.request[-1].content
+    assert "User: What is 17 times 23?" in transcript and "Assistant: It is 391." in transcript
+    assert "tool_call" not in transcript and "391\n" not in transcript
