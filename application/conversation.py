@@ -5,8 +5,9 @@
 
 The decisions are the domain's: the mute policy (what the VAD hears), the segmenter (when a
 turn ends), the `should_listen` machine, the life of a turn (its transcript, its close and what
-the close entails), the chat window. The listen thread (listening.py) turns audio into turns
-and barge-in; this module owns the turns: it asks for replies, carries closes out and measures.
+the close entails), the chat window. The listen thread (listening.py) turns audio into turns and
+barge-in; the memory (memory.py) keeps the history and the requests made from it; this module
+owns the turns: it asks for replies, carries closes out and measures.
 Every turn closes exactly once: listening re-opens, the history keeps a whole exchange or
 nothing, nothing of the turn plays after its close, a fault is apologised for aloud, and one
 metrics record is written. A due reminder is a turn the agent starts, at a quiet moment, and
@@ -19,27 +20,23 @@ import itertools
 import logging
 import threading
 
-from application.compaction import HistoryUpkeep
 from application.guarded_metrics import GuardedMetrics
 from application.listening import Listening
+from application.memory import Memory
 from application.playback import Playback
 from application.prefetching import Prefetching
-from application.priming import Priming
 from application.reminders import Reminders
 from application.reply_stream import ReplyStream, Said
 from application.replying import ReplyWorker
 from application.settings import ConversationSettings
 from application.speaking_ahead import SpeakingAhead
 from application.threads import Threads
-from application.tool_calls import Toolboxes, ToolRunner
+from application.tool_calls import tool_runner
 from application.transcription import Transcription
 from application.turn import Turn
 from domain import listening as transitions
-from domain.chat_window import ChatWindow, TokenBudget
-from domain.language import reply_language_prompt
 from domain.listening import ListeningStateMachine, Phase, Transition
 from domain.messages import ChatMessage, FinalTranscript
-from domain.notes import Notes
 from domain.timers import quiet_moment
 from domain.transcription_jobs import ConfirmJob
 from domain.turn import Closing, Outcome
@@ -84,19 +81,12 @@ class Conversation:
         self._metrics = GuardedMetrics(metrics)  # a record lost must not cost the turn
         self._settings = settings
         self._lock = threading.Lock()  # guards the domain state below and each turn's life
-        self._window = ChatWindow(settings.chat, TokenBudget.within(llm.prompt_budget))
+        self.memory = Memory(llm, settings, self._lock)
         self._state = ListeningStateMachine(settings.watchdog_s)
         self._turn: Turn | None = None
         self._turn_ids = itertools.count(1)
         self._reminders = Reminders(clock) if settings.timers else None
-        toolboxes = [box for box in (tools, self._reminders) if box is not None]
-        self._tools = (
-            ToolRunner(
-                Toolboxes(toolboxes), settings.tool_timeout_s, settings.max_tool_calls,
-                settings.tool_notice, settings.tool_notice_s or None,
-            )
-            if toolboxes else None
-        )  # fmt: skip
+        self._tools = tool_runner([tools, self._reminders], settings)
         self._prefetching = Prefetching(
             llm, tts, clock, settings.batching, self._lock, enabled=settings.prefetch_replies,
             tools=self._tools,
@@ -114,8 +104,6 @@ class Conversation:
             listens=settings.listens, live_transcription=settings.live_transcription,
             halt=self._threads.halt,
         )  # fmt: skip
-        self._upkeep = HistoryUpkeep(llm, self._window, self._lock, self._summary_landed)
-        self._priming = Priming(llm)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,8 +113,7 @@ class Conversation:
         self._audio.open()
         self._threads.stage("listen", lambda: self._listening.run(self._stop))
         self._threads.stage("stt", lambda: self._transcription.run(self._stop))
-        self._threads.stage("prime", lambda: self._priming.run(self._stop))
-        self._threads.stage("history", lambda: self._upkeep.run(self._stop))
+        self.memory.start(self._threads, self._stop)
         self._console.notice(
             "Listening." if self._settings.listens else "Type to the agent; Ctrl-D ends."
         )
@@ -154,28 +141,6 @@ class Conversation:
     @property
     def crashed(self) -> bool:
         return self.fault is not None
-
-    @property
-    def history(self) -> list[ChatMessage]:
-        with self._lock:
-            return self._window.history
-
-    @property
-    def notes(self) -> Notes:
-        """What the turns that left the history left behind."""
-        with self._lock:
-            return self._window.notes
-
-    @property
-    def compacting(self) -> bool:
-        """A history summary is planned and has not landed yet."""
-        with self._lock:
-            return self._window.compacting
-
-    @property
-    def summaries(self) -> int:
-        """How many history summaries have landed."""
-        return self._upkeep.summaries
 
     @property
     def phase(self) -> Phase:
@@ -281,9 +246,7 @@ class Conversation:
 
     def instruct(self, instructions: str) -> None:
         """The system prompt from the next request on."""
-        with self._lock:
-            self._window.instruct(instructions)
-        self._priming.offer(self._next_request(""))
+        self.memory.instruct(instructions)
 
     # -- transcripts (called by the transcription thread) ----------------------------------
 
@@ -292,17 +255,10 @@ class Conversation:
         return turn if turn is not None and turn.id == turn_id else None
 
     def partial_heard(self, text: str) -> None:
-        if text:
-            self._priming.offer(self._next_request(text))
+        self.memory.heard_so_far(text)
 
     def pause_transcribed(self, pause: int, transcript: FinalTranscript) -> None:
-        self._prefetching.transcribed(pause, transcript, self._prefetch_request)
-
-    def _prefetch_request(self, transcript: FinalTranscript) -> list[ChatMessage]:
-        self._priming.drop()
-        request = self._request(transcript)
-        self._upkeep.give_way()
-        return request
+        self._prefetching.transcribed(pause, transcript, self.memory.ask)
 
     def speculation(self, after_pause: bool) -> FinalTranscript | None:
         return self._prefetching.take(after_pause)
@@ -323,19 +279,8 @@ class Conversation:
             return
         self._console.user(user_text)
         self._progress()
-        self._start_reply(turn, self._request(FinalTranscript(user_text, transcript.language)))
-
-    def _request(self, transcript: FinalTranscript) -> list[ChatMessage]:
-        asked = self._settings.enable_lang_prompt
-        prompt = reply_language_prompt(transcript.language) if asked else None
-        with self._lock:
-            return self._window.request(prompt, new_user_text=transcript.text)
-
-    def _next_request(self, user_text: str) -> list[ChatMessage]:
-        """The next request as far as it is known: the history and the user's words so far
-        (the reply-language prompt, if any, comes after them)."""
-        with self._lock:
-            return self._window.request(new_user_text=user_text)
+        request = self.memory.request(FinalTranscript(user_text, transcript.language))
+        self._start_reply(turn, request)
 
     # -- replies ---------------------------------------------------------------------------
 
@@ -350,8 +295,7 @@ class Conversation:
         else:
             ahead = None
             log.debug("turn %d asks for a new reply", turn.id)
-            self._upkeep.give_way()
-            self._priming.drop()
+            self.memory.give_way()
             stream = ReplyStream(self._llm, request, self._clock, self._tools)
         self._speak(turn, stream, ahead)
 
@@ -406,11 +350,8 @@ class Conversation:
         if turn.reply is not None:
             turn.reply.cancel()
         # A server that died and is being restarted is said so: the next question will work.
-        notice = (
-            self._settings.restart_notice
-            if isinstance(error, ModelRestarted)
-            else self._settings.apology
-        )
+        restarted = isinstance(error, ModelRestarted)
+        notice = self._settings.restart_notice if restarted else self._settings.apology
         self._console.reply_ended(cut_short=True)
         self._console.assistant(notice)
         self._playback.apologise(turn, notice)
@@ -425,16 +366,13 @@ class Conversation:
         if closing is None:
             return
         self._listening.forget(turn)  # closed while paused (watchdog, stop)
+        if closing.exchange is not None:
+            self.memory.keep(*closing.exchange, turn.calls)
         with self._lock:
             if self._turn is turn:
                 self._turn = None
             if closing.transition is not None:
                 self._state.fire(closing.transition, self._clock.now())
-            if closing.exchange is not None:
-                calls = [(call.written, result) for call, result in turn.reply.calls] if (
-                    turn.reply) else []  # fmt: skip
-                self._window.add_exchange(*closing.exchange, calls)
-                self._window.after_reply()
         turn.cancel.set()
         if turn.reply is not None:
             turn.reply.cancel()
@@ -444,13 +382,7 @@ class Conversation:
             self._console.assistant(self._settings.apology)
         self._console.reply_ended(cut_short=closing.cut_short and not closing.apologise)
         self._metrics.record(turn.metrics())
-        if closing.exchange is not None:
-            self._priming.offer(self._next_request(""))  # the history as the next turn finds it
-            self._upkeep.changed()
         turn.closed.set()
-
-    def _summary_landed(self) -> None:
-        self._priming.offer(self._next_request(""))  # the summary changed the history
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from application.settings import ConversationSettings
 from domain.tools import ToolCall, ToolSpec
 from ports.tools import Toolbox, ToolError
 
@@ -80,3 +81,16 @@ class Toolboxes:
         if owner is None:
             raise ToolError(f"there is no tool named {call.name!r}")
         return owner.run(call)
+
+
+def tool_runner(
+    toolboxes: Sequence[Toolbox | None], settings: ConversationSettings
+) -> ToolRunner | None:
+    """The runner of a conversation's tools (its toolboxes that are there), or None if none."""
+    present = [box for box in toolboxes if box is not None]
+    if not present:
+        return None
+    return ToolRunner(
+        Toolboxes(present), settings.tool_timeout_s, settings.max_tool_calls,
+        settings.tool_notice, settings.tool_notice_s or None,
+    )  # fmt: skip

@@ -50,6 +50,11 @@ class Turn:
     def _life(self) -> TurnLife:
         return TurnLife(self.id)
 
+    @property
+    def calls(self) -> list[tuple[str, str]]:
+        """Each tool call the reply made, as the model wrote it, with its result."""
+        return [(call.written, result) for call, result in self.reply.calls] if self.reply else []
+
     def metrics(self) -> TurnMetrics:
         voice_to_voice = None
         if self.voiced_played_s is not None and not self.life.agent_started:
@@ -71,6 +76,6 @@ class Turn:
             interruption_latency_ms=self.interruption_latency_ms,
             spoken_text=self.life.spoken,
             false_interruptions=self.false_interruptions,
-            tool_calls=[call.written for call, _ in self.reply.calls] if self.reply else [],
+            tool_calls=[written for written, _ in self.calls],
             agent_started=self.life.agent_started,
         )

@@ -70,7 +70,7 @@ def test_the_user_interrupting_stops_the_reply_and_is_answered() -> None:
     assert first.spoken_text and LONG_REPLY.startswith(first.spoken_text)
     assert len(first.spoken_text) < len(LONG_REPLY) / 2
     assert second.outcome == "answered" and second.user_text == "Stop. What time is it?"
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", QUESTION),
         ChatMessage("assistant", f"{first.spoken_text} {INTERRUPTED_MARK}"),
         ChatMessage("user", "Stop. What time is it?"),
@@ -104,7 +104,7 @@ def test_a_cough_pauses_the_reply_which_then_resumes_where_it_stopped() -> None:
     assert harness.audio.pauses == [True, False]
     # The question's start and end, then the cough: heard, then no turn of its own.
     assert harness.console.speech == ["started", "stopped", "started", "resumed"]
-    assert harness.conversation.history[-1] == ChatMessage("assistant", LONG_REPLY)
+    assert harness.conversation.memory.history[-1] == ChatMessage("assistant", LONG_REPLY)
     # Every block of the reply played, once: resumed where it paused.
     assert reply_blocks(harness) == -(-640 * len(LONG_REPLY.split()) // 512)
 
@@ -122,7 +122,7 @@ def test_a_short_interruption_that_ends_is_the_next_turn_at_once() -> None:
     first, second = harness.metrics.records
     assert first.outcome == "interrupted"
     assert (second.user_text, second.assistant_text) == ("Stop.", "Okay.")
-    assert harness.conversation.history[-2:] == [
+    assert harness.conversation.memory.history[-2:] == [
         ChatMessage("user", "Stop."),
         ChatMessage("assistant", "Okay."),
     ]
@@ -199,4 +199,4 @@ def test_half_duplex_stays_available() -> None:
     assert harness.audio.pauses == []
     # Deaf while it spoke: the speech over the reply is lost, the whole reply played.
     assert [(r.outcome, r.user_text) for r in harness.metrics.records] == [("answered", QUESTION)]
-    assert harness.conversation.history[-1] == ChatMessage("assistant", LONG_REPLY)
+    assert harness.conversation.memory.history[-1] == ChatMessage("assistant", LONG_REPLY)

@@ -68,7 +68,7 @@ def test_two_turns_end_to_end() -> None:
     ref.append(harness)
     harness.run()
 
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "What is the capital of France?"),
         ChatMessage("assistant", "Paris is the capital. It is lovely."),
         ChatMessage("user", "And of Spain?"),
@@ -76,7 +76,7 @@ def test_two_turns_end_to_end() -> None:
     ]
     # The second request carried the first exchange, after the system prompt.
     assert harness.llm.requests[1][0].role == "system"
-    assert harness.llm.requests[1][1:] == harness.conversation.history[:3]
+    assert harness.llm.requests[1][1:] == harness.conversation.memory.history[:3]
     # Everything synthesised was played, in exact 512-sample blocks, and nothing else.
     assert harness.spoken_replies == ["Paris is the capital.", "It is lovely.", "Madrid."]
     level = FakeTextToSpeech.LEVEL.to_bytes(2, "little", signed=True)
@@ -235,7 +235,7 @@ def test_the_llm_failing_mid_reply_apologises_and_listening_resumes() -> None:
     assert harness.heard_runs() == ["reply", "apology", "reply"]
     assert harness.heard().count("apology") == apology_blocks(harness)
     # A failed turn leaves nothing in the history, which keeps alternating.
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "Are you there?"),
         ChatMessage("assistant", "Yes."),
     ]
@@ -256,7 +256,7 @@ def test_an_llm_refusing_before_any_text_also_apologises() -> None:
     assert harness.spoken_replies == ["Hello."]
     assert harness.heard_runs() == ["apology", "reply"]
     assert [r.outcome for r in harness.metrics.records] == ["failed", "answered"]
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "Hi again"), ChatMessage("assistant", "Hello.")
     ]  # fmt: skip
 
@@ -293,7 +293,7 @@ def test_a_tts_failure_stops_the_reply_and_apologises() -> None:
     assert harness.spoken_replies == ["One.", "Yes."]  # "Three." was never asked for
     assert harness.heard_runs() == ["reply", "apology", "reply"]
     assert [r.outcome for r in harness.metrics.records] == ["failed", "answered"]
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "Again?"), ChatMessage("assistant", "Yes.")
     ]  # fmt: skip
 
@@ -304,7 +304,7 @@ def test_compaction_gives_way_to_the_next_reply_and_lands_between_turns() -> Non
     for code in (1, 2, 3, 4):
         script += [*silence_blocks(0.3), *speech(code, 1.0), *silence_blocks(0.8)]
         script.append(listening_again(ref))
-    script.append(lambda: bool(ref[0].conversation.notes.summary))  # the input ends after it
+    script.append(lambda: bool(ref[0].conversation.memory.notes.summary))  # the input ends after it
     harness = make_harness(
         script, {1: "one", 2: "two", 3: "three", 4: "four"},
         ["Uno.", "Dos.", "Tres.", "Cuatro."],
@@ -321,12 +321,12 @@ def test_compaction_gives_way_to_the_next_reply_and_lands_between_turns() -> Non
                                                                     "Cuatro."]  # fmt: skip
     assert harness.llm.cancelled_compactions == 1
     harness.llm.compaction_gate.set()  # planned again after turn 4, it now completes
-    assert eventually(lambda: not harness.conversation.notes.empty, 5.0)
+    assert eventually(lambda: not harness.conversation.memory.notes.empty, 5.0)
     harness.conversation.wait(5)
     harness.conversation.stop()
     notes = Notes(("one", "two", "three"), "We counted in Spanish.")
-    assert harness.conversation.notes == notes
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.notes == notes
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "four"),
         ChatMessage("assistant", "Cuatro."),
         ChatMessage("user", notes.text()),
@@ -341,7 +341,7 @@ def test_a_model_that_serves_both_lets_the_summary_land_beside_the_replies() -> 
     for code in (1, 2, 3, 4, 5):
         script += [*silence_blocks(0.3), *speech(code, 1.0), *silence_blocks(0.8)]
         script.append(listening_again(ref))
-    script.append(lambda: bool(ref[0].conversation.notes.summary))  # the input ends after it
+    script.append(lambda: bool(ref[0].conversation.memory.notes.summary))  # the input ends after it
     harness = make_harness(
         script, {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"},
         ["Uno.", "Dos.", "Tres.", "Cuatro.", "Cinco."],
@@ -354,12 +354,13 @@ def test_a_model_that_serves_both_lets_the_summary_land_beside_the_replies() -> 
     assert harness.llm.cancelled_compactions == 0  # replies never cancelled it
     assert len(harness.llm.compactions) == 1  # nor made it start again
     harness.llm.compaction_gate.set()
-    assert eventually(lambda: harness.conversation.notes.summary == "We counted in Spanish.", 5.0)
+    memory = harness.conversation.memory
+    assert eventually(lambda: memory.notes.summary == "We counted in Spanish.", 5.0)
     harness.conversation.wait(5)
     harness.conversation.stop()
     assert [r.outcome for r in harness.metrics.records] == ["answered"] * 5
-    assert [m.content for m in harness.conversation.history][-2:] == [
-        harness.conversation.notes.text(), ACK,
+    assert [m.content for m in harness.conversation.memory.history][-2:] == [
+        harness.conversation.memory.notes.text(), ACK,
     ]  # fmt: skip
 
 
@@ -380,7 +381,7 @@ def test_every_request_fits_the_models_budget_in_a_long_talk() -> None:
     budget = harness.llm.prompt_budget
     assert budget is not None
     assert [r.outcome for r in harness.metrics.records] == ["answered"] * turns
-    window = harness.conversation._window
+    window = harness.conversation.memory._window  # its own reckoning
     for request in harness.llm.requests:
         assert window.tokens(request) <= budget
     assert harness.llm.requests[-1][-1].content.startswith(f"question {turns}")
@@ -442,7 +443,7 @@ def test_the_watchdog_closes_a_hung_turn_aloud_and_the_next_turn_works() -> None
     assert first.outcome == "timed out" and first.error is not None
     assert "watchdog" in first.error
     assert (second.outcome, second.assistant_text) == ("answered", "Yes.")
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "still there?"), ChatMessage("assistant", "Yes.")
     ]  # fmt: skip
     # At most the block queued before the hang; nothing it produced after the close.
@@ -477,7 +478,7 @@ def test_speech_after_a_pause_is_transcribed_again_in_full() -> None:
     harness.run()
     assert harness.stt.finals[0] == "Tell me"  # speculative, at the pause
     assert harness.llm.requests[-1][-1] == ChatMessage("user", "Tell me about the moon.")
-    assert harness.conversation.history[0] == ChatMessage("user", "Tell me about the moon.")
+    assert harness.conversation.memory.history[0] == ChatMessage("user", "Tell me about the moon.")
 
 
 def test_a_turn_cut_in_parts_is_one_turn_and_says_so_once(
@@ -493,7 +494,7 @@ def test_a_turn_cut_in_parts_is_one_turn_and_says_so_once(
         harness.run()
     (said,) = [r.getMessage() for r in caplog.records if "--max_speech_ms" in r.getMessage()]
     assert said.startswith("turn 1: ")
-    user = harness.conversation.history[0]
+    user = harness.conversation.memory.history[0]
     assert user.content.split() == ["blah"] * 4  # one user message, every part of it
     assert [r.turn_id for r in harness.metrics.records] == [1]
 
@@ -558,7 +559,7 @@ def test_the_first_sentence_is_synthesised_before_the_turn_is_over() -> None:
     # Each batch synthesised once: the turn's worker took over what was spoken ahead.
     assert harness.spoken_replies == ["Noon, more or less.", "It is twelve."]
     assert len(harness.llm.requests) == 1 and harness.llm.cancelled == []
-    assert harness.conversation.history[-1] == ChatMessage(
+    assert harness.conversation.memory.history[-1] == ChatMessage(
         "assistant", "Noon, more or less. It is twelve."
     )
     (record,) = harness.metrics.records
@@ -570,7 +571,7 @@ def test_a_reply_that_ends_before_its_first_cut_is_synthesised_before_the_turn_i
     harness = run_until_synthesised_ahead("What is two plus two?", "It is 4.")
     assert harness.spoken_replies == ["It is 4."]  # synthesised once, not again by the worker
     assert len(harness.llm.requests) == 1 and harness.llm.cancelled == []
-    assert harness.conversation.history[-1] == ChatMessage("assistant", "It is 4.")
+    assert harness.conversation.memory.history[-1] == ChatMessage("assistant", "It is 4.")
 
 
 def test_prefetching_can_be_turned_off() -> None:
@@ -621,7 +622,7 @@ def test_a_reply_that_loops_is_ended_and_the_agent_listens_again() -> None:
     assert looped.assistant_text == " ".join(["You're not too helpful."] * 3)
     assert harness.spoken_replies == ["You're not too helpful."] * 3 + ["You're welcome."]
     assert 0 in harness.llm.cancelled  # the model was told to stop
-    assert harness.conversation.history[1] == ChatMessage("assistant", looped.assistant_text)
+    assert harness.conversation.memory.history[1] == ChatMessage("assistant", looped.assistant_text)
     assert answered.assistant_text == "You're welcome."
 
 
@@ -639,7 +640,7 @@ def test_a_turn_the_model_hears_as_complete_ends_after_a_short_silence() -> None
     )  # fmt: skip
     ref.append(harness)
     harness.run()
-    assert [m.content for m in harness.conversation.history if m.role == "user"] == [
+    assert [m.content for m in harness.conversation.memory.history if m.role == "user"] == [
         "What time is it?",
         "Thanks.",
     ]
@@ -658,7 +659,8 @@ def test_a_pause_the_model_hears_as_unfinished_does_not_cut_the_user_off() -> No
         argv=SMART_TURN, end_of_turn=end_of_turn,
     )  # fmt: skip
     harness.run()
-    assert harness.conversation.history[0] == ChatMessage("user", "I'd like a table for four.")
+    first = harness.conversation.memory.history[0]
+    assert first == ChatMessage("user", "I'd like a table for four.")
     # Asked four times during the pause (at 224 ms, then every 320 ms), once at the end.
     assert end_of_turn.asked == [[1]] * 4 + [[1, 2]]
 
@@ -671,7 +673,7 @@ def test_the_model_is_overruled_by_the_longest_silence() -> None:
         argv=[*SMART_TURN, "--smart_turn_max_silence_ms", "1000"], end_of_turn=end_of_turn,
     )  # fmt: skip
     harness.run()
-    assert harness.conversation.history[0] == ChatMessage("user", "Hmm.")
+    assert harness.conversation.memory.history[0] == ChatMessage("user", "Hmm.")
     assert len(end_of_turn.asked) == 3  # at 224, 544 and 864 ms; the turn ended at 1024 ms
 
 
@@ -705,7 +707,7 @@ def test_a_finished_question_ends_the_turn_after_a_short_silence() -> None:
                      *silence_blocks(0.6)],
         {1: "What time is it?", 2: "Thanks."}, ["Noon.", "You're welcome."],
     )  # fmt: skip
-    assert [m.content for m in harness.conversation.history if m.role == "user"] == [
+    assert [m.content for m in harness.conversation.memory.history if m.role == "user"] == [
         "What time is it?",
         "Thanks.",
     ]
@@ -722,7 +724,7 @@ def test_words_that_trail_off_wait_out_a_thinking_pause() -> None:
                      *silence_blocks(0.7)],
         {1: "I'd like a table for", 2: "four."}, ["A table?", "For four, done."],
     )  # fmt: skip
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "I'd like a table for four."),
         ChatMessage("assistant", "For four, done."),
     ]

@@ -42,7 +42,7 @@ def test_a_metrics_sink_that_fails_costs_no_turn_and_is_reported_once(
     assert not harness.conversation.crashed, harness.conversation.fault
     # Closed on the listen thread (answered) and on the recogniser's (empty), each once.
     assert [r.outcome for r in harness.metrics.records] == ["answered", "empty", "answered"]
-    assert harness.conversation.history[-2:] == [
+    assert harness.conversation.memory.history[-2:] == [
         ChatMessage("user", "three"), ChatMessage("assistant", "Tres.")
     ]  # fmt: skip
     (report,) = [r.getMessage() for r in caplog.records if "turn metrics" in r.getMessage()]

@@ -88,7 +88,7 @@ def test_a_due_timer_is_said_in_a_turn_the_agent_starts() -> None:
     assert (reminder.outcome, reminder.assistant_text) == ("answered", ANNOUNCEMENT)
     assert reminder.agent_started and reminder.voice_to_voice_ms is None
     # The history keeps the user's exchange (with its call) and nothing of the reminder.
-    assert timer.conversation.history[-4:] == [
+    assert timer.conversation.memory.history[-4:] == [
         ChatMessage("user", ASKED),
         ChatMessage("assistant", SET),
         ChatMessage("tool", "The timer is set: it will go off in 3 seconds."),
@@ -111,10 +111,10 @@ def test_the_user_can_cut_a_reminder_and_is_answered() -> None:
     assert (reminder.outcome, reminder.agent_started) == ("interrupted", True)
     assert answered.outcome == "answered"
     # The reminder cut is not in the history: the user's two exchanges are.
-    assert [m.role for m in timer.conversation.history][-6:] == [
+    assert [m.role for m in timer.conversation.memory.history][-6:] == [
         "user", "assistant", "tool", "assistant", "user", "assistant"
     ]  # fmt: skip
-    assert timer.conversation.history[-2].content == "Hello?"
+    assert timer.conversation.memory.history[-2].content == "Hello?"
 
 
 def test_a_reminder_that_fails_ends_in_the_apology_and_the_next_turn_works() -> None:

@@ -69,7 +69,7 @@ def test_a_call_is_run_and_the_reply_answers_from_its_result() -> None:
     # Only the answer is said; the history keeps the question, the call and its result (the
     # backend reads them, and the model sees it called), and the answer.
     assert harness.spoken_replies == ["It is 391."]
-    assert harness.conversation.history[-4:] == [
+    assert harness.conversation.memory.history[-4:] == [
         ChatMessage("user", "What is seventeen times twenty three?"),
         ChatMessage("assistant", TAGGED), ChatMessage("tool", "391"),
         ChatMessage("assistant", "It is 391."),

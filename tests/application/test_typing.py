@@ -34,13 +34,13 @@ def test_typed_lines_are_turns_answered_in_order_and_kept_in_the_history() -> No
     typed(harness, ["What is the capital of France?\n", "   \n", "And of Spain?\n"])
     done.set()
 
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "What is the capital of France?"),
         ChatMessage("assistant", "Paris is the capital. It is lovely."),
         ChatMessage("user", "And of Spain?"),
         ChatMessage("assistant", "Madrid."),
     ]
-    assert harness.llm.requests[1][1:] == harness.conversation.history[:3]
+    assert harness.llm.requests[1][1:] == harness.conversation.memory.history[:3]
     # The microphone's speech made no turn: text mode does not listen.
     assert not any("microphone" in line for line in harness.console.lines)
     assert [line for line in harness.console.lines if line.startswith("USER")] == [
@@ -68,7 +68,7 @@ def test_a_failed_reply_is_apologised_for_in_text_and_the_next_line_is_answered(
     assert failed.outcome == "failed" and "503" in (failed.error or "")
     assert answered.outcome == "answered"
     # The failed exchange left nothing half-kept behind.
-    assert harness.conversation.history == [
+    assert harness.conversation.memory.history == [
         ChatMessage("user", "And of Spain?"), ChatMessage("assistant", "Madrid.")
     ]  # fmt: skip
 

@@ -110,7 +110,7 @@ def test_a_hundred_long_turns_keep_the_users_name_and_every_request_within_the_c
 
         def listening_and_summarised() -> bool:
             conversation = ref[0]
-            return conversation.phase is Phase.LISTENING and not conversation.compacting
+            return conversation.phase is Phase.LISTENING and not conversation.memory.compacting
 
         script: list[bytes | Callable[[], bool]] = []
         for turn in range(TURNS):
@@ -131,12 +131,12 @@ def test_a_hundred_long_turns_keep_the_users_name_and_every_request_within_the_c
         assert finished, "the conversation did not get through its turns"
         records = fakes["metrics"].records  # type: ignore[attr-defined]
         assert [r.outcome for r in records] == ["answered"] * TURNS
-        assert conversation.summaries >= TURNS // 10
+        assert conversation.memory.summaries >= TURNS // 10
         context = model.prompt_budget
         base_url, key = model._client.base_url, model._client._api_key
         longest = max(prompt_tokens(base_url, key, request) for request in llm.requests)
         assert longest <= context
-        notes = conversation.notes.text()
-        assert INTRODUCTION in conversation.notes.said, notes
-        print(f"\nlong session: {TURNS} turns, {conversation.summaries} summaries, longest "
+        notes = conversation.memory.notes.text()
+        assert INTRODUCTION in conversation.memory.notes.said, notes
+        print(f"\nlong session: {TURNS} turns, {conversation.memory.summaries} summaries, longest "
               f"request {longest} of {context} tokens; notes: {notes}")  # fmt: skip
