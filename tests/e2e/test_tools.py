@@ -83,6 +83,18 @@ class ToolCallingModel(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def test_the_readmes_tool_example_is_the_module_tested_here() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"```python\n# examples/my_tools.py[^\n]*\n(.*?)```", readme, re.DOTALL)
+    assert shown is not None, "the README's tool example is gone"
+    code = EXAMPLE.read_text().split('"""', 2)[2]  # past the module's docstring
+
+    def lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.strip()]
+
+    assert lines(shown.group(1)) == lines(code)
+
+
 @pytest.mark.slow
 def test_the_readmes_tool_module_is_offered_called_and_answered_from(tmp_path: Path) -> None:
     ToolCallingModel.requests = []
