@@ -132,6 +132,8 @@ class Conversation:
         self._prefetching.drop()
         self._threads.join(STOP_BUDGET_S)
         self._audio.close()
+        for timer in self._reminders.left_behind() if self._reminders else []:
+            self._console.notice(timer)  # timers do not outlive the agent: say which are lost
 
     @property
     def fault(self) -> str | None:

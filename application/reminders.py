@@ -51,6 +51,11 @@ class Reminders:
         with self._lock:
             return self._timers.pending
 
+    def left_behind(self) -> list[str]:
+        """What the user is told of each timer still pending as the agent stops."""
+        now = self._clock.now()
+        return [timer.left_behind(now) for timer in self.pending]
+
     def take_due(self) -> Timer | None:
         with self._lock:
             return self._timers.take_due(self._clock.now())

@@ -56,6 +56,13 @@ class Timer:
         reminder = self.reminder.strip().rstrip(".")
         return f"{done}: {reminder[:1].lower()}{reminder[1:]}." if reminder else f"{done}."
 
+    def left_behind(self, now_s: float) -> str:
+        """What the user is told of it when the agent stops before it is due."""
+        left = spoken_duration(max(1, round(self.due_s - now_s)))
+        what = f" ({self.reminder.strip()})" if self.reminder.strip() else ""
+        timer = f"Your timer for {spoken_duration(self.seconds)}{what}"
+        return f"{timer} ends with the agent, {left} before it was due."
+
 
 class Timers:
     """Not thread-safe by itself: the application serialises calls."""

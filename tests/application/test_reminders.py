@@ -96,6 +96,16 @@ def test_a_due_timer_is_said_in_a_turn_the_agent_starts() -> None:
     ]
 
 
+def test_a_timer_still_running_when_the_agent_stops_is_said_to_be_lost() -> None:
+    timer = TimerSet([])
+    timer.records(1)
+    timer.harness.clock.advance(1.0)
+    timer.stop()
+    assert timer.harness.console.lines[-1] == (
+        "Your timer for 3 seconds ends with the agent, 2 seconds before it was due."
+    )
+
+
 def test_the_user_can_cut_a_reminder_and_is_answered() -> None:
     voice = GatedVoice()
     timer = TimerSet(["Hello again."], voice)

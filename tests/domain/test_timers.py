@@ -51,6 +51,16 @@ def test_the_announcement_says_the_reminder_or_the_timer() -> None:
     )
 
 
+def test_a_timer_left_behind_says_what_it_was_for_and_how_early() -> None:
+    assert Timer(300, "", 100.0).left_behind(now_s=40.0) == (
+        "Your timer for 5 minutes ends with the agent, 1 minute before it was due."
+    )
+    assert Timer(90, "the pasta", 90.0).left_behind(now_s=89.7) == (
+        "Your timer for 1 minute 30 seconds (the pasta) ends with the agent, 1 second before it "
+        "was due."
+    )
+
+
 def test_the_agent_speaks_unasked_only_when_nothing_goes_on() -> None:
     assert quiet_moment(turn_in_flight=False, listening=True, user_silent_s=1.5)
     assert not quiet_moment(turn_in_flight=True, listening=True, user_silent_s=9.0)
