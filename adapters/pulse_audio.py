@@ -16,6 +16,10 @@ and a sound would reach the agent, and a reply the speaker, only behind a full b
 that finds the stream nearly dry makes the hold a block longer. A slower or faster speaker than
 the microphone is absorbed the same way, in dither, never in reply audio.
 
+Speaking without listening (`capture=False`, typed turns spoken aloud) opens no record stream,
+so no microphone is in use: the thread keeps the 32 ms pace by the clock instead, with silence
+standing in for the microphone (the audio clock goes on; the conversation does not listen).
+
 The audio thread only notes why it stopped; a `DeviceSupervisor` watches the streams and
 reopens them when no block came for a second or the server went away, and hands the
 application `AudioFailed` when that fails, or keeps happening.
@@ -34,11 +38,13 @@ from typing import Any
 from adapters.device_supervisor import REOPEN_FOR_S, STALL_S, DeviceSupervisor
 from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from adapters.errors import SetupError
-from domain.audio import BLOCK_BYTES, SAMPLE_RATE
+from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE
 from domain.playout import PlayoutHold
 from ports.echo_canceller import EchoCanceller
 
 log = logging.getLogger(__name__)
+
+SILENT_BLOCK = bytes(BLOCK_BYTES)
 
 TARGET_BLOCKS = 4  # the server's playback buffer (tlength); writes wait beyond it
 RECORD_MAX_BLOCKS = 32  # the server keeps at most this much of a microphone we do not read
@@ -86,11 +92,13 @@ def _setup_error(exc: Exception, kind: str, name: str | None) -> SetupError:
     return SetupError(f"The sound server refused the {kind} stream ({reason}): {_HINT}")
 
 
-def server_answers() -> bool:
+def server_answers(capture: bool = True) -> bool:
     """A PulseAudio or PipeWire server takes a stream from us (libpulse is installed, and the
-    server runs): what `--audio_api auto` asks."""
+    server runs): what `--audio_api auto` asks. The stream asked for is a microphone's only
+    when the agent will listen."""
+    opened = _open_record if capture else _open_playback
     try:
-        _open_record(_pasimple(), None).close()
+        opened(_pasimple(), None).close()
     except Exception:  # SetupError, PaSimpleError: no server to use
         return False
     return True
@@ -114,17 +122,23 @@ def _open_playback(pasimple: Any, device: str | None) -> Any:
 
 
 class _Streams:
-    """One record and one playback stream, and the thread that ticks the core between them."""
+    """A record (None: not listening) and a playback stream, and the thread that ticks the
+    core between them."""
 
-    def __init__(self, pasimple: Any, input_device: str | None, output_device: str | None):
-        try:
-            self.record = _open_record(pasimple, input_device)
-        except pasimple.PaSimpleError as exc:
-            raise _setup_error(exc, "input", input_device) from exc
+    def __init__(
+        self, pasimple: Any, input_device: str | None, output_device: str | None, capture: bool
+    ) -> None:
+        self.record: Any = None
+        if capture:
+            try:
+                self.record = _open_record(pasimple, input_device)
+            except pasimple.PaSimpleError as exc:
+                raise _setup_error(exc, "input", input_device) from exc
         try:
             self.playback = _open_playback(pasimple, output_device)
         except pasimple.PaSimpleError as exc:
-            self.record.close()
+            if self.record is not None:
+                self.record.close()
             raise _setup_error(exc, "output", output_device) from exc
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -137,7 +151,8 @@ class _Streams:
             self.thread.join(wait_s)
             if self.thread.is_alive():
                 return False
-        self.record.close()
+        if self.record is not None:
+            self.record.close()
         self.playback.close()
         return True
 
@@ -145,14 +160,15 @@ class _Streams:
 class PulseAudio(CoreBackedAudio):
     """`AudioDuplex` on a PulseAudio or PipeWire server. `input_device`/`output_device`: a
     source and a sink name as `pactl list short sources|sinks` shows them, or None for the
-    server's defaults. The keyword-only timings are for tests. The `SoundDevice` its supervisor
-    watches."""
+    server's defaults; `capture=False` opens the speaker only. The keyword-only timings are for
+    tests. The `SoundDevice` its supervisor watches."""
 
     def __init__(
         self,
         input_device: str | None = None,
         output_device: str | None = None,
         *,
+        capture: bool = True,
         stall_s: float = STALL_S,
         reopen_for_s: float = REOPEN_FOR_S,
         clock: Callable[[], float] = time.monotonic,
@@ -160,9 +176,11 @@ class PulseAudio(CoreBackedAudio):
     ) -> None:
         self._input_device = input_device
         self._output_device = output_device
-        self._echo_canceller = echo_canceller
+        self._capture = capture
+        # Without a microphone there is no echo to take out.
+        self._echo_canceller = echo_canceller if capture else None
         self._clock = clock
-        self._core = DuplexCore(echo_canceller)
+        self._core = DuplexCore(self._echo_canceller)
         self._supervisor = DeviceSupervisor(
             self, self._core, log, _PICK_ANOTHER,
             stall_s=stall_s, reopen_for_s=reopen_for_s, clock=clock,
@@ -183,9 +201,8 @@ class PulseAudio(CoreBackedAudio):
         return self._supervisor.reopened
 
     def check(self) -> None:
-        """Connect to the server and open both devices once, starting nothing."""
-        pasimple = _pasimple()
-        _Streams(pasimple, self._input_device, self._output_device).close(wait_s=0.0)
+        """Connect to the server and open the devices once, starting nothing."""
+        self._streams_now().close(wait_s=0.0)
 
     def open(self) -> None:
         self._supervisor.open()
@@ -197,9 +214,9 @@ class PulseAudio(CoreBackedAudio):
     # What the supervisor asks (on its monitor thread, and in `open`/`close`).
 
     def start(self, relist: bool) -> str:
-        """Open both streams and start the audio thread; the server finds the devices by name
+        """Open the streams and start the audio thread; the server finds the devices by name
         every time, so `relist` has nothing to do."""
-        streams = _Streams(_pasimple(), self._input_device, self._output_device)
+        streams = self._streams_now()
         self._hold.restart()
         if self._echo_canceller is not None:  # a new stream: the canceller starts afresh
             self._echo_canceller.reset()
@@ -213,8 +230,10 @@ class PulseAudio(CoreBackedAudio):
         streams.thread.start()
         with self._streams_lock:
             self._streams = streams
-        source = repr(self._input_device) if self._input_device else "the default source"
         sink = repr(self._output_device) if self._output_device else "the default sink"
+        if not self._capture:
+            return f"{sink} (speaker only)"
+        source = repr(self._input_device) if self._input_device else "the default source"
         return f"{source} -> {sink}"
 
     def stop(self, drain: bool, wait_s: float) -> bool:
@@ -236,12 +255,22 @@ class PulseAudio(CoreBackedAudio):
             self._held = self._hold.blocks
             log.info("Playback now held %d ms ahead", round(1000 * self._hold.seconds))
 
+    def _streams_now(self) -> _Streams:
+        return _Streams(_pasimple(), self._input_device, self._output_device, self._capture)
+
     # The audio thread.
 
     def _run(self, streams: _Streams) -> None:
+        next_tick = time.monotonic()
         try:
             while not streams.stopping.is_set():
-                mic = streams.record.read(BLOCK_BYTES)
+                if streams.record is not None:
+                    mic = streams.record.read(BLOCK_BYTES)
+                else:  # no microphone to wait on: the clock keeps the pace
+                    mic = SILENT_BLOCK
+                    next_tick += BLOCK_SECONDS
+                    if streams.stopping.wait(max(0.0, next_tick - time.monotonic())):
+                        return
                 out = self._core.tick(mic)
                 self.ticks += 1
                 writes = self._hold.writes(

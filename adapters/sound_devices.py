@@ -54,23 +54,28 @@ def list_devices() -> str:
 
 @attrs.frozen
 class Devices:
-    """The input and output a duplex stream opens, at the rate both take."""
+    """The input (None: the speaker only) and output a stream opens, at the rate both take."""
 
-    input: int
+    input: int | None
     output: int
     rate: int
     names: str  # for the log
 
 
-def choose_devices(sd: Any, input_spec: DeviceSpec, output_spec: DeviceSpec) -> Devices:
-    """The devices the specs name among those PortAudio lists now, and their shared rate."""
+def choose_devices(
+    sd: Any, input_spec: DeviceSpec, output_spec: DeviceSpec, capture: bool = True
+) -> Devices:
+    """The devices the specs name among those PortAudio lists now, and their shared rate;
+    without `capture`, the output alone."""
     devices = sd.query_devices()
     default_in, default_out = sd.default.device
-    device_in = resolve_device(devices, input_spec, "input", default_in)
+    device_in = resolve_device(devices, input_spec, "input", default_in) if capture else None
     device_out = resolve_device(devices, output_spec, "output", default_out)
     rate = shared_rate(sd, devices, device_in, device_out)
-    names = f"{devices[device_in]['name']!r} -> {devices[device_out]['name']!r}"
-    return Devices(device_in, device_out, rate, names)
+    speaker = repr(devices[device_out]["name"])
+    if device_in is None:
+        return Devices(None, device_out, rate, f"{speaker} (speaker only)")
+    return Devices(device_in, device_out, rate, f"{devices[device_in]['name']!r} -> {speaker}")
 
 
 def resolve_device(
@@ -121,15 +126,16 @@ def open_error(exc: Exception) -> SetupError:
 
 
 def shared_rate(
-    sd: Any, devices: Sequence[Mapping[str, Any]], device_in: int, device_out: int
+    sd: Any, devices: Sequence[Mapping[str, Any]], device_in: int | None, device_out: int
 ) -> int:
-    """16 kHz if both devices take it, else the first native rate both take."""
-    candidates = [SAMPLE_RATE] + [
-        int(devices[i]["default_samplerate"]) for i in (device_out, device_in)
-    ]
+    """16 kHz if both devices take it, else the first native rate both take (the output's
+    alone when there is no input)."""
+    opened = [i for i in (device_out, device_in) if i is not None]
+    candidates = [SAMPLE_RATE] + [int(devices[i]["default_samplerate"]) for i in opened]
     for rate in dict.fromkeys(candidates):
         try:
-            sd.check_input_settings(device_in, channels=1, dtype="int16", samplerate=rate)
+            if device_in is not None:
+                sd.check_input_settings(device_in, channels=1, dtype="int16", samplerate=rate)
             sd.check_output_settings(device_out, channels=1, dtype="int16", samplerate=rate)
         except sd.PortAudioError as exc:
             if exc.args[1:2] == (_PA_DEVICE_UNAVAILABLE,):

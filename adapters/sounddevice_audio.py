@@ -3,7 +3,9 @@
 Each 32 ms callback hands the captured block to `DuplexCore.tick` and plays what it returns
 (through a `RateBridge` when the devices do not take 16 kHz), so the duplex (every mic block
 handed on with the playback state, dither while idle, marks echoed when reached) is the same
-code the WAV replay runs. Which devices, at which rate: `adapters/sound_devices.py`.
+code the WAV replay runs. Which devices, at which rate: `adapters/sound_devices.py`. Speaking
+without listening (`capture=False`, typed turns spoken aloud) opens an output stream alone, so
+no microphone is in use; silence stands in for it, which the conversation does not listen to.
 
 The callback only counts what goes wrong. A `DeviceSupervisor` watches the stream and reopens
 it; this adapter tells it that the device is lost (the stream stopped, callback errors piling
@@ -80,8 +82,8 @@ def _is_active(stream: Any) -> bool:
 
 class SounddeviceAudio(CoreBackedAudio):
     """`AudioDuplex` on a sound card. `input_device`/`output_device`: an index, part of a name,
-    or None for the system default (see `sound_devices.list_devices`). The keyword-only timings
-    are for tests. The `SoundDevice` its supervisor watches.
+    or None for the system default (see `sound_devices.list_devices`); `capture=False` opens the
+    output only. The keyword-only timings are for tests. The `SoundDevice` its supervisor watches.
     """
 
     def __init__(
@@ -90,18 +92,21 @@ class SounddeviceAudio(CoreBackedAudio):
         output_device: DeviceSpec = None,
         latency: str | float = DEFAULT_LATENCY,
         *,
+        capture: bool = True,
         stall_s: float = STALL_S,
         reopen_for_s: float = REOPEN_FOR_S,
         summary_every_s: float = SUMMARY_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
         echo_canceller: EchoCanceller | None = None,
     ) -> None:
-        self._echo_canceller = echo_canceller
+        # Without a microphone there is no echo to take out.
+        self._echo_canceller = echo_canceller if capture else None
         self._input_device = input_device
         self._output_device = output_device
+        self._capture = capture
         self._latency = latency
         self._summary_every_s = summary_every_s
-        self._core = DuplexCore(echo_canceller)
+        self._core = DuplexCore(self._echo_canceller)
         self._supervisor = DeviceSupervisor(
             self, self._core, log, PICK_ANOTHER,
             stall_s=stall_s, reopen_for_s=reopen_for_s, clock=clock,
@@ -131,7 +136,7 @@ class SounddeviceAudio(CoreBackedAudio):
     def check(self) -> None:
         """Resolve the devices and the rate they share, starting nothing."""
         sd = sound_devices.import_sounddevice()
-        self._devices = choose_devices(sd, self._input_device, self._output_device)
+        self._devices = self._chosen(sd)
 
     def open(self) -> None:
         sd = sound_devices.import_sounddevice()
@@ -153,7 +158,7 @@ class SounddeviceAudio(CoreBackedAudio):
         if relist:  # PortAudio lists devices once, when initialized (a replugged one)
             sd._terminate()
             sd._initialize()
-        devices = choose_devices(sd, self._input_device, self._output_device)
+        devices = self._chosen(sd)
         self._start_stream(sd, devices)
         self._devices = devices
         return devices.names
@@ -179,6 +184,9 @@ class SounddeviceAudio(CoreBackedAudio):
     def report(self, now: float) -> None:
         self._health.summarize(now)
 
+    def _chosen(self, sd: Any) -> Devices:
+        return choose_devices(sd, self._input_device, self._output_device, self._capture)
+
     def _start_stream(self, sd: Any, devices: Devices) -> None:
         bridge = None
         blocksize = BLOCK_SAMPLES
@@ -189,15 +197,16 @@ class SounddeviceAudio(CoreBackedAudio):
         self.device_rate = devices.rate
         self.callback_thread = None
         self.input_lag_s = None
-        stream = sd.RawStream(
-            samplerate=devices.rate,
-            blocksize=blocksize,
-            device=(devices.input, devices.output),
-            channels=1,
-            dtype="int16",
-            callback=self._callback,
-            latency=self._latency,
-        )
+        options = {"samplerate": devices.rate, "blocksize": blocksize, "channels": 1,
+                   "dtype": "int16", "latency": self._latency}  # fmt: skip
+        if devices.input is None:
+            stream = sd.RawOutputStream(
+                device=devices.output, callback=self._speaker_callback, **options
+            )
+        else:
+            stream = sd.RawStream(
+                device=(devices.input, devices.output), callback=self._callback, **options
+            )
         self._prime_canceller(stream)
         self._health = _Health(self, self._clock())
         try:
@@ -219,6 +228,9 @@ class SounddeviceAudio(CoreBackedAudio):
 
     # The audio thread: count, never log, never raise.
 
+    def _speaker_callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        self._callback(None, outdata, frames, None, status)
+
     def _callback(
         self, indata: Any, outdata: Any, frames: int, time_info: Any, status: Any
     ) -> None:
@@ -230,10 +242,11 @@ class SounddeviceAudio(CoreBackedAudio):
                 self.input_lag_s = time_info.currentTime - time_info.inputBufferAdcTime
             if status:
                 self.xruns += 1
+            mic = bytes(2 * frames) if indata is None else bytes(indata)  # None: no microphone
             if self._bridge is None:
-                outdata[:] = self._core.tick(bytes(indata))
+                outdata[:] = self._core.tick(mic)
             else:
-                outdata[:] = self._bridge.process(bytes(indata), frames)
+                outdata[:] = self._bridge.process(mic, frames)
         except Exception as exc:
             self.callback_errors += 1
             self._last_error = exc

@@ -223,11 +223,13 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
 
     # JSON has no infinity: say "inf", as the flag does.
     shown = {k: "inf" if v == float("inf") else v for k, v in redacted(config).items()}
+    # As --audio_api auto would choose now: asks whether a sound server answers.
+    source = audio_source(config)
+    audio = AUDIO_PATHS[source] + (", speaker only" if config["text"] and source != "none" else "")
     return {
         "profile": shown["profile"],
         "stages": {
-            # As --audio_api auto would choose now: asks whether a sound server answers.
-            "audio": AUDIO_PATHS[audio_source(config)],
+            "audio": audio,
             "vad": "silero (onnxruntime)",
             "end_of_turn": shown["turn_detection"],
             "stt": {"engine": shown["stt"], "device": shown["stt_device"]},

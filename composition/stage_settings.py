@@ -41,6 +41,7 @@ class AudioSettings:
     input_device: str | None
     output_device: str | None
     audio_latency: str
+    text: bool  # typed turns: the speaker only, no microphone opened
 
 
 @attrs.frozen

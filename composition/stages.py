@@ -90,7 +90,8 @@ def audio_source(config: Config) -> str:
         from adapters.pulse_audio import server_answers
 
         named = config["input_device"] is not None or config["output_device"] is not None
-        api = "portaudio" if named or not server_answers() else "pulse"
+        # Typed turns spoken aloud ask the server for a speaker: no microphone is opened.
+        api = "portaudio" if named or not server_answers(capture=not config["text"]) else "pulse"
     return "device" if api == "portaudio" else "pulse"
 
 
@@ -136,7 +137,8 @@ def device_audio(settings: AudioSettings) -> Iterator[AudioDuplex]:
             settings.input_device,
             settings.output_device,
             latency if latency in ("low", "high") else float(latency),
-            echo_canceller=echo_canceller() if settings.aec else None,
+            capture=not settings.text,
+            echo_canceller=echo_canceller() if settings.aec and not settings.text else None,
         )
     )
 
@@ -148,7 +150,8 @@ def pulse_audio(settings: AudioSettings) -> Iterator[AudioDuplex]:
         PulseAudio(
             settings.input_device,
             settings.output_device,
-            echo_canceller=echo_canceller() if settings.aec else None,
+            capture=not settings.text,
+            echo_canceller=echo_canceller() if settings.aec and not settings.text else None,
         )
     )
 

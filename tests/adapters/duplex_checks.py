@@ -44,13 +44,14 @@ APIS = ("portaudio", "pulse")
 
 
 def server_audio(
-    api: str, echo_canceller: EchoCanceller | None = None
+    api: str, echo_canceller: EchoCanceller | None = None, capture: bool = True
 ) -> SounddeviceAudio | PulseAudio:
     """The sound-device adapter for `api` on the server `PULSE_SERVER` names, its default
-    microphone and speaker: PortAudio through ALSA's "pulse" device, or PulseAudio's client."""
+    microphone (unless not `capture`) and speaker: PortAudio through ALSA's "pulse" device, or
+    PulseAudio's client."""
     if api == "portaudio":
-        return SounddeviceAudio("pulse", "pulse", echo_canceller=echo_canceller)
-    return PulseAudio(echo_canceller=echo_canceller)
+        return SounddeviceAudio("pulse", "pulse", capture=capture, echo_canceller=echo_canceller)
+    return PulseAudio(capture=capture, echo_canceller=echo_canceller)
 
 
 def healthy(audio: AudioDuplex) -> bool:

@@ -5,8 +5,10 @@ with the real Silero VAD and the domain's turn segmenter."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -256,6 +258,45 @@ def test_a_sound_server_that_dies_is_reported_reopened_when_back_and_failed_when
 
 
 # PulseAudio's client: what it says when the server or a device is not there.
+
+
+def streams_on(server: PulseServer, kind: str) -> list[str]:
+    """The server's streams of `kind` ("source-outputs": recording, "sink-inputs": playing)."""
+    listed = subprocess.run(
+        ["pactl", "list", "short", kind], env={**os.environ, "PULSE_SERVER": server.server},
+        capture_output=True, text=True, check=True, timeout=10,
+    )  # fmt: skip
+    return listed.stdout.splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("api", APIS)
+def test_speaking_without_listening_plays_the_reply_and_records_nothing(
+    api: str, pulse: PulseServer
+) -> None:
+    """Typed turns spoken aloud: the reply reaches the speaker and its mark comes back, the
+    server has no recording stream from the agent (no microphone in use), and silence stands in
+    for the microphone, so the audio clock goes on."""
+    reinitialize_portaudio()  # a test before may have left it a server that is gone
+    audio = server_audio(api, capture=False)
+    audio.open()
+    try:
+        heard_before = len(pulse.heard())
+        for _ in range(4):
+            audio.play(LOUD_BLOCK)
+        audio.mark(ReplyDone(7))
+        events = wait_for(audio, lambda e: isinstance(e, PlaybackMark), timeout_s=10)
+        recording = streams_on(pulse, "source-outputs")
+        playing = streams_on(pulse, "sink-inputs")
+        deadline = time.monotonic() + 10
+        while pulse.heard().find(LOUD_BLOCK, heard_before) < 0:
+            assert time.monotonic() < deadline, "the reply never reached the speaker"
+            time.sleep(0.01)
+    finally:
+        audio.close()
+    assert recording == [] and len(playing) == 1
+    mic = [e for e in events if isinstance(e, MicBlock)]
+    assert mic and not any(block.pcm.strip(b"\0") for block in mic)
 
 
 @pytest.mark.slow

@@ -179,17 +179,21 @@ def test_the_application_checks_its_dependencies_at_start_up() -> None:
         (["--input_device", "3"], True, "device"),  # a PortAudio index: PortAudio
         (["--audio_api", "portaudio"], True, "device"),
         (["--audio_api", "pulse", "--input_device", "mic"], False, "pulse"),  # check() says why
+        (["--text", "--speak"], True, "pulse"),  # asked for a speaker, no microphone
+        (["--text"], True, "none"),
     ],
 )
 def test_the_audio_api_is_chosen_by_flag_or_by_the_sound_server(
     flags: list[str], server: bool, source: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[bool] = []
+    asked: list[bool] = []  # whether a microphone was opened to ask
 
-    def server_answers() -> bool:
-        asked.append(True)
+    def server_answers(capture: bool) -> bool:
+        asked.append(capture)
         return server
 
     monkeypatch.setattr("adapters.pulse_audio.server_answers", server_answers)
-    assert stages.audio_source(resolve(flags, environ={})) == source
-    assert bool(asked) == (flags == [])  # the server is asked only when auto has to choose
+    config = resolve(flags, environ={})
+    assert stages.audio_source(config) == source
+    # The server is asked only when auto has to choose, with a microphone only to listen.
+    assert asked == ([not config["text"]] if flags in ([], ["--text", "--speak"]) else [])

@@ -72,7 +72,8 @@ def test_print_config_names_the_audio_path_that_would_run(
 @pytest.mark.parametrize(
     ("flags", "audio", "voice"),
     [(("--text",), "none (text mode)", "unspoken"),
-     (("--text", "--speak", "--audio_api", "pulse"), "PulseAudio client (pasimple)", "piper")],
+     (("--text", "--speak", "--audio_api", "pulse"),
+      "PulseAudio client (pasimple), speaker only", "piper")],
 )  # fmt: skip
 def test_text_mode_opens_a_sound_device_only_to_speak(
     flags: tuple[str, ...], audio: str, voice: str, capsys: pytest.CaptureFixture[str]
