@@ -1,6 +1,8 @@
 """Text mode without speech: no sound device at all. Nothing is captured; what would be played
 is dropped, and each mark is echoed at once, so a turn closes as soon as its reply is written
-out. The voice that would speak the reply is `Unspoken`: it synthesises nothing."""
+out. The voice that would speak the reply is `Unspoken`: it synthesises nothing. Typed turns
+need no ears either, spoken aloud or not: `Unheard` stands in for the voice detector and the
+recogniser, so neither model loads."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 from domain.audio import AudioEvent, PlaybackMark, ReplyMark
+from domain.messages import FinalTranscript, PartialTranscript
 
 
 class NoSound:
@@ -42,6 +45,26 @@ class NoSound:
 
     def pause_playback(self, paused: bool) -> None:
         """Nothing plays."""
+
+
+class Unheard:
+    """The `VoiceActivity` and `SpeechToText` of a conversation that does not listen: nothing
+    reaches them, and a decode asked for all the same is a fault, not a silent empty turn."""
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def speech_probability(self, block: bytes) -> float:
+        return 0.0
+
+    def reset(self) -> None:
+        """No state."""
+
+    def transcribe_partial(self, audio: bytes) -> PartialTranscript:
+        raise RuntimeError("typed turns have no recogniser")
+
+    def transcribe(self, audio: bytes) -> FinalTranscript:
+        raise RuntimeError("typed turns have no recogniser")
 
 
 class Unspoken:

@@ -55,10 +55,12 @@ def adapter_selector(
     settings: Any,
     warm: bool,
     none: tuple[str, ...] = (),
+    loads_nothing: Mapping[str, providers.Provider[Any]] | None = None,
 ) -> providers.Selector[Any]:
     """A provider that opens, on first use, the one adapter `key` names, built from the stage's
     `settings`: a `Resource`, so it is opened once (and warmed up, for a model) and closed on
-    shutdown. `none` names the choices that need no adapter (the stage gets None)."""
+    shutdown. `none` names the choices that need no adapter (the stage gets None), and
+    `loads_nothing` those met by an object with nothing to open or close (no progress line)."""
     options: dict[str, providers.Provider[Any]] = {
         name: providers.Resource(stages.warmed, build, settings) if warm
         else providers.Resource(build, settings)
@@ -66,6 +68,7 @@ def adapter_selector(
     }  # fmt: skip
     for name in none:
         options[name] = providers.Object(None)
+    options.update(loads_nothing or {})
     return providers.Selector(key, **options)
 
 
@@ -82,14 +85,19 @@ class Adapters(containers.DeclarativeContainer):
         providers.Callable(stages.audio_source, config), stages.AUDIO_BUILDERS,
         providers.Callable(audio_settings, config), False,
     )  # fmt: skip
-    vad = adapter_selector(providers.Object("silero"), stages.VAD_BUILDERS, config, True)
+    unheard = providers.Singleton(stages.unheard)  # the ears of typed turns
+    vad = adapter_selector(
+        providers.Callable(stages.hearing, config.text, "silero"), stages.VAD_BUILDERS, config,
+        True, loads_nothing={stages.UNHEARD: unheard},
+    )  # fmt: skip
     end_of_turn = adapter_selector(
-        config.turn_detection, stages.END_OF_TURN_BUILDERS, config, True,
-        none=NO_END_OF_TURN_MODEL,
+        providers.Callable(stages.hearing, config.text, config.turn_detection),
+        stages.END_OF_TURN_BUILDERS, config, True, none=(*NO_END_OF_TURN_MODEL, stages.UNHEARD),
     )  # fmt: skip
     stt = adapter_selector(
-        config.stt, stages.STT_BUILDERS, providers.Callable(stt_settings, config), True
-    )
+        providers.Callable(stages.hearing, config.text, config.stt), stages.STT_BUILDERS,
+        providers.Callable(stt_settings, config), True, loads_nothing={stages.UNHEARD: unheard},
+    )  # fmt: skip
     tools = providers.Singleton(stages.toolbox, config.tools, config.tools_module)
     llm = adapter_selector(
         config.llm_backend, stages.LLM_BUILDERS,
@@ -97,8 +105,8 @@ class Adapters(containers.DeclarativeContainer):
     )  # fmt: skip
     tts = adapter_selector(
         providers.Callable(stages.voice, config),
-        {**stages.TTS_BUILDERS, stages.UNSPOKEN: stages.unspoken},
-        providers.Callable(tts_settings, config), True,
+        stages.TTS_BUILDERS, providers.Callable(tts_settings, config), True,
+        loads_nothing={stages.UNSPOKEN: providers.Singleton(stages.unspoken)},
     )  # fmt: skip
 
 

@@ -217,6 +217,9 @@ AUDIO_PATHS = {
 }
 
 
+TYPED = "none (typed turns)"
+
+
 def describe(config: dict[str, Any]) -> dict[str, Any]:
     """What would run, without loading anything; keys redacted."""
     from composition.stages import audio_source, voice
@@ -230,9 +233,11 @@ def describe(config: dict[str, Any]) -> dict[str, Any]:
         "profile": shown["profile"],
         "stages": {
             "audio": audio,
-            "vad": "silero (onnxruntime)",
-            "end_of_turn": shown["turn_detection"],
-            "stt": {"engine": shown["stt"], "device": shown["stt_device"]},
+            # Typed turns load no ears (composition/stages.py, `hearing`).
+            "vad": TYPED if config["text"] else "silero (onnxruntime)",
+            "end_of_turn": TYPED if config["text"] else shown["turn_detection"],
+            "stt": TYPED if config["text"] else {"engine": shown["stt"],
+                                                   "device": shown["stt_device"]},
             "llm": {"backend": shown["llm_backend"], "model": llm_model(shown),
                     "device": shown["llm_device"]},
             "tts": {"engine": voice(shown), "device": shown["tts_device"]},

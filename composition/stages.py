@@ -38,6 +38,7 @@ from ports.tools import Toolbox
 
 if TYPE_CHECKING:
     from adapters.model_catalogue import CatalogueModel, GenerationSettings
+    from adapters.no_sound import Unheard
 
 Config = Mapping[str, Any]
 # A stage's builder: a generator run as a dependency-injector Resource, given its stage's
@@ -180,6 +181,19 @@ def silero_vad(config: Config) -> Iterator[VoiceActivity]:
 
 
 VAD_BUILDERS: Mapping[str, Builder] = {"silero": silero_vad}
+
+UNHEARD = "unheard"  # typed turns: no voice detector, recogniser or end-of-turn model
+
+
+def hearing(text: bool, chosen: str) -> str:
+    """A hearing stage's choice: what the flag chose, or nothing to load for typed turns."""
+    return UNHEARD if text else chosen
+
+
+def unheard() -> Unheard:
+    from adapters.no_sound import Unheard
+
+    return Unheard()
 
 
 def session_vad() -> VoiceActivity:
@@ -436,10 +450,10 @@ def voice(config: Config) -> str:
     return UNSPOKEN if config["text"] and not config["speak"] else config["tts"]
 
 
-def unspoken(settings: TtsSettings) -> Iterator[TextToSpeech]:
+def unspoken() -> TextToSpeech:
     from adapters.no_sound import Unspoken
 
-    yield Unspoken()
+    return Unspoken()
 
 
 def qwen3(settings: TtsSettings) -> Iterator[TextToSpeech]:

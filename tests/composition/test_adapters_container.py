@@ -157,6 +157,18 @@ def test_silence_ending_turns_needs_no_end_of_turn_adapter() -> None:
     assert adapters.end_of_turn() is None
 
 
+@pytest.mark.parametrize("flags", [["--text"], ["--text", "--speak"]])
+def test_typed_turns_load_no_voice_detector_recogniser_or_end_of_turn_model(
+    flags: list[str],
+) -> None:
+    from adapters.no_sound import Unheard
+
+    adapters = Adapters(config=resolve([*flags, "--turn_detection", "smart-turn"], environ={}))
+    assert [opened_resource(adapters, s) for s in ("vad", "stt", "end_of_turn")] == [None] * 3
+    assert isinstance(adapters.vad(), Unheard) and adapters.stt() is adapters.vad()
+    assert adapters.end_of_turn() is None
+
+
 def test_the_audio_is_a_wav_file_or_the_devices() -> None:
     wav = opened_resource(Adapters(config=resolve(["--input_wav", "in.wav"], environ={})), "audio")
     device = opened_resource(Adapters(config=resolve([], environ={})), "audio")

@@ -81,6 +81,8 @@ def test_text_mode_opens_a_sound_device_only_to_speak(
     assert main(["--print_config", *flags]) == 0
     stages = json.loads(capsys.readouterr().out)["stages"]
     assert (stages["audio"], stages["tts"]["engine"]) == (audio, voice)
+    unheard = "none (typed turns)"
+    assert (stages["vad"], stages["end_of_turn"], stages["stt"]) == (unheard,) * 3
 
 
 @pytest.mark.parametrize(
