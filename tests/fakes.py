@@ -1,11 +1,14 @@
 """Hand-written fakes of every port. They record what happened, so tests assert on it.
 
 Fake "speech" is a block filled with one sample value: the value names the utterance, so the
-fake VAD hears speech where the value is loud and the fake STT knows what was said.
+fake VAD hears speech where the value is loud and the fake STT knows what was said. Utterance
+codes run 1..999: speech, apology and reply levels stay apart, and a reply's audio can carry the
+code of the utterance it answers (see FakeTextToSpeech).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -29,10 +32,11 @@ from domain.messages import ChatMessage, FinalTranscript, PartialTranscript, Tur
 from ports.language_model import Cancellation, LanguageModelError
 
 SPEECH_LEVEL = 1000
+CODES = 1000  # utterance codes are below this
 
 
 def speech(code: int, seconds: float) -> list[bytes]:
-    """Blocks of the utterance named `code` (1..30): a constant loud sample value."""
+    """Blocks of the utterance named `code`: a constant loud sample value."""
     value = SPEECH_LEVEL + code
     block = value.to_bytes(2, "little", signed=True) * BLOCK_SAMPLES
     return [block] * round(seconds / BLOCK_SECONDS)
@@ -52,9 +56,21 @@ def utterance_codes(audio: bytes) -> list[int]:
     """The codes of the utterances in `audio`, in order of appearance."""
     codes: list[int] = []
     for sample in memoryview(audio).cast("h")[::64]:
-        if SPEECH_LEVEL <= sample < SPEECH_LEVEL + 100 and sample - SPEECH_LEVEL not in codes:
+        if 0 < sample - SPEECH_LEVEL < CODES and sample - SPEECH_LEVEL not in codes:
             codes.append(sample - SPEECH_LEVEL)
     return codes
+
+
+def block_level(block: bytes) -> int:
+    """The first sample of `block`: the fakes fill a block with one value."""
+    return int.from_bytes(block[:2], "little", signed=True)
+
+
+def reply_code(block: bytes) -> int | None:
+    """The code of the utterance a block of a tagged reply answers, or None (see
+    FakeTextToSpeech)."""
+    code = block_level(block) - FakeTextToSpeech.LEVEL
+    return code if 0 < code < CODES else None
 
 
 @attrs.frozen
@@ -204,12 +220,17 @@ class FakeEndOfTurn(WarmsUp):
 
 
 class FakeSpeechToText(WarmsUp):
+    """Knows each utterance by its code (an unknown one is heard as nothing). Audio holding an
+    utterance in `fail_on` makes it raise; one in `hang_on` holds up its final decode on that
+    `Hanging`."""
+
     def __init__(self, transcripts: Mapping[int, str], language: str | None = "en") -> None:
         self._transcripts = transcripts
         self._language = language
         self.finals: list[str] = []
         self.partials: list[str] = []
         self.fail_on: set[int] = set()
+        self.hang_on: dict[int, Hanging] = {}
 
     def _text(self, audio: bytes) -> str:
         """The transcripts of every utterance heard in `audio`, in order."""
@@ -225,6 +246,8 @@ class FakeSpeechToText(WarmsUp):
 
     def transcribe(self, audio: bytes) -> FinalTranscript:
         text = self._text(audio)
+        for code in self.hang_on.keys() & utterance_codes(audio):
+            self.hang_on[code].wait()
         self.finals.append(text)
         return FinalTranscript(text, self._language)
 
@@ -232,24 +255,35 @@ class FakeSpeechToText(WarmsUp):
 class FakeLanguageModel(WarmsUp):
     """Streams each scripted reply word by word. A reply may be an exception (raised before the
     first delta), a `Failing(text, after_words)` (raised mid-stream) or a `Hanging` (a provider
-    that never answers and ignores cancellation). A summary request (history compaction) is
-    told apart by its instructions and answered with `summary` once `compaction_gate` opens.
+    that answers late or never, and ignores cancellation). `replies` is a list taken in order,
+    or a function of the request. A summary request (history compaction) is told apart by its
+    instructions and answered with `summary` (text, error, or a function of the request) after
+    `summary_s` deaf to cancellation (a local server reading the prompt), once
+    `compaction_gate` opens. With `flaky_prime`, every other read-ahead fails.
     `prompt_budget` and `background_yields` are what the port says of them; a text's tokens
     are its words."""
 
     def __init__(
         self,
-        replies: Sequence[str | Exception | Failing | Hanging],
+        replies: Sequence[Reply] | Callable[[list[ChatMessage]], Reply],
         delta_delay_s: float = 0.0,
-        summary: str | Exception = "They talked.",
+        summary: str | Exception | Callable[[list[ChatMessage]], str] = "They talked.",
         prompt_budget: int | None = None,
         background_yields: bool = False,
+        summary_s: float = 0.0,
+        flaky_prime: bool = False,
     ) -> None:
         self.prompt_budget = prompt_budget
         self.background_yields = background_yields
-        self._replies = deque(replies)
+        if callable(replies):
+            self._reply = replies
+        else:
+            queue = deque(replies)
+            self._reply = lambda _: queue.popleft() if queue else "OK."
         self._delay = delta_delay_s
         self._summary = summary
+        self._summary_s = summary_s
+        self._flaky_prime = flaky_prime
         self.requests: list[list[ChatMessage]] = []
         self.cancelled: list[int] = []  # indices of requests abandoned before their end
         self.compactions: list[list[ChatMessage]] = []
@@ -275,18 +309,17 @@ class FakeLanguageModel(WarmsUp):
             return
         self.requests.append(list(messages))
         index = len(self.requests) - 1
-        reply = self._replies.popleft() if self._replies else "OK."
+        reply = self._reply(self.requests[-1])
         if isinstance(reply, Exception):
             raise reply
         if isinstance(reply, Hanging):
-            reply.release.wait()
-            return
-        text, fail_after = (reply.text, reply.after_words) if isinstance(reply, Failing) else (
-            reply, None)  # fmt: skip
+            reply.wait()
+        text = reply if isinstance(reply, str) else reply.text
+        fail_after = reply.after_words if isinstance(reply, Failing) else None
         for i, word in enumerate(text.split(" ")):
             if fail_after is not None and i == fail_after:
                 raise LanguageModelError("connection lost mid-stream")
-            if cancel.is_set():
+            if cancel.is_set() and not isinstance(reply, Hanging):
                 self.cancelled.append(index)
                 return
             time.sleep(self._delay)
@@ -294,55 +327,86 @@ class FakeLanguageModel(WarmsUp):
 
     def _summarise(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> str:
         self.compactions.append(list(messages))
-        while not self.compaction_gate.wait(0.01):
-            if cancel.is_set():
-                self.cancelled_compactions += 1
-                return ""
-        if isinstance(self._summary, Exception):
-            raise self._summary
-        return self._summary
+        time.sleep(self._summary_s)  # reading the prompt
+        while not cancel.is_set():
+            if self.compaction_gate.wait(0.01):
+                summary = self._summary
+                summary = summary(list(messages)) if callable(summary) else summary
+                if isinstance(summary, Exception):
+                    raise summary
+                return summary
+        self.cancelled_compactions += 1
+        return ""
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
         self.primed.append(list(messages))
+        if self._flaky_prime and len(self.primed) % 2:
+            raise LanguageModelError("HTTP 503")
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
 
+@attrs.frozen
 class Failing:
-    def __init__(self, text: str, after_words: int) -> None:
-        self.text = text
-        self.after_words = after_words
+    text: str
+    after_words: int
 
 
+@attrs.frozen
 class Hanging:
-    """A reply that never comes until `release` is set, whatever the cancellation says."""
+    """A stage stuck, whatever the cancellation says, until `release` is set or `timeout_s` has
+    passed; then it carries on as if nothing happened (a reply says `text`)."""
 
-    def __init__(self, release: threading.Event) -> None:
-        self.release = release
+    release: threading.Event
+    timeout_s: float | None = None
+    text: str = ""
+
+    def wait(self) -> None:
+        self.release.wait(self.timeout_s)
+
+
+Reply = str | Exception | Failing | Hanging
 
 
 class FakeTextToSpeech(WarmsUp):
-    """Two chunks per text, 40 ms of audio per word, at a level that is plainly not dither."""
+    r"""Two chunks per text, 40 ms of audio per word (unless told otherwise), at a level that is
+    plainly not dither.
+
+    Given `reply_to`, a pattern such as r"Answer (\d+)", a text it matches opens the reply to
+    utterance N, voiced at LEVEL + N up to the next such text, so a test knows whose audio it
+    hears. A later text of reply N raises when N is in `fail_on`, and hangs after its first
+    chunk on `hang_on[N]` (later, so that some of the reply was queued before)."""
 
     LEVEL = 3000
     APOLOGY_LEVEL = 2000
 
-    def __init__(self) -> None:
+    def __init__(self, reply_to: str | None = None, samples_per_word: int = 640) -> None:
+        self._samples_per_word = samples_per_word
         self.spoken: list[str] = []
         self.languages: list[str | None] = []
+        self._reply_to = re.compile(reply_to) if reply_to else None
+        self._code: int | None = None  # of the reply being voiced
+        self.fail_on: set[int] = set()
+        self.hang_on: dict[int, Hanging] = {}
 
     def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:
         self.spoken.append(text)
         self.languages.append(language)
-        samples = 640 * max(1, len(text.split()))
-        pcm = self.level_of(text).to_bytes(2, "little", signed=True) * samples
+        opens = self._reply_to.match(text) if self._reply_to else None
+        if opens:
+            self._code = int(opens.group(1))
+        code = self._code  # this call's, whatever the next ones set
+        if not opens and code in self.fail_on:
+            raise RuntimeError(f"voice model crashed in reply {code}")
+        samples = self._samples_per_word * max(1, len(text.split()))
+        level = self.APOLOGY_LEVEL if text == DEFAULT_APOLOGY else self.LEVEL + (code or 0)
+        pcm = level.to_bytes(2, "little", signed=True) * samples
         half = (samples // 2) * 2
         yield pcm[:half]
+        if not opens and code in self.hang_on:
+            self.hang_on[code].wait()
         yield pcm[half:]
-
-    def level_of(self, text: str) -> int:
-        return self.APOLOGY_LEVEL if text == DEFAULT_APOLOGY else self.LEVEL
 
 
 class FakeConsole:

@@ -18,35 +18,46 @@ full now and then) beside the journal that records every turn for the checks.
 from __future__ import annotations
 
 import errno
+import math
 import random
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from dependency_injector import providers
 
 from adapters.metrics_sinks import FanOut
 from application.conversation import Conversation
-from domain.audio import BLOCK_SAMPLES, BLOCK_SECONDS
-from domain.chat_window import MESSAGE_OVERHEAD_TOKENS, SUMMARY_INSTRUCTIONS
+from application.settings import DEFAULT_APOLOGY
+from domain.audio import BLOCK_SAMPLES
+from domain.chat_window import MESSAGE_OVERHEAD_TOKENS
 from domain.heard_reply import INTERRUPTED_MARK
 from domain.listening import Phase
-from domain.messages import ChatMessage, FinalTranscript, PartialTranscript, TurnMetrics
+from domain.messages import ChatMessage, TurnMetrics
 from domain.notes import INTRO as NOTES_INTRO
-from ports.language_model import Cancellation, LanguageModelError
+from ports.language_model import LanguageModelError
 from tests.application.harness import FakeAdapters
 from tests.fakes import (
+    Failing,
     FakeAudio,
     FakeConsole,
+    FakeLanguageModel,
     FakeMetrics,
+    FakeSpeechToText,
     FakeTextToSpeech,
+    FakeVoiceActivity,
+    Hanging,
     RealClock,
+    Reply,
+    block_level,
+    reply_code,
     silence_blocks,
+    speech,
 )
 
-TURNS = 240
+TURNS = 240  # numbered from 1, as turn ids are; turn n is utterance n, its reply is tagged n
 SEED = 20261122
 WATCHDOG_S = 1.0
 LATE_S = 1.5 * WATCHDOG_S  # when a hung stage wakes up again, its turn long closed
@@ -54,7 +65,6 @@ LATE_S = 1.5 * WATCHDOG_S  # when a hung stage wakes up again, its turn long clo
 # watchdog, and 0.3 s is far more than any decode of the fakes takes.
 STT_TIMEOUT_S = 0.3
 METRICS_FAIL = 0.2  # of the records, lost by the sink that fails at random
-TURN_LEVEL = 10_000  # speech and reply audio of turn n are at TURN_LEVEL + n
 # The model reads at most this many tokens a request (a token a word, as the fake counts): the
 # system prompt and a handful of exchanges. A summary takes this long before its first word,
 # deaf to cancellation meanwhile.
@@ -63,7 +73,11 @@ SUMMARY_S = 0.05
 # The fake microphone runs as fast as the agent reads it; a person takes a moment between
 # hearing the reply and asking again, in which a summary can land.
 THINK_S = 0.1
+# 20 ms of speech a word: the watchdog waits for what a hung reply queued to play out.
+WORD_SAMPLES = 320
 APOLOGY = FakeTextToSpeech.APOLOGY_LEVEL
+# The apology is synthesised once, at start-up, and queued whole for every fault.
+APOLOGY_BLOCKS = math.ceil(WORD_SAMPLES * len(DEFAULT_APOLOGY.split()) / BLOCK_SAMPLES)
 
 FAULTS: dict[str | None, str] = {
     None: "answered",
@@ -81,151 +95,65 @@ FAULTS: dict[str | None, str] = {
 INTERRUPT_AFTER_BLOCKS = 12  # of the reply played: past the barge-in warm-up
 
 
-def fault_plan(rng: random.Random) -> list[str | None]:
+def fault_plan(rng: random.Random) -> dict[int, str | None]:
     kinds = list(FAULTS)
     # Half the turns are healthy; the other half spread over every fault. The turn after an
     # interrupted one is its interruption: a healthy question.
-    plan = [None if rng.random() < 0.5 else rng.choice(kinds[1:]) for _ in range(TURNS)]
-    plan[-1] = None if plan[-1] == "user interrupts" else plan[-1]
-    for n in range(1, TURNS):
+    plan = {n: None if rng.random() < 0.5 else rng.choice(kinds[1:]) for n in range(1, TURNS + 1)}
+    plan[TURNS] = None if plan[TURNS] == "user interrupts" else plan[TURNS]
+    for n in range(2, TURNS + 1):
         if plan[n - 1] == "user interrupts":
             plan[n] = None
     return plan
 
 
-def level_block(level: int) -> bytes:
-    return level.to_bytes(2, "little", signed=True) * BLOCK_SAMPLES
+def answer(n: int, fault: str | None) -> str:
+    """The reply to turn n; one to talk over is long (two seconds), though never the same
+    sentence twice (the agent cuts a reply that loops)."""
+    points = " ".join(f"Point {k} is fine." for k in range(24 if fault == "user interrupts" else 1))
+    return f"Answer {n}. {points} Really."
 
 
-def turn_of(block: bytes) -> int | None:
-    """The turn a block of speech or reply belongs to, from its level."""
-    level = int.from_bytes(block[:2], "little", signed=True)
-    return level - TURN_LEVEL if level >= TURN_LEVEL else None
+def language_model(plan: Mapping[int, str | None], release: threading.Event) -> FakeLanguageModel:
+    """One generation at a time, like transformers: a reply cancels a summary. Reading ahead
+    fails every other time: no turn may notice."""
+
+    def reply(request: list[ChatMessage]) -> Reply:
+        asked = re.fullmatch(r"question (\d+)", request[-1].content)
+        assert asked is not None, request[-1]
+        n = int(asked.group(1))
+        text = answer(n, plan[n])
+        match plan[n]:
+            case "llm error before text":
+                return LanguageModelError("HTTP 500")
+            case "llm error mid-stream":
+                return Failing(text, after_words=3)
+            case "llm hang":  # a provider that neither answers in time nor honours cancellation
+                return Hanging(release, LATE_S, text)
+        return text
+
+    return FakeLanguageModel(
+        reply, summary=summarise, summary_s=SUMMARY_S, prompt_budget=PROMPT_BUDGET, flaky_prime=True
+    )
 
 
-class SoakVoiceActivity:
-    def speech_probability(self, block: bytes) -> float:
-        return 0.95 if turn_of(block) is not None else 0.02
-
-    def reset(self) -> None:
-        pass
-
-
-class SoakSpeechToText:
-    def __init__(self, plan: Sequence[str | None], release: threading.Event) -> None:
-        self._plan, self._release = plan, release
-
-    def _turn(self, audio: bytes) -> int:
-        for offset in range(0, len(audio), 2 * BLOCK_SAMPLES):
-            n = turn_of(audio[offset : offset + 2])
-            if n is not None:
-                return n
-        raise AssertionError("no speech in the audio")
-
-    def transcribe_partial(self, audio: bytes) -> PartialTranscript:
-        return PartialTranscript("…")
-
-    def transcribe(self, audio: bytes) -> FinalTranscript:
-        n = self._turn(audio)
-        if self._plan[n] == "stt error":
-            raise RuntimeError(f"recogniser crashed on turn {n}")
-        if self._plan[n] == "empty transcript":
-            return FinalTranscript("", "en")
-        if self._plan[n] == "stt hang":
-            self._release.wait(LATE_S)  # answers after its turn was closed: nobody may listen
-        return FinalTranscript(f"question {n}", "en")
+def summarise(request: list[ChatMessage]) -> str:
+    """Notes that merge the earlier ones: "Questions A to B, K of them.", over every question of
+    the exchanges they cover."""
+    text = request[-1].content
+    numbers = [int(n) for n in re.findall(r"User: question (\d+)", text)]
+    earlier = re.search(r"Questions (\d+) to (\d+), (\d+) of them", text)  # the summary
+    if earlier is not None:
+        first, last, count = (int(n) for n in earlier.groups())
+        numbers, count = [first, last, *numbers], count + len(numbers)
+    else:
+        count = len(numbers)
+    return f"Questions {min(numbers)} to {max(numbers)}, {count} of them."
 
 
-class SoakLanguageModel:
-    """One generation at a time, like transformers: a reply cancels a summary."""
-
-    prompt_budget = PROMPT_BUDGET
-    background_yields = False
-
-    def __init__(self, plan: Sequence[str | None], release: threading.Event) -> None:
-        self._plan, self._release = plan, release
-        self.primes = 0
-        self.requests: list[list[ChatMessage]] = []
-        self.summaries_cancelled = 0
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return sum(self.count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages)
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        cancel: Cancellation,
-        *,
-        background: bool = False,
-        offer_tools: bool = True,
-    ) -> Iterator[str]:
-        if messages[0].content == SUMMARY_INSTRUCTIONS:
-            yield from self._summary(messages, cancel)
-            return
-        self.requests.append(list(messages))
-        match = re.fullmatch(r"question (\d+)", messages[-1].content)
-        assert match is not None, messages[-1]
-        n = int(match.group(1))
-        fault = self._plan[n]
-        if fault == "llm error before text":
-            raise LanguageModelError("HTTP 500")
-        if fault == "llm hang":
-            # A provider that neither answers in time nor honours cancellation.
-            self._release.wait(LATE_S)
-        for i, word in enumerate(f"Answer {n}. It is fine. Really.".split(" ")):
-            if fault == "llm error mid-stream" and i == 3:
-                raise LanguageModelError("connection lost mid-stream")
-            if cancel.is_set() and fault != "llm hang":
-                return
-            yield word if i == 0 else " " + word
-
-    def _summary(self, messages: Sequence[ChatMessage], cancel: Cancellation) -> Iterator[str]:
-        """Notes that merge the earlier ones: "Questions A to B, K of them.", over every
-        question of the exchanges they cover."""
-        time.sleep(SUMMARY_S)  # reading the prompt: no cancellation is noticed
-        text = messages[-1].content
-        numbers = [int(n) for n in re.findall(r"User: question (\d+)", text)]
-        earlier = re.search(r"Questions (\d+) to (\d+), (\d+) of them", text)  # the summary
-        if earlier is not None:
-            first, last, count = (int(n) for n in earlier.groups())
-            numbers, count = [first, last, *numbers], count + len(numbers)
-        else:
-            count = len(numbers)
-        for word in f"Questions {min(numbers)} to {max(numbers)}, {count} of them.".split():
-            if cancel.is_set():
-                self.summaries_cancelled += 1
-                return
-            yield f" {word}"
-
-    def prime(self, messages: Sequence[ChatMessage]) -> None:
-        # Reading ahead fails every other time: no turn may notice.
-        self.primes += 1
-        if self.primes % 2:
-            raise LanguageModelError("HTTP 503")
-
-
-class SoakTextToSpeech:
-    def __init__(self, plan: Sequence[str | None], release: threading.Event) -> None:
-        self._plan, self._release = plan, release
-        self._turn = 0
-
-    def synthesize(self, text: str, language: str | None) -> Iterator[bytes]:
-        if text.startswith("Sorry"):
-            yield level_block(APOLOGY) * 3
-            return
-        match = re.match(r"Answer (\d+)", text)
-        self._turn = n = int(match.group(1)) if match else self._turn
-        fault = self._plan[n]
-        if fault == "tts error" and match is None:
-            raise RuntimeError("voice model crashed")
-        yield level_block(TURN_LEVEL + n)[:700]
-        if fault == "tts hang" and match is None:
-            self._release.wait(LATE_S)  # stuck; wakes up after its turn was closed
-        # A long reply to talk over: 20 blocks a sentence.
-        yield level_block(TURN_LEVEL + n) * (20 if fault == "user interrupts" else 1)
+def tokens(request: Sequence[ChatMessage]) -> int:
+    """A request's size as the fake model counts it: a token a word, and each message's overhead."""
+    return sum(len(m.content.split()) + MESSAGE_OVERHEAD_TOKENS for m in request)
 
 
 class FullDiskAtRandom:
@@ -255,7 +183,7 @@ class JournalMetrics(FakeMetrics):
 
 def check_invariants(
     journal: list[tuple[str, object]], metrics: FakeMetrics, history: list[ChatMessage],
-    plan: Sequence[str | None], turns_done: int,
+    plan: Mapping[int, str | None], turns_done: int,
 ) -> None:  # fmt: skip
     records = metrics.records
     assert len(records) == turns_done, f"{turns_done} turns ended, {len(records)} records"
@@ -270,10 +198,11 @@ def check_invariants(
     # the user interrupted, marked (or the summary of older ones).
     for user, assistant in zip(history[::2], history[1::2], strict=True):
         if not user.content.startswith(NOTES_INTRO):
-            answer = f"Answer {user.content.split()[-1]}. It is fine. Really."
+            n = int(user.content.split()[-1])
+            whole = answer(n, plan[n])
             heard = assistant.content.removesuffix(INTERRUPTED_MARK).strip()
-            cut = assistant.content.endswith(INTERRUPTED_MARK) and answer.startswith(heard)
-            assert assistant.content == answer or cut, (user, assistant)
+            cut = assistant.content.endswith(INTERRUPTED_MARK) and whole.startswith(heard)
+            assert assistant.content == whole or cut, (user, assistant)
     kept = [r for r in records if r.outcome in ("answered", "interrupted")]
     questions = [m.content for m in history[::2] if not m.content.startswith(NOTES_INTRO)]
     if kept:
@@ -285,15 +214,17 @@ def check_invariants(
             closed.add(turn_number(item))
             apologies_due += item.outcome in ("failed", "timed out")
         elif what in ("queued", "played") and isinstance(item, bytes):
-            of = turn_of(item)
+            of = reply_code(item)
             assert of is None or of not in closed, f"audio of turn {of} {what} after its close"
-            apology_blocks += what == "queued" and item[:2] == level_block(APOLOGY)[:2]
-    assert apology_blocks == 3 * apologies_due, f"{apologies_due} faults, {apology_blocks} blocks"
+            apology_blocks += what == "queued" and block_level(item) == APOLOGY
+    assert apology_blocks == APOLOGY_BLOCKS * apologies_due, (
+        f"{apologies_due} faults, {apology_blocks} blocks"
+    )
 
 
 def turn_number(record: TurnMetrics) -> int:
-    """The scripted turn a record is about (turn ids count from 1, the script from 0)."""
-    return int(record.user_text.split()[-1]) if record.user_text else record.turn_id - 1
+    """The scripted turn a record is about."""
+    return int(record.user_text.split()[-1]) if record.user_text else record.turn_id
 
 
 def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
@@ -334,28 +265,33 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
         return done
 
     def reply_playing(n: int) -> Callable[[], bool]:
-        return lambda: sum(turn_of(b) == n for b in audio.played) >= INTERRUPT_AFTER_BLOCKS
-
-    def speech(n: int) -> list[bytes]:
-        return [level_block(TURN_LEVEL + n)] * round(0.5 / BLOCK_SECONDS)
+        return lambda: sum(reply_code(b) == n for b in audio.played) >= INTERRUPT_AFTER_BLOCKS
 
     script: list[bytes | Callable[[], bool]] = []
-    for n in range(TURNS):
-        if n and plan[n - 1] == "user interrupts":
+    for n in range(1, TURNS + 1):
+        if plan.get(n - 1) == "user interrupts":
             continue  # spoken over the reply to turn n - 1
-        script += [*silence_blocks(0.2), *speech(n)]
+        script += [*silence_blocks(0.2), *speech(n, 0.5)]
         last = n
         if plan[n] == "user interrupts":
-            script += [*silence_blocks(0.5), reply_playing(n), *speech(n + 1)]
+            script += [*silence_blocks(0.5), reply_playing(n), *speech(n + 1, 0.5)]
             last = n + 1
-        script += [*silence_blocks(0.7), between_turns(last + 1), thinking()]
+        script += [*silence_blocks(0.7), between_turns(last), thinking()]
     drops = random.Random(SEED + 1)
     audio = FakeAudio(script, journal=journal, drop=lambda: drops.random() < 0.02)
-    llm = SoakLanguageModel(plan, release)
+
+    def turns(fault: str) -> set[int]:
+        return {n for n, planned in plan.items() if planned == fault}
+
+    late = Hanging(release, LATE_S)  # a hung stage wakes up after its turn was closed
+    stt = FakeSpeechToText({n: f"question {n}" for n, f in plan.items() if f != "empty transcript"})
+    stt.fail_on, stt.hang_on = turns("stt error"), dict.fromkeys(turns("stt hang"), late)
+    tts = FakeTextToSpeech(reply_to=r"Answer (\d+)", samples_per_word=WORD_SAMPLES)
+    tts.fail_on, tts.hang_on = turns("tts error"), dict.fromkeys(turns("tts hang"), late)
+    llm = language_model(plan, release)
     full_disk = FullDiskAtRandom(random.Random(SEED + 2))
     fakes = {
-        "audio": audio, "vad": SoakVoiceActivity(), "stt": SoakSpeechToText(plan, release),
-        "llm": llm, "tts": SoakTextToSpeech(plan, release),
+        "audio": audio, "vad": FakeVoiceActivity(), "stt": stt, "llm": llm, "tts": tts,
         "console": FakeConsole(), "clock": RealClock(),
         "metrics": FanOut([full_disk, metrics]), "end_of_turn": None,
     }  # fmt: skip
@@ -377,12 +313,12 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     assert not conversation.crashed, conversation.fault
     assert finished and turns_done[0] == TURNS, f"stuck after {turns_done[0]} turns"
     check_invariants(journal, metrics, conversation.history, plan, TURNS)
-    assert llm.primes > TURNS // 2  # read ahead after turns and while the user spoke, half failing
-    assert all(llm.tokens(request) <= PROMPT_BUDGET for request in llm.requests)
+    assert len(llm.primed) > TURNS // 2  # read ahead after turns and while the user spoke
+    assert all(tokens(request) <= PROMPT_BUDGET for request in llm.requests)
     # Summaries landed, though replies cancelled some, and no exchange was lost: the summary
     # covers every one kept that has left the history, from the first, and the user's own words
     # of the latest ones are in the notes.
-    assert conversation.summaries > TURNS // 20 and llm.summaries_cancelled > 0
+    assert conversation.summaries > TURNS // 20 and llm.cancelled_compactions > 0
     notes = conversation.notes
     summary = re.search(r"Questions (\d+) to (\d+), (\d+) of them", notes.summary)
     assert summary is not None, notes
@@ -395,8 +331,8 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     outcomes = Counter(r.outcome for r in metrics.records)
     print(
         f"\nsoak: {TURNS} turns in {time.monotonic() - started:.1f} s, "
-        f"faults injected: {sum(f is not None for f in plan)} "
-        f"({dict(Counter(f for f in plan if f))}), metrics records lost by one sink: "
+        f"faults injected: {sum(f is not None for f in plan.values())} "
+        f"({dict(Counter(f for f in plan.values() if f))}), metrics records lost by one sink: "
         f"{full_disk.failures}, outcomes: {dict(outcomes)}, summaries landed: "
-        f"{conversation.summaries} ({llm.summaries_cancelled} cancelled), invariant violations: 0"
+        f"{conversation.summaries} ({llm.cancelled_compactions} cancelled), invariant violations: 0"
     )
