@@ -247,7 +247,7 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
                 return False
             turns_done[0] = n
             try:
-                check_invariants(journal, metrics, conversation.history, plan, n)
+                check_invariants(journal, metrics, conversation.memory.history, plan, n)
             except AssertionError as violation:
                 violations.append(f"after turn {n}: {violation}")
                 raise
@@ -312,18 +312,18 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
     assert not violations, violations[0]
     assert not conversation.crashed, conversation.fault
     assert finished and turns_done[0] == TURNS, f"stuck after {turns_done[0]} turns"
-    check_invariants(journal, metrics, conversation.history, plan, TURNS)
+    check_invariants(journal, metrics, conversation.memory.history, plan, TURNS)
     assert len(llm.primed) > TURNS // 2  # read ahead after turns and while the user spoke
     assert all(tokens(request) <= PROMPT_BUDGET for request in llm.requests)
     # Summaries landed, though replies cancelled some, and no exchange was lost: the summary
     # covers every one kept that has left the history, from the first, and the user's own words
     # of the latest ones are in the notes.
-    assert conversation.summaries > TURNS // 20 and llm.cancelled_compactions > 0
-    notes = conversation.notes
+    assert conversation.memory.summaries > TURNS // 20 and llm.cancelled_compactions > 0
+    notes = conversation.memory.notes
     summary = re.search(r"Questions (\d+) to (\d+), (\d+) of them", notes.summary)
     assert summary is not None, notes
     first, last, count = (int(n) for n in summary.groups())
-    in_history = {m.content for m in conversation.history}
+    in_history = {m.content for m in conversation.memory.history}
     kept = [turn_number(r) for r in metrics.records if r.outcome in ("answered", "interrupted")]
     left = [n for n in kept if f"question {n}" not in in_history]
     assert (first, last, count) == (kept[0], max(left), len(left))
@@ -334,5 +334,6 @@ def test_hundreds_of_faulty_turns_keep_every_invariant() -> None:
         f"faults injected: {sum(f is not None for f in plan.values())} "
         f"({dict(Counter(f for f in plan.values() if f))}), metrics records lost by one sink: "
         f"{full_disk.failures}, outcomes: {dict(outcomes)}, summaries landed: "
-        f"{conversation.summaries} ({llm.cancelled_compactions} cancelled), invariant violations: 0"
+        f"{conversation.memory.summaries} ({llm.cancelled_compactions} cancelled), "
+        "invariant violations: 0"
     )
