@@ -20,6 +20,7 @@ from tests.fakes import (
     FakeSpeechToText,
     FakeTextToSpeech,
     FakeVoiceActivity,
+    block_level,
 )
 
 
@@ -59,9 +60,7 @@ class Harness:
     def heard(self) -> list[str]:
         """What came out of the speaker, block by block: "reply", "apology" (fake TTS levels)."""
         names = {FakeTextToSpeech.LEVEL: "reply", FakeTextToSpeech.APOLOGY_LEVEL: "apology"}
-        return [
-            names.get(int.from_bytes(b[:2], "little", signed=True), "?") for b in self.audio.played
-        ]
+        return [names.get(block_level(block), "?") for block in self.audio.played]
 
     def heard_runs(self) -> list[str]:
         """`heard()` with repeats folded: ["reply", "apology", "reply"]."""
