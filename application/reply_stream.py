@@ -9,7 +9,8 @@ turn makes exactly that request, or dropped because the user spoke again.
 With tools, a reply that is a call is never handed on: the call is run, its result goes back
 to the model with the call, and the reply is what the model says then. A result may lead to
 another call, up to the runner's `max_calls`; after that the model is asked without tools, and
-if it still writes a call (small models repeat theirs), the last result is the answer. A reply
+if it still writes a call (small models repeat theirs), the last result is the answer, said as
+soon as the call is sure rather than after the model has written it out. A reply
 that says nothing when offered tools (the 1.5B's empty list of tools) is asked again without
 them. A reply asked for ahead of its turn runs no tool until the turn claims it: a tool may act
 on the world, and the user may not have finished. A slow tool has the reply say the runner's
@@ -29,6 +30,7 @@ from application.tool_calls import ERROR_PREFIX, ToolRunner
 from domain.messages import ChatMessage
 from domain.tools import CallWatch, ToolCall
 from ports import Cancellation, Clock, LanguageModelError
+from ports.language_model import AnyOf
 
 
 class Streaming(Protocol):
@@ -86,10 +88,18 @@ class ReplyStream:
             offer = True
             while True:
                 watch, said = CallWatch(offered=self._tools is not None), False
-                for delta in llm.stream(messages, self._cancel, offer_tools=offer):
+                calls_again = threading.Event()  # answering from a result, it calls instead
+                for delta in llm.stream(
+                    messages, AnyOf(self._cancel, calls_again), offer_tools=offer
+                ):
                     text = watch.feed(delta)
                     said = said or bool(text.strip())
                     self._put(text)
+                    if not offer and self.calls and watch.calling:
+                        calls_again.set()
+                if calls_again.is_set():
+                    self._put(self._last_result())
+                    return
                 call, held = watch.finish()
                 if call is None:
                     if offer and self._tools is not None and not (said or held.strip()):

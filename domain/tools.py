@@ -10,6 +10,7 @@ before a call would already have been spoken.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ _FENCE = "```"
 _TOOLS_OPEN, _TOOLS_CLOSE = "<tools>", "</tools>"
 _TOOLS_LIST = _TOOLS_OPEN + _TOOLS_CLOSE
 _CALL_STARTS = ("{", OPEN, _FENCE, _TOOLS_OPEN)
+# What only a call starts with: its tag, or a JSON object whose first key names the function.
+_SURELY_A_CALL = re.compile(r'(<tool_call>|\{\s*"name"\s*:)')
 _TYPES: Mapping[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
     "array": (list,), "object": (dict,),
@@ -138,6 +141,11 @@ class CallWatch:
         self._deciding = False
         said, self._held = self._held, ""
         return said
+
+    @property
+    def calling(self) -> bool:
+        """The reply held so far is surely a call, before its end says which."""
+        return _SURELY_A_CALL.match(self._held.lstrip()) is not None
 
     def finish(self) -> tuple[ToolCall | None, str]:
         """At the reply's end: the call it was, or the text still held (none for an empty

@@ -103,12 +103,14 @@ def test_after_a_result_the_model_is_asked_to_answer_without_tools() -> None:
 
 
 def test_a_model_that_calls_again_when_asked_to_answer_is_answered_by_the_result() -> None:
-    """The 0.5B repeats its call after the result: the result is the answer."""
+    """The 0.5B repeats its call after the result: the result is the answer, as soon as the
+    repeated call is sure (the model is not left to write it out)."""
     toolbox = FakeToolbox("391")
     harness = ask([CALL, CALL], toolbox)
     assert len(toolbox.calls) == 1
     assert harness.spoken_replies == ["391"]
     assert harness.metrics.records[0].outcome == "answered"
+    assert harness.llm.cancelled == [1]  # the repeated call, after its first words
 
 
 def test_a_failed_call_repeated_ends_in_the_apology() -> None:

@@ -73,6 +73,24 @@ def test_text_that_only_looked_like_a_call_is_said_at_the_end() -> None:
     assert watch(["{1, 2}", " is a set."]) == ("", None, "{1, 2} is a set.")
 
 
+@pytest.mark.parametrize(("deltas", "sure"), [
+    (["<tool_", "call>"], [False, True]),
+    (["{", '"name"', ": "], [False, False, True]),
+    (["  {", ' "name" ', ':"calc'], [False, False, True]),
+    (["{", '"answer": 1}'], [False, False]),
+    (["{1, 2}"], [False]),
+])  # fmt: skip
+def test_a_call_is_known_for_sure_as_soon_as_its_start_says_so(
+    deltas: list[str], sure: list[bool]
+) -> None:
+    reading = CallWatch(offered=True)
+    seen = []
+    for delta in deltas:
+        reading.feed(delta)
+        seen.append(reading.calling)
+    assert seen == sure
+
+
 def test_without_tools_nothing_is_held() -> None:
     reading = CallWatch(offered=False)
     assert reading.feed('{"name": "x"}') == '{"name": "x"}'
