@@ -356,14 +356,17 @@ class Failing:
 @attrs.frozen
 class Hanging:
     """A stage stuck, whatever the cancellation says, until `release` is set or `timeout_s` has
-    passed; then it carries on as if nothing happened (a reply says `text`)."""
+    passed; then it carries on as if nothing happened (a reply says `text`). `woke` is set once
+    a stuck stage has carried on."""
 
     release: threading.Event
     timeout_s: float | None = None
     text: str = ""
+    woke: threading.Event = attrs.field(factory=threading.Event, eq=False)
 
     def wait(self) -> None:
         self.release.wait(self.timeout_s)
+        self.woke.set()
 
 
 Reply = str | Exception | Failing | Hanging

@@ -14,26 +14,10 @@ from domain.messages import FinalTranscript
 from domain.transcription_jobs import ConfirmJob, PauseJob, TurnEndJob
 from tests.application.harness import Harness, make_harness
 from tests.application.test_conversation import eventually, two_turn_script
-from tests.fakes import FakeClock, FakeConsole, FakeSpeechToText, speech, utterance_codes
+from tests.fakes import FakeClock, FakeConsole, FakeSpeechToText, Hanging, speech
 
-HUNG = 9  # the utterance the hanging recogniser never answers for
+HUNG = 9  # the utterance the recogniser hangs on
 TIMEOUT_S = 0.2
-
-
-class HangsOnOneUtterance(FakeSpeechToText):
-    """Never answers for utterance `hung` until `release`; then answers "too late"."""
-
-    def __init__(self, transcripts: dict[int, str], hung: int, release: threading.Event) -> None:
-        super().__init__(transcripts)
-        self._hung, self._release = hung, release
-        self.woke = threading.Event()
-
-    def transcribe(self, audio: bytes) -> FinalTranscript:
-        if self._hung not in utterance_codes(audio):
-            return super().transcribe(audio)
-        self._release.wait(10)
-        self.woke.set()
-        return FinalTranscript("too late", "en")
 
 
 class Heard:
@@ -100,8 +84,9 @@ def a_stage(stt: FakeSpeechToText, heard: Heard) -> Transcription:
 def test_a_hung_decode_is_abandoned_and_the_jobs_behind_it_go_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    release = threading.Event()
-    stt = HangsOnOneUtterance({1: "one", 2: "two"}, HUNG, release)
+    hung = Hanging(threading.Event(), timeout_s=10)
+    stt = FakeSpeechToText({1: "one", 2: "two"})
+    stt.hang_on[HUNG] = hung
     heard = Heard(last_turn=2)
     stage = a_stage(stt, heard)
     for job in (
@@ -117,8 +102,8 @@ def test_a_hung_decode_is_abandoned_and_the_jobs_behind_it_go_on(
         try:
             run_until(stage, heard.done)
         finally:
-            release.set()  # the abandoned decodes answer now: nobody reads them
-    assert stt.woke.wait(5)
+            hung.release.set()  # the abandoned decodes answer now: nobody reads them
+    assert hung.woke.wait(5)
     assert heard.failed == [(1, f"stt: no answer within {TIMEOUT_S:g} s (abandoned)")]
     assert heard.turns == [(2, "two")]
     assert heard.pauses == [2]
@@ -156,22 +141,23 @@ def test_a_turns_own_jobs_and_confirmations_are_never_dropped() -> None:
 
 def test_a_turn_whose_decode_hangs_is_apologised_for_and_the_next_is_answered() -> None:
     ref: list[Harness] = []
-    release = threading.Event()
+    hung = Hanging(threading.Event(), timeout_s=10)
     harness = make_harness(
         two_turn_script(ref), {1: "lost", 2: "Second try."}, ["Got it."],
         argv=["--stt_timeout_s", str(TIMEOUT_S)],
     )  # fmt: skip
-    harness.stt = HangsOnOneUtterance({2: "Second try."}, 1, release)
+    harness.stt = FakeSpeechToText({2: "Second try."})
+    harness.stt.hang_on[1] = hung
     harness.agent.adapters.stt.override(harness.stt)
     ref.append(harness)
     harness.conversation.start()
     try:
         assert eventually(lambda: len(harness.metrics.records) == 1, 5)
-        release.set()  # the abandoned decodes answer now, their turn long closed
-        assert harness.stt.woke.wait(5)
+        hung.release.set()  # the abandoned decodes answer now, their turn long closed
+        assert hung.woke.wait(5)
         assert harness.conversation.wait(10)
     finally:
-        release.set()
+        hung.release.set()
         harness.conversation.stop()
     failed, answered = harness.metrics.records
     assert failed.outcome == "failed" and failed.error is not None
