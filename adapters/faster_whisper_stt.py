@@ -147,7 +147,11 @@ class FasterWhisperSpeechToText:
         self._beam_size = beam_size
         self._tokenizers: dict[str, Any] = {}
         self.language = WhisperLanguage(
-            language, allowed_languages, self._model.model.is_multilingual, model_ref
+            language,
+            allowed_languages,
+            self._model.model.is_multilingual,
+            model_ref,
+            known=self._model.supported_languages,
         )
 
     def warm_up(self) -> None:

@@ -71,7 +71,10 @@ class TransformersWhisperSpeechToText:
         multilingual = bool(getattr(generation, "is_multilingual", False)) and bool(
             getattr(generation, "lang_to_id", None)
         )
-        self.language = WhisperLanguage(language, allowed_languages, multilingual, model_name)
+        known = [token.strip("<|>") for token in getattr(generation, "lang_to_id", None) or {}]
+        self.language = WhisperLanguage(
+            language, allowed_languages, multilingual, model_name, known=known
+        )
         self._multilingual = multilingual
 
     @property

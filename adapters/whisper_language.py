@@ -17,12 +17,25 @@ class WhisperLanguage:
 
     `setting` is "auto" (detect per turn within `allowed`; an empty collection allows all) or a
     code. An English-only model always uses "en": "auto" says so once, another code is refused.
+    A multilingual model refuses a code outside `known` (its languages; empty: not checked), which
+    would otherwise fail every decode.
     """
 
     def __init__(
-        self, setting: str, allowed: Collection[str], multilingual: bool, model_name: str
+        self,
+        setting: str,
+        allowed: Collection[str],
+        multilingual: bool,
+        model_name: str,
+        known: Collection[str] = (),
     ) -> None:
         code = normalize_code(setting)
+        unknown = sorted({c for c in (code, *map(normalize_code, allowed)) if c} - set(known))
+        if multilingual and known and unknown:
+            raise SetupError(
+                f"The STT model {model_name} knows no language {', '.join(unknown)}: give "
+                "--language (and --languages) as codes such as en, fr, de, or --language auto"
+            )
         if not multilingual:
             if code not in (None, "en"):
                 raise SetupError(

