@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 import structlog
 
+from adapters.errors import SetupError
 from domain.messages import TurnMetrics
 from ports.metrics import MetricsSink
 
@@ -36,7 +37,13 @@ class JsonlMetrics:
     def __init__(self, path: str | Path, scrub: Callable[[str], str] = str) -> None:
         self._path = Path(path)
         self._scrub = scrub
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # a file that cannot be written at start is the user's to fix, not a turn's fault
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._path.open("a", encoding="utf-8").close()
+        except OSError as error:
+            raise SetupError(
+                f"Cannot write --metrics_jsonl {path}: {error.strerror or error}"
+            ) from None
         self._lock = threading.Lock()
 
     def record(self, metrics: TurnMetrics) -> None:

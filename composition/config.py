@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from composition.backends import GEN_OPTIONS_OF, LLM, explicit_gen
@@ -183,6 +183,34 @@ def validate(values: Mapping[str, Any]) -> None:
             f"--stt_timeout_s below {values['watchdog_s'] / 2:g} or raise --watchdog_s"
         )
     refuse_unhonoured_options(values)
+    check_gen_ranges(values)
+
+
+# The generation options whose range is known, whatever the backend: (prefix, option) -> a
+# test of the value and what it must be. An out-of-range value otherwise fails every turn.
+_GEN_RANGES: Mapping[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
+    ("stt_gen_", "beam_size"): (lambda v: _whole(v) and v >= 1, "a whole number, at least 1"),
+    ("llm_gen_", "top_p"): (lambda v: _number(v) and 0 < v <= 1, "a number above 0, at most 1"),
+    ("llm_gen_", "top_k"): (lambda v: _whole(v) and v >= 0, "a whole number, 0 or more"),
+    ("llm_gen_", "min_new_tokens"): (lambda v: _whole(v) and v >= 0, "a whole number, 0 or more"),
+    ("llm_gen_", "repeat_penalty"): (lambda v: _number(v) and v > 0, "a number above 0"),
+    ("llm_gen_", "repetition_penalty"): (lambda v: _number(v) and v > 0, "a number above 0"),
+}
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_gen_ranges(values: Mapping[str, Any]) -> None:
+    for (prefix, option), (fits, what) in _GEN_RANGES.items():
+        value = values[prefix.rstrip("_")].get(option)
+        if value is not None and not fits(value):
+            raise ConfigError(f"--{prefix}{option} must be {what} (got {value})")
 
 
 def refuse_unhonoured_options(config: Mapping[str, Any]) -> None:

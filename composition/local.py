@@ -318,6 +318,7 @@ def open_stages(
     opened: list[Any] = []
     try:
         adapters.tools()  # a bad --tools_module fails before seconds go into the models
+        adapters.metrics()  # and so does a --metrics_jsonl that cannot be written
         for name, label in STAGES if stages is None else stages:
             resource = opened_resource(adapters, name)
             if resource is None:

@@ -144,6 +144,14 @@ def test_a_bad_tool_fails_before_any_model_loads(flags: tuple[str, ...], named: 
     assert "Loading" not in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_metrics_file_that_cannot_be_written_fails_before_any_model_loads(
+    tmp_path: Path,
+) -> None:
+    done = run_cli("--text", "--metrics_jsonl", str(tmp_path))  # a folder, not a file
+    assert done.returncode == 2
+    assert done.stderr == f"error: Cannot write --metrics_jsonl {tmp_path}: Is a directory\n"
+
+
 def test_a_tool_named_like_a_chosen_built_in_fails_before_any_model_loads(tmp_path: Path) -> None:
     module = tmp_path / "clash.py"
     module.write_text('def set_timer(minutes: int) -> str:\n    """Mine."""\n    return "ok"\n')

@@ -60,6 +60,27 @@ def test_an_option_the_backend_cannot_honour_is_refused_in_one_line(
     assert err == message + "\n"
 
 
+OUT_OF_RANGE = [
+    (["--stt_gen_beam_size", "0"],
+     "--stt_gen_beam_size must be a whole number, at least 1 (got 0)"),
+    (["--llm_gen_top_p", "5"], "--llm_gen_top_p must be a number above 0, at most 1 (got 5)"),
+    (["--llm_gen_top_p", "abc"], "--llm_gen_top_p must be a number above 0, at most 1 (got abc)"),
+    (["--llm_gen_top_k", "-3"], "--llm_gen_top_k must be a whole number, 0 or more (got -3)"),
+    (["--llm_gen_repeat_penalty", "0"],
+     "--llm_gen_repeat_penalty must be a number above 0 (got 0)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "message"), OUT_OF_RANGE, ids=[a[0] for a, _ in OUT_OF_RANGE])
+def test_an_option_out_of_its_range_is_refused_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Passed on, each made every turn fail (a beam of 0) or the warm-up (a top_p of "abc").
+    code = main([*argv, "--print_config"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (2, "", f"error: {message}\n")
+
+
 def test_the_environment_is_refused_like_the_flag() -> None:
     refusal = r"^--llm_backend llama-cpp cannot honour --llm_gen_min_new_tokens: it takes"
     with pytest.raises(ConfigError, match=refusal):

@@ -83,8 +83,9 @@ def test_a_metrics_file_that_fails_is_one_log_line_and_the_turn_log_goes_on(tmp_
 
     stream, _ = logged_lines()
     path = tmp_path / "turns.jsonl"
-    path.mkdir()  # nothing can be appended there, as on a full disk or to a read-only file
     sinks = FanOut([JsonlMetrics(path), TurnLog()])
+    path.unlink()
+    path.mkdir()  # nothing can be appended there, as on a full disk or to a read-only file
     for turn_id in (1, 2, 3):
         sinks.record(a_turn(turn_id=turn_id))
     path.rmdir()  # room again: the next record is written, and said so
