@@ -11,6 +11,7 @@ burst after a network stall) is caught up at twice the pace, so its words are no
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,11 +21,18 @@ import numpy as np
 from adapters.duplex_core import CoreBackedAudio, DuplexCore
 from domain.audio import BLOCK_BYTES, BLOCK_SECONDS, SAMPLE_RATE, silence
 
+log = logging.getLogger(__name__)
+
 WIRE_RATE = 24_000
 # Blocks waiting beyond this (about 100 ms) are caught up at two blocks a tick.
 CATCH_UP_BLOCKS = 3
 # Behind the clock by more than this (the process was stalled): start afresh, without a burst.
 RESYNC_S = 0.5
+# The most client audio a session keeps waiting: uncommitted (turn detection off), or not heard
+# yet (a client sending faster than real time). Beyond it the oldest goes, so a client that
+# never commits, or floods, cannot grow the server's memory without end.
+MAX_HELD_S = 120.0
+MAX_WAITING_S = 30.0
 
 
 class SessionAudio(CoreBackedAudio):
@@ -40,6 +48,7 @@ class SessionAudio(CoreBackedAudio):
         self._input = bytearray()  # heard by the pipeline, block by block
         self._held = bytearray()  # turn detection off: kept for the client's commit
         self._heard = True
+        self._dropping = False  # said once, until the client is within bounds again
         self._ticks = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,7 +86,18 @@ class SessionAudio(CoreBackedAudio):
         samples = np.frombuffer(pcm24, dtype="<i2")
         pcm = self._to_pipeline.resample_chunk(samples).tobytes()
         with self._lock:
-            (self._input if self._heard else self._held).extend(pcm)
+            buffer = self._input if self._heard else self._held
+            most_s = MAX_WAITING_S if self._heard else MAX_HELD_S
+            buffer.extend(pcm)
+            excess = len(buffer) - int(most_s * SAMPLE_RATE) * 2  # pcm16: always even
+            if excess > 0:
+                del buffer[:excess]
+                if not self._dropping:
+                    log.warning(
+                        "a Realtime client sent more than %g s of audio %s: the oldest is dropped",
+                        most_s, "ahead of real time" if self._heard else "without a commit",
+                    )  # fmt: skip
+            self._dropping = excess > 0
 
     def clear(self) -> None:
         """Forgets the client audio not heard yet."""
