@@ -65,25 +65,36 @@ def spec_of(function: Callable[..., Any]) -> ToolSpec:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise SetupError(f"tool {name}: *{parameter.name} cannot be described to the model")
         hint = hints.get(parameter.name)
-        json_type = _json_type(hint)
-        if json_type is None:
+        schema = _json_schema(hint)
+        if schema is None:
+            got = getattr(hint, "__name__", hint)
             raise SetupError(
                 f"tool {name}: argument {parameter.name} needs a type hint of str, int, float, "
-                f"bool, list or dict (got {getattr(hint, '__name__', hint)})"
+                f"bool, list, dict or a Literal of one of them (got {got})"
             )
-        properties[parameter.name] = {"type": json_type}
+        properties[parameter.name] = schema
         if parameter.default is parameter.empty:
             required.append(parameter.name)
     schema = {"type": "object", "properties": properties, "required": required}
     return ToolSpec(name, description, schema)
 
 
-def _json_type(hint: Any) -> str | None:
-    """The JSON type of a hint; `X | None` is X (an argument that may be left out)."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        kept = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _json_type(kept[0]) if len(kept) == 1 else None
-    return _JSON_TYPES.get(typing.get_origin(hint) or hint)
+def _json_schema(hint: Any) -> dict[str, Any] | None:
+    """The JSON schema of a hint, None if it has none. `X | None` is X (an argument that may be
+    left out), `Literal["c", "f"]` a string of those values, `list[int]` an array of integers."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or origin is typing.Union:
+        kept = [arg for arg in args if arg is not type(None)]
+        return _json_schema(kept[0]) if len(kept) == 1 else None
+    if origin is typing.Literal:
+        kinds = {_JSON_TYPES.get(type(value)) for value in args}
+        kind = kinds.pop() if len(kinds) == 1 else None
+        return None if kind is None else {"type": kind, "enum": list(args)}
+    if origin is list and args:
+        items = _json_schema(args[0])
+        return None if items is None else {"type": "array", "items": items}
+    kind = _JSON_TYPES.get(origin or hint)
+    return None if kind is None else {"type": kind}
 
 
 def load_module(path: str) -> list[Callable[..., Any]]:

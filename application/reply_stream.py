@@ -28,7 +28,7 @@ from typing import Protocol
 
 from application.tool_calls import ERROR_PREFIX, ToolRunner
 from domain.messages import ChatMessage
-from domain.tools import CallWatch, ToolCall
+from domain.tools import CallWatch, ToolCall, spoken_result
 from ports import Cancellation, Clock, LanguageModelError
 from ports.language_model import AnyOf
 
@@ -143,7 +143,7 @@ class ReplyStream:
         result = self.calls[-1][1]
         if result.startswith(ERROR_PREFIX):
             raise LanguageModelError(f"the model answered a failed call with a call: {result}")
-        return result
+        return spoken_result(result)
 
     def _put(self, text: str) -> None:
         if not text or self._cancel.is_set():

@@ -106,16 +106,45 @@ def fitted_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> dict[str, 
     models invent some, "now()" for the time); a missing one, or one of the wrong type, is
     `BadArguments`."""
     properties: Mapping[str, Any] = spec.parameters.get("properties", {})
+    required = set(spec.parameters.get("required", ()))
     missing = [name for name in spec.parameters.get("required", ()) if name not in arguments]
     if missing:
         raise BadArguments(f"missing argument(s): {', '.join(missing)}")
-    fitted = {name: value for name, value in arguments.items() if name in properties}
+    # A null for an argument that may be left out is left out: the function's default applies.
+    fitted = {
+        name: value for name, value in arguments.items()
+        if name in properties and (value is not None or name in required)
+    }  # fmt: skip
     for name, value in fitted.items():
         expected = properties[name].get("type")
         kinds = _TYPES.get(expected, (object,))
         if not isinstance(value, kinds) or (expected != "boolean" and isinstance(value, bool)):
             raise BadArguments(f"argument {name!r} must be of type {expected}")
+        allowed = properties[name].get("enum")
+        if allowed is not None and value not in allowed:
+            raise BadArguments(f"argument {name!r} must be one of {', '.join(map(str, allowed))}")
     return fitted
+
+
+def spoken_result(result: str) -> str:
+    """A tool's result as words, for when it must be said as the answer: a JSON object or list
+    ({"city": "Paris", "temp": 21}) becomes "city Paris, temp 21", never braces and quotes read
+    aloud; anything else is said as it is."""
+    try:
+        value = json.loads(result)
+    except ValueError:
+        return result
+    return _words(value) if isinstance(value, (dict, list)) else result
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{str(key).replace('_', ' ')} {_words(v)}" for key, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_words(item) for item in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "none" if value is None else str(value)
 
 
 class CallWatch:

@@ -73,6 +73,8 @@ def test_a_call_that_cannot_be_carried_out_is_a_tool_error(
     ("x = 1\n", "defines no public function"),
     ("def f(x):\n    '''Doc.'''\n", "argument x needs a type hint"),
     ("def f(x: set) -> str:\n    '''Doc.'''\n", "argument x needs a type hint"),
+    ("from typing import Literal\ndef f(x: Literal[1, 'a']) -> str:\n    '''Doc.'''\n",
+     "argument x needs a type hint"),
     ("def f(x: int) -> str:\n    return ''\n", "add a docstring"),
     ("def f(*xs: int) -> str:\n    '''Doc.'''\n", "cannot be described"),
 ])  # fmt: skip
@@ -83,6 +85,30 @@ def test_a_bad_module_is_one_line_at_start_up(
     with pytest.raises(SetupError) as refused:
         PythonToolbox(load_module(path))
     assert problem in str(refused.value) and "\n" not in str(refused.value)
+
+
+WEATHER = """
+from typing import Literal, Optional
+
+def weather(city: str, unit: Literal["c", "f"] = "c", days: Optional[int] = None,
+            places: list[str] | None = None) -> dict:
+    '''Tells the weather.'''
+    return {"city": city, "unit": unit, "days": days}
+"""
+
+
+def test_literals_and_typed_lists_become_enums_and_items(tmp_path: Path) -> None:
+    toolbox = PythonToolbox(load_module(module(tmp_path, WEATHER)))
+    assert toolbox.specs[0].parameters["properties"] == {
+        "city": {"type": "string"},
+        "unit": {"type": "string", "enum": ["c", "f"]},
+        "days": {"type": "integer"},
+        "places": {"type": "array", "items": {"type": "string"}},
+    }
+    said = toolbox.run(ToolCall("weather", {"city": "Oslo", "days": None}))
+    assert said == '{"city": "Oslo", "unit": "c", "days": null}'  # the null left to the default
+    with pytest.raises(ToolError, match="must be one of c, f"):
+        toolbox.run(ToolCall("weather", {"city": "Oslo", "unit": "kelvin"}))
 
 
 def test_the_built_ins() -> None:

@@ -3,7 +3,15 @@
 import pytest
 
 from domain.arithmetic import NotArithmetic, evaluate
-from domain.tools import BadArguments, CallWatch, ToolCall, ToolSpec, fitted_arguments, parse_call
+from domain.tools import (
+    BadArguments,
+    CallWatch,
+    ToolCall,
+    ToolSpec,
+    fitted_arguments,
+    parse_call,
+    spoken_result,
+)
 
 CALCULATE = ToolSpec(
     "calculate", "Arithmetic.",
@@ -117,6 +125,31 @@ def test_a_boolean_is_no_number() -> None:
     with pytest.raises(BadArguments):
         fitted_arguments(spec, {"n": True})
     assert fitted_arguments(spec, {"n": 3}) == {"n": 3}
+
+
+def test_a_value_outside_a_literal_is_refused_and_a_null_left_out_unless_required() -> None:
+    spec = ToolSpec("weather", "", {
+        "properties": {"city": {"type": "string"},
+                       "unit": {"type": "string", "enum": ["c", "f"]},
+                       "days": {"type": "integer"}},
+        "required": ["city"],
+    })  # fmt: skip
+    with pytest.raises(BadArguments, match="argument 'unit' must be one of c, f"):
+        fitted_arguments(spec, {"city": "Paris", "unit": "kelvin"})
+    assert fitted_arguments(spec, {"city": "Paris", "days": None}) == {"city": "Paris"}
+    with pytest.raises(BadArguments, match="argument 'city' must be of type string"):
+        fitted_arguments(spec, {"city": None})
+
+
+@pytest.mark.parametrize(("result", "said"), [
+    ('{"city": "Paris", "temp_c": 21, "sunny": true}', "city Paris, temp c 21, sunny yes"),
+    ('[1, 2, {"a": null}]', "1, 2, a none"),
+    ("391", "391"),
+    ('"quoted"', '"quoted"'),
+    ("It is 5 pm.", "It is 5 pm."),
+])  # fmt: skip
+def test_a_result_said_as_the_answer_is_words_not_json(result: str, said: str) -> None:
+    assert spoken_result(result) == said
 
 
 @pytest.mark.parametrize(("expression", "value"), [
