@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 from composition.backends import GEN_OPTIONS_OF, LLM, explicit_gen
@@ -26,6 +26,7 @@ from composition.settings import (
     profile_presets,
 )
 
+LOCAL_PROG, SERVE_PROG = "python -m composition.local", "python -m composition.serve"
 API_BACKENDS = ("responses-api", "chat-completions")
 # Backends that talk HTTP through the openai client, bounded by --llm_timeout_s.
 TIMED_BACKENDS = (*API_BACKENDS, "llama-cpp")
@@ -37,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
 
 
-def build_parser(prog: str = "python -m composition.local") -> argparse.ArgumentParser:
+def build_parser(prog: str = LOCAL_PROG) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
         description="A local voice agent: microphone -> VAD -> STT -> LLM -> TTS -> speakers. "
@@ -248,6 +249,25 @@ def _timeout_within_watchdog(timeout_s: float, watchdog_s: float) -> None:
         f"{longest:g} s, not less than --watchdog_s {watchdog_s:g}, which would end the turn "
         f"without an apology: {lower}raise --watchdog_s"
     )
+
+
+# Flags that only one entry point reads: given to the other, they would be ignored in silence.
+LOCAL_ONLY = ("text", "speak", "audio_api", "input_device", "output_device", "audio_latency",
+              "input_wav", "output_wav", "simulated_echo")  # fmt: skip
+SERVER_ONLY = tuple(s.name for s in SETTINGS if s.group == "server")
+
+
+def refuse_other_modes_flags(flags: Collection[str], prog: str) -> None:
+    """A flag on the command line that `prog` would not read is refused, naming the entry point
+    that does (the environment may hold both kinds: it is shared by the two)."""
+    serving = prog == SERVE_PROG
+    foreign = [name for name in (LOCAL_ONLY if serving else SERVER_ONLY) if name in flags]
+    if foreign:
+        if serving:
+            why = f"{LOCAL_PROG}: a served session's sound and words come from its client"
+        else:
+            why = f"{SERVE_PROG}, which serves the agent to browsers and other programs"
+        raise ConfigError(f"--{foreign[0]} is for {why}")
 
 
 def known_secrets(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:

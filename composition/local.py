@@ -24,9 +24,11 @@ from typing import Any
 
 from composition.config import (
     API_BACKENDS,
+    LOCAL_PROG,
     build_parser,
     known_secrets,
     redacted,
+    refuse_other_modes_flags,
     resolve,
     validate,
 )
@@ -155,19 +157,21 @@ def start(
     argv: Sequence[str] | None,
     stopper: StopOnSignal,
     door: Door | None = None,
-    prog: str = "python -m composition.local",
+    prog: str = LOCAL_PROG,
 ) -> int:
     """Every entry point's start: flags, configuration, then `door` (default: `run`), with
     problems the user can fix as one `error:` line and exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config: dict[str, Any] = {}
     try:
-        build_parser(prog).parse_known_args(argv)  # --help and bad choices before heavy imports
+        # --help and bad choices before heavy imports
+        flags, _ = build_parser(prog).parse_known_args(argv)
         from adapters.errors import SetupError
 
         try:
             config = resolve(argv)
             check_config(config)
+            refuse_other_modes_flags(vars(flags), prog)
             if config["list_devices"]:
                 from adapters.sound_devices import list_devices
 

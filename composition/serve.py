@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from composition.config import SERVE_PROG
 from composition.local import Interrupted, StopOnSignal, llm_model, open_stages, start
 from composition.settings import ConfigError
 
-PROG = "python -m composition.serve"
 # The stages loaded once for every session: a session brings its own audio and VAD.
 SHARED_STAGES = (("llm", "language model"), ("end_of_turn", "end-of-turn model"),
                  ("stt", "speech-to-text"), ("tts", "text-to-speech"))  # fmt: skip
@@ -27,7 +27,7 @@ SHARED_STAGES = (("llm", "language model"), ("end_of_turn", "end-of-turn model")
 def main(argv: list[str] | None = None) -> int:
     """The CLI, callable in-process (tests): signal handlers are restored on return."""
     with StopOnSignal() as stopper:
-        return start(argv, stopper, serve, PROG)
+        return start(argv, stopper, serve, SERVE_PROG)
 
 
 def check_server(config: dict[str, Any]) -> None:
@@ -114,7 +114,7 @@ def session_opener(config: dict[str, Any], adapters: Any) -> Callable[[Any], Any
 
 def _cli() -> None:
     stopper = StopOnSignal().install()
-    code = start(None, stopper, serve, PROG)
+    code = start(None, stopper, serve, SERVE_PROG)
     if stopper.signum is not None:
         stopper.exit_now(code)
     sys.exit(code)

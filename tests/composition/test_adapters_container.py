@@ -65,6 +65,7 @@ def recording_adapters(journal: list[str], fail: str | None = None) -> Any:
     adapters = containers.DynamicContainer()
     adapters.config = providers.Configuration()
     adapters.tools = providers.Object(None)
+    adapters.metrics = providers.Object(None)
     for name, label in STAGES:
         backends = {"recorder": recording(name, journal, fail)}
         selector = adapter_selector(providers.Object("recorder"), backends, adapters.config,

@@ -5,7 +5,7 @@ session has its own conversation, and one session's fault is that session's apol
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -13,7 +13,9 @@ from dependency_injector import providers
 
 from application.settings import DEFAULT_APOLOGY
 from composition.config import resolve
+from composition.local import main as local_main
 from composition.serve import check_server, session_opener
+from composition.serve import main as serve_main
 from composition.settings import ConfigError
 from domain.messages import ChatMessage
 from ports.language_model import Cancellation, LanguageModelError
@@ -135,6 +137,25 @@ def test_binding_beyond_loopback_needs_a_token(host: str, token: str | None, ref
             check_server(config)
     else:
         check_server(config)
+
+
+@pytest.mark.parametrize(("door", "argv", "refusal"), [
+    (serve_main, ["--input_wav", "q.wav"], "--input_wav is for python -m composition.local: "),
+    (serve_main, ["--text"], "--text is for python -m composition.local: "),
+    (local_main, ["--port", "9000", "--text"], "--port is for python -m composition.serve, "),
+    (local_main, ["--serve_token", "s3cret"], "--serve_token is for python -m composition.serve, "),
+])  # fmt: skip
+def test_a_flag_of_the_other_entry_point_is_refused_in_one_line(
+    door: Callable[[list[str]], int],
+    argv: list[str],
+    refusal: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VOICE_AGENT_PORT", "8800")  # the environment serves both: never refused
+    code = door([*argv, "--print_config"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "") and err.startswith(f"error: {refusal}") and err.count("\n") == 1
 
 
 def test_a_due_timer_is_a_response_the_server_starts() -> None:
