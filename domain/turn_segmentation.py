@@ -26,11 +26,11 @@ from domain.end_of_turn import (
 HYSTERESIS = 0.15
 
 
-# Two blocks: the reply is asked for 64 ms into a pause. Measured on the real recordings of
-# benchmarks/end_of_turn.py, this starts 0.82 speculations per sentence that its speaker then
-# goes on from (0.54 at 160 ms), each dropped at once, and it brings the reply ~80 ms closer
-# at the speaker (benchmarks/voice_to_voice.py --person).
-PAUSE_MS = 64.0
+# One block: the reply is asked for at the first quiet block of a pause. Against two blocks it
+# brought the reply ~20 ms closer at the speaker (benchmarks/voice_to_voice.py --person, five
+# interleaved runs each), for 23 % more decodes at pauses its speaker goes on from, each
+# dropped at once, and cut off no one more (benchmarks/end_of_turn.py).
+PAUSE_MS = 32.0
 PAUSE_SHARE_OF_SILENCE = 0.5
 # Silero's probability falls one to three blocks after the voice stops. A block this far below
 # the turn's speech level counts as silent already, toward the speculative pause and the silence
@@ -86,8 +86,8 @@ class VadConfig:
     partial_interval_ms: float = attrs.field(default=500, validator=attrs.validators.ge(0))
     # After this much silence the whole speech so far is offered for a speculative final
     # transcript, so the recogniser works while the turn's end is still being confirmed; 0
-    # disables it. By default 64 ms, or half of a shorter `min_silence_ms` (upstream's 64 ms
-    # gives 32 ms), and none under one block, where there is no pause to use. With a model,
+    # disables it. By default one block (32 ms), at most half of `min_silence_ms`, and none
+    # under one block, where there is no pause to use. With a model,
     # no later than its first question, so the transcript is under way when the turn may end.
     pause_ms: float = attrs.field(
         default=attrs.Factory(lambda self: self._default_pause_ms(), True),

@@ -94,7 +94,7 @@ def test_a_thinking_pause_judged_incomplete_does_not_cut_the_user_off() -> None:
 
 
 def test_the_speculative_pause_comes_no_later_than_the_first_question() -> None:
-    assert CONFIG.pause_ms == 64
+    assert CONFIG.pause_ms == 32
     same_block = VadConfig(partial_interval_ms=0, model_turn=MODEL, pause_ms=200)
     seen = converse(same_block, [SPEECH] * 30 + [QUIET] * 20, answers=[0.9])
     assert kinds(seen)[1:] == ["SpeechPaused", "TurnMayEnd", "TurnEnded"]

@@ -203,7 +203,7 @@ def test_with_the_audio_model_a_finished_sentence_ends_early_only_if_it_agrees()
 
 def test_settings_that_leave_no_room_for_the_transcript_are_refused() -> None:
     with pytest.raises(ValueError, match="pause that is transcribed"):
-        VadConfig(transcript_turn=TranscriptTurnConfig(question_ms=50, statement_ms=500))
+        VadConfig(transcript_turn=TranscriptTurnConfig(question_ms=32, statement_ms=500))
     with pytest.raises(ValueError, match="not both"):
         VadConfig(model_turn=ModelTurnConfig(), transcript_turn=JUDGED)
     # Without a pause to transcribe, the silence alone decides.
