@@ -106,8 +106,8 @@ def fitted_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> dict[str, 
     models invent some, "now()" for the time); a missing one, or one of the wrong type, is
     `BadArguments`."""
     properties: Mapping[str, Any] = spec.parameters.get("properties", {})
-    required = set(spec.parameters.get("required", ()))
-    missing = [name for name in spec.parameters.get("required", ()) if name not in arguments]
+    required = list(spec.parameters.get("required", ()))
+    missing = [name for name in required if name not in arguments]
     if missing:
         raise BadArguments(f"missing argument(s): {', '.join(missing)}")
     # A null for an argument that may be left out is left out: the function's default applies.
